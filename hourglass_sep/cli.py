@@ -1,0 +1,85 @@
+"""The ``hourglass-sep`` command: one verb per pipeline step.
+
+Each verb lives in the module that does the work; that module defines
+``add_arguments(parser)`` and ``run(args) -> int``.  Modules are imported only
+when their verb runs, so ``hourglass-sep synth`` never pays for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .errors import UserError
+
+# verb -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "fetch-mir1k": ("hourglass_sep.mir1k", "download (mirrors + md5) or import a local MIR-1K, extract safely, validate"),
+    "synth": ("hourglass_sep.synth", "write the built-in synthetic MIR-1K-format corpus"),
+    "catalogue": ("hourglass_sep.catalogue", "clip table + train/test split of a MIR-1K-format folder"),
+    "cache": ("hourglass_sep.cache", "spectrogram cache of one split (one file)"),
+    "model-info": ("hourglass_sep.model_info", "parameters, GFLOP per second of audio, activation memory"),
+    "train": ("hourglass_sep.train", "train one network (checkpoints, resume)"),
+    "separate": ("hourglass_sep.separate", "split songs into voice.wav and accompaniment.wav"),
+    "baseline": ("hourglass_sep.scoring", "mixture-as-estimate SDR per test clip (the NSDR baseline)"),
+    "score": ("hourglass_sep.scoring", "BSS Eval v3 scores of separated estimates"),
+    "aggregate": ("hourglass_sep.aggregate", "length-weighted GNSDR/GSIR/GSAR per variant"),
+    "workbook": ("hourglass_sep.workbook", "write result.xlsx"),
+    "figures": ("hourglass_sep.figures", "write the PNG figures"),
+    "report": ("hourglass_sep.report", "render the Markdown report"),
+}
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hourglass-sep",
+        description="Singing-voice separation with stacked hourglass networks (MIR-1K benchmark).",
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_, formatter_class=_Formatter)
+        if name == verb:  # only the chosen verb's module is imported
+            mod = importlib.import_module(module)
+            adder = getattr(mod, f"add_{name.replace('-', '_')}_arguments", None) or mod.add_arguments
+            adder(p)
+            p.set_defaults(_module=mod, _verb=name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    if verb is not None and verb not in COMMANDS:
+        build_parser().error(f"unknown verb {verb!r}; choose one of: {', '.join(COMMANDS)}")
+    parser = build_parser(verb)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    if not getattr(args, "_verb", None):
+        parser.print_help()
+        return 2
+    mod = args._module
+    runner = getattr(mod, f"run_{args._verb.replace('-', '_')}", None) or mod.run
+    try:
+        return int(runner(args) or 0)
+    except UserError as exc:
+        print(f"hourglass-sep {args._verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hourglass-sep {args._verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

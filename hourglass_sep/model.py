@@ -1,0 +1,262 @@
+"""Stacked hourglass networks for magnitude-spectrogram separation.
+
+Two families, both fully convolutional over (freq=512, time) inputs:
+
+* ``seed``: the seed report's PyTorch network.  Every convolution is
+  Conv2d(bias) -> BatchNorm2d -> ReLU.  An hourglass of recursion depth ``d``
+  pools ``d + 1`` times; the channel count grows by ``growth`` at each pooling
+  ("Ours": F=64, +64) or stays constant ("Park's": F=256, +0).
+* ``park-original``: Park et al.'s TensorFlow network: plain conv + bias with
+  ReLU, no BatchNorm, 4 poolings at 256 channels, linear 1x1 mask heads and
+  identity-plus-1x1 merges between stacks (34,176,776 parameters).
+
+``forward`` returns the prediction of every stack (the loss sums over stacks);
+:func:`sources_from_prediction` turns the last one into voice/accompaniment magnitudes
+for every target mode.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TARGETS = {
+    # name: (number of network outputs, what they mean)
+    "masks": (2, "voice and accompaniment masks"),
+    "voice": (1, "voice mask; accompaniment = mixture - voice estimate"),
+    "accompaniment": (1, "accompaniment mask; voice = mixture - accompaniment estimate"),
+    "end-to-end": (2, "voice and accompaniment magnitudes directly (ReLU head, as the seed)"),
+    "end-to-end-softplus": (2, "magnitudes directly through a softplus head that cannot die"),
+}
+KINDS = ("seed", "park-original")
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """Everything that defines a network's shape.  Saved inside every checkpoint."""
+
+    kind: str = "seed"
+    stacks: int = 4
+    channels: int = 64  # F: first-level hourglass channels
+    growth: int = 64  # channels added per pooling
+    stem: tuple[int, ...] = (64, 128, 128)  # stem widths before the F-channel conv
+    poolings: int = 5  # seed: depth 4 => 5 poolings; park-original: 4
+    target: str = "masks"
+
+    def __post_init__(self):
+        object.__setattr__(self, "stem", tuple(int(s) for s in self.stem))
+        problems = []
+        if self.kind not in KINDS:
+            problems.append(f"kind={self.kind!r} (choose {', '.join(KINDS)})")
+        if self.target not in TARGETS:
+            problems.append(f"target={self.target!r} (choose {', '.join(TARGETS)})")
+        for name in ("stacks", "channels", "poolings"):
+            if int(getattr(self, name)) < 1:
+                problems.append(f"{name}={getattr(self, name)} (must be >= 1)")
+        if self.growth < 0:
+            problems.append(f"growth={self.growth} (must be >= 0)")
+        if not self.stem or min(self.stem) < 1:
+            problems.append(f"stem={self.stem} (one or more positive widths)")
+        if self.kind == "park-original" and self.growth:
+            problems.append("growth must be 0 for kind=park-original")
+        if self.kind == "park-original" and self.target != "masks":
+            problems.append("kind=park-original supports target=masks only")
+        if problems:
+            raise ValueError("invalid architecture: " + "; ".join(problems))
+
+    @property
+    def outputs(self) -> int:
+        return TARGETS[self.target][0]
+
+    @property
+    def time_multiple(self) -> int:
+        """Input frames must be a multiple of this (2 ** poolings)."""
+        return 2 ** self.poolings
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["stem"] = list(self.stem)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ArchConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown architecture keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+
+# ---------------------------------------------------------------- seed network
+class ConvBNReLU(nn.Sequential):
+    """The seed's unit: Conv2d (same padding, bias) -> BatchNorm2d -> ReLU."""
+
+    def __init__(self, ci: int, co: int, k: int = 3):
+        super().__init__(nn.Conv2d(ci, co, k, padding=k // 2), nn.BatchNorm2d(co), nn.ReLU(inplace=True))
+
+
+class SeedHourglass(nn.Module):
+    """skip = Conv(c, c); low = pool -> Conv(c, c+g) -> inner -> Conv(c+g, c) -> up x2."""
+
+    def __init__(self, depth: int, c: int, growth: int):
+        super().__init__()
+        c2 = c + growth
+        self.skip = ConvBNReLU(c, c)
+        self.down = ConvBNReLU(c, c2)
+        self.inner = SeedHourglass(depth - 1, c2, growth) if depth > 0 else ConvBNReLU(c2, c2)
+        self.up = ConvBNReLU(c2, c)
+
+    def forward(self, x):
+        low = self.up(self.inner(self.down(F.max_pool2d(x, 2))))
+        return self.skip(x) + F.interpolate(low, scale_factor=2, mode="nearest")
+
+
+class SoftplusHead(nn.Module):
+    """Linear 3x3 conv followed by softplus: positive output whose gradient never vanishes."""
+
+    def __init__(self, ci: int, co: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ci, co, 3, padding=1)
+
+    def forward(self, x):
+        return F.softplus(self.conv(x))
+
+
+class SeedStackedHourglass(nn.Module):
+    def __init__(self, cfg: ArchConfig):
+        super().__init__()
+        self.cfg = cfg
+        Fc, n_out = cfg.channels, cfg.outputs
+        widths = (1, *cfg.stem)
+        stem = [ConvBNReLU(widths[0], widths[1], 7)]
+        stem += [ConvBNReLU(a, b) for a, b in zip(widths[1:-1], widths[2:])]
+        stem.append(ConvBNReLU(widths[-1], Fc))
+        self.stem = nn.Sequential(*stem)
+        self.hourglasses = nn.ModuleList(SeedHourglass(cfg.poolings - 1, Fc, cfg.growth) for _ in range(cfg.stacks))
+        self.features = nn.ModuleList(
+            nn.Sequential(ConvBNReLU(Fc, Fc), ConvBNReLU(Fc, Fc, 1)) for _ in range(cfg.stacks)
+        )
+        head = SoftplusHead if cfg.target == "end-to-end-softplus" else ConvBNReLU
+        self.heads = nn.ModuleList(head(Fc, n_out) for _ in range(cfg.stacks))
+        self.merge_pred = nn.ModuleList(ConvBNReLU(n_out, Fc) for _ in range(cfg.stacks - 1))
+        self.merge_feat = nn.ModuleList(ConvBNReLU(Fc, Fc) for _ in range(cfg.stacks - 1))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem(x)
+        preds = []
+        for i in range(self.cfg.stacks):
+            feat = self.features[i](self.hourglasses[i](x))
+            pred = self.heads[i](feat)
+            preds.append(pred)
+            if i < self.cfg.stacks - 1:
+                x = self.merge_pred[i](pred) + self.merge_feat[i](feat)
+        return preds
+
+
+# ------------------------------------------------------- Park's original network
+class ConvReLU(nn.Sequential):
+    """Park's unit: conv + bias, ReLU; weights ~ N(0, 1/(k*k*c_in)) as his TF code."""
+
+    def __init__(self, ci: int, co: int, k: int = 3, relu: bool = True):
+        conv = nn.Conv2d(ci, co, k, padding=k // 2)
+        nn.init.normal_(conv.weight, 0.0, math.sqrt(1.0 / (k * k * ci)))
+        nn.init.zeros_(conv.bias)
+        super().__init__(conv, *([nn.ReLU(inplace=True)] if relu else []))
+
+
+class ParkHourglass(nn.Module):
+    def __init__(self, n: int, f: int):
+        super().__init__()
+        self.up1 = ConvReLU(f, f)
+        self.low1 = ConvReLU(f, f)
+        self.low2 = ParkHourglass(n - 1, f) if n > 1 else ConvReLU(f, f)
+        self.low3 = ConvReLU(f, f)
+
+    def forward(self, x):
+        up1 = self.up1(x)
+        low = self.low3(self.low2(self.low1(F.max_pool2d(x, 2))))
+        return up1 + F.interpolate(low, size=up1.shape[-2:], mode="nearest")
+
+
+class ParkStackedHourglass(nn.Module):
+    def __init__(self, cfg: ArchConfig):
+        super().__init__()
+        self.cfg = cfg
+        f = cfg.channels
+        widths = (1, *cfg.stem)
+        stem = [ConvReLU(widths[0], widths[1], 7)]
+        stem += [ConvReLU(a, b) for a, b in zip(widths[1:-1], widths[2:])]
+        stem.append(ConvReLU(widths[-1], f))
+        self.stem = nn.Sequential(*stem)
+        self.hourglasses = nn.ModuleList(ParkHourglass(cfg.poolings, f) for _ in range(cfg.stacks))
+        self.features = nn.ModuleList(nn.Sequential(ConvReLU(f, f), ConvReLU(f, f, 1)) for _ in range(cfg.stacks))
+        self.heads = nn.ModuleList(ConvReLU(f, cfg.outputs, 1, relu=False) for _ in range(cfg.stacks))
+        self.merge_feat = nn.ModuleList(ConvReLU(f, f, 1, relu=False) for _ in range(cfg.stacks - 1))
+        self.merge_pred = nn.ModuleList(ConvReLU(cfg.outputs, f, 1, relu=False) for _ in range(cfg.stacks - 1))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem(x)
+        preds = []
+        for i in range(self.cfg.stacks):
+            feat = self.features[i](self.hourglasses[i](x))
+            pred = self.heads[i](feat)
+            preds.append(pred)
+            if i < self.cfg.stacks - 1:
+                x = x + self.merge_feat[i](feat) + self.merge_pred[i](pred)
+        return preds
+
+
+def build_model(cfg: ArchConfig | dict) -> nn.Module:
+    """The network of an architecture config (``ArchConfig`` or its dict)."""
+    if isinstance(cfg, dict):
+        cfg = ArchConfig.from_dict(cfg)
+    return SeedStackedHourglass(cfg) if cfg.kind == "seed" else ParkStackedHourglass(cfg)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def uses_mask(target: str) -> bool:
+    return not target.startswith("end-to-end")
+
+
+def loss_terms(pred: torch.Tensor, mix: torch.Tensor, voice: torch.Tensor, acc: torch.Tensor, target: str) -> torch.Tensor:
+    """Mean |estimate - target| of one stack's prediction (the seed's L1 loss).
+
+    Masks are applied to the mixture first (Park's loss: |mask * mix - source|).
+    ``pred`` is (B, outputs, 512, T); ``mix``/``voice``/``acc`` are (B, 1, 512, T).
+    """
+    if target == "masks":
+        est, ref = pred * mix, torch.cat([voice, acc], 1)
+    elif target == "voice":
+        est, ref = pred * mix, voice
+    elif target == "accompaniment":
+        est, ref = pred * mix, acc
+    else:  # end-to-end
+        est, ref = pred, torch.cat([voice, acc], 1)
+    return (est - ref).abs().mean()
+
+
+def sources_from_prediction(pred: torch.Tensor, mix: torch.Tensor, target: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(voice, accompaniment) magnitudes from the last stack's prediction.
+
+    ``pred``: (B, outputs, 512, T); ``mix``: (B, 1, 512, T) normalised magnitude.
+    Masks are clipped at 0 (Park's linear heads can go negative); single-mask modes
+    give the other source as the mixture minus the estimate, floored at 0.
+    """
+    pred = pred.float().clamp_min(0)
+    mix = mix.float()
+    if target == "masks":
+        return pred[:, 0:1] * mix, pred[:, 1:2] * mix
+    if target == "voice":
+        v = pred[:, 0:1] * mix
+        return v, (mix - v).clamp_min(0)
+    if target == "accompaniment":
+        a = pred[:, 0:1] * mix
+        return (mix - a).clamp_min(0), a
+    return pred[:, 0:1], pred[:, 1:2]
