@@ -9,6 +9,8 @@ patch is one contiguous block):
     sr           (n,) int64      original sample rate
     samples_8k   (n,) int64      length of the 8 kHz mixture (for the inverse STFT)
     mix_stft     (F, 512) complex64  unnormalised mixture STFT (phase + magnitude, for separation)
+    mix_nyquist  (F,) complex64  the mixture's Nyquist bin (not seen by the network; kept so
+                 the inverse STFT of the cache restores the 8 kHz mixture exactly)
     voice, accompaniment (F, 512) float16  normalised source magnitudes (training targets)
 
 The normalised mixture magnitude is ``|mix_stft| / scale``.  float16 keeps the
@@ -39,7 +41,7 @@ def write_cache(clips: "cat.pd.DataFrame", path: str | Path, progress: bool = Tr
     """Compute the features of every clip in ``clips`` (a catalogue slice) and write one file."""
     if len(clips) == 0:
         raise UserError(f"{path}: no clips to cache (empty split)")
-    mix, voice, acc = [], [], []
+    mix, nyq, voice, acc = [], [], [], []
     names, scale, samples, srs, samples_8k, offsets = [], [], [], [], [], [0]
     t0 = time.perf_counter()
     for row in tqdm(clips.itertuples(), total=len(clips), desc=f"cache {Path(path).name}", unit="clip", disable=not progress):
@@ -51,6 +53,7 @@ def write_cache(clips: "cat.pd.DataFrame", path: str | Path, progress: bool = Tr
             )
         f = clip_features(audio, sr)
         mix.append(f.mix_stft.T)
+        nyq.append(f.nyquist)
         voice.append(f.voice.T.astype(np.float16))
         acc.append(f.accompaniment.T.astype(np.float16))
         names.append(row.clip)
@@ -68,6 +71,7 @@ def write_cache(clips: "cat.pd.DataFrame", path: str | Path, progress: bool = Tr
         sr=np.array(srs, dtype=np.int64),
         samples_8k=np.array(samples_8k, dtype=np.int64),
         mix_stft=np.ascontiguousarray(np.concatenate(mix)),
+        mix_nyquist=np.concatenate(nyq),
         voice=np.ascontiguousarray(np.concatenate(voice)),
         accompaniment=np.ascontiguousarray(np.concatenate(acc)),
     )
@@ -148,6 +152,12 @@ class SpectrogramCache:
     def mix_stft(self, i: int) -> np.ndarray:
         """Complex mixture STFT ``(512, T)`` of clip ``i``."""
         return np.asarray(self._a["mix_stft"][self._rows(i)]).T
+
+    def mix_nyquist(self, i: int) -> np.ndarray:
+        """The mixture's Nyquist bin ``(T,)`` of clip ``i`` (zeros in caches without it)."""
+        if "mix_nyquist" not in self._a:
+            return np.zeros(int(self.frames[i]), dtype=np.complex64)
+        return np.asarray(self._a["mix_nyquist"][self._rows(i)])
 
     def patch(self, i: int, start: int, frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Normalised (mixture, voice, accompaniment) magnitudes ``(512, frames)`` from ``start``."""

@@ -73,7 +73,7 @@ def build_catalogue(root: str | Path) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def test_subset(df: pd.DataFrame, n: int | None, seed: int = 0) -> pd.DataFrame:
+def pick_test_subset(df: pd.DataFrame, n: int | None, seed: int = 0) -> pd.DataFrame:
     """A deterministic subset of ``n`` test clips, stratified by singer.
 
     Each singer gets a share of ``n`` proportional to its number of test clips
@@ -110,7 +110,7 @@ def select(df: pd.DataFrame, split: str, test_clips: int | None = None, seed: in
         if "evaluate" in df.columns and test_clips is None:
             t = df[(df["split"] == "test") & df["evaluate"].astype(bool)]
             return t.sort_values("clip").reset_index(drop=True)
-        return test_subset(df, test_clips, seed)
+        return pick_test_subset(df, test_clips, seed)
     if split == "all":
         return df.sort_values("clip").reset_index(drop=True)
     raise UserError(f"unknown split {split!r}; choose train, test or all")
@@ -141,7 +141,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     df = build_catalogue(args.root)
-    chosen = set(test_subset(df, args.test_clips, args.subset_seed)["clip"])
+    chosen = set(pick_test_subset(df, args.test_clips, args.subset_seed)["clip"])
     df["evaluate"] = df["clip"].isin(chosen)
     write_table(df, args.output)
     n_train = int((df["split"] == "train").sum())

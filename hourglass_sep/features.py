@@ -26,26 +26,40 @@ def _window(device=None, dtype=torch.float32) -> torch.Tensor:
     return torch.hann_window(N_FFT, periodic=True, device=device, dtype=dtype)
 
 
-def stft(wave: np.ndarray | torch.Tensor) -> torch.Tensor:
+def stft(wave: np.ndarray | torch.Tensor, keep_nyquist: bool = False) -> torch.Tensor:
     """Complex STFT ``(..., 512, frames)`` of 8 kHz audio ``(..., samples)``.
 
     Centred frames with zero padding (librosa's ``center=True, pad_mode='constant'``).
+    ``keep_nyquist=True`` returns all 513 bins (for an exact inverse).
     """
     x = torch.as_tensor(wave, dtype=torch.float32)
     shape = x.shape[:-1]
     x = x.reshape(-1, x.shape[-1])
     spec = torch.stft(x, N_FFT, HOP, window=_window(x.device), center=True, pad_mode="constant", return_complex=True)
-    return spec[:, :N_BINS].reshape(*shape, N_BINS, spec.shape[-1])
+    if not keep_nyquist:
+        spec = spec[:, :N_BINS]
+    return spec.reshape(*shape, spec.shape[-2], spec.shape[-1])
 
 
-def istft(spec: torch.Tensor, length: int) -> torch.Tensor:
-    """Inverse of :func:`stft`; the dropped Nyquist bin is restored as zero."""
-    spec = torch.as_tensor(spec)
+def istft(spec: np.ndarray | torch.Tensor, length: int, nyquist: np.ndarray | torch.Tensor | None = None) -> torch.Tensor:
+    """Inverse of :func:`stft`.
+
+    ``spec`` has 512 bins (the Nyquist bin is then taken from ``nyquist``, or zero as in
+    the seed's separation) or all 513.
+    """
+    spec = _tensor(spec)
     shape = spec.shape[:-2]
     s = spec.reshape(-1, *spec.shape[-2:])
-    s = torch.cat([s, torch.zeros_like(s[:, :1])], dim=1)
+    if s.shape[1] == N_BINS:
+        top = torch.zeros_like(s[:, :1]) if nyquist is None else _tensor(nyquist).reshape(s.shape[0], 1, -1).to(s.dtype)
+        s = torch.cat([s, top], dim=1)
     out = torch.istft(s, N_FFT, HOP, window=_window(s.device, s.real.dtype), center=True, length=length)
     return out.reshape(*shape, length)
+
+
+def _tensor(x) -> torch.Tensor:
+    """A tensor of ``x``; numpy inputs are copied (memory-mapped caches are read-only)."""
+    return x if isinstance(x, torch.Tensor) else torch.from_numpy(np.array(x))
 
 
 def n_frames(samples_8k: int) -> int:
@@ -63,6 +77,7 @@ class ClipFeatures:
     """
 
     mix_stft: np.ndarray  # complex64 (512, T)
+    nyquist: np.ndarray  # complex64 (T,): the mixture's Nyquist bin (not used by the network)
     scale: float
     mixture: np.ndarray  # float32 (512, T), |mix_stft| / scale
     voice: np.ndarray | None  # float32 (512, T)
@@ -88,12 +103,14 @@ def clip_features(stereo: np.ndarray, sr: int, with_sources: bool = True) -> Cli
         waves = resample(np.stack([stereo.mean(axis=0), stereo[1], stereo[0]]), sr, SR)
     else:
         waves = mixture_8k(stereo, sr)[None]
-    spec = stft(waves).numpy()
+    full = stft(waves, keep_nyquist=True).numpy()
+    spec = full[:, :N_BINS]
     mags = np.abs(spec)
     scale = float(mags[0].max())
     denom = max(scale, EPS)
     return ClipFeatures(
         mix_stft=spec[0].astype(np.complex64),
+        nyquist=full[0, N_BINS].astype(np.complex64),
         scale=scale,
         mixture=(mags[0] / denom).astype(np.float32),
         voice=(mags[1] / denom).astype(np.float32) if with_sources else None,

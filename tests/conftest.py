@@ -1,0 +1,45 @@
+"""Shared test fixtures: paths to the optional real data, small generated clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+MIR1K = SHARED / "data" / "mir1k"
+SEED_SONG = SHARED / "data" / "seed" / "annar_4.flac"
+
+
+def needs_mir1k():
+    return pytest.mark.skipif(
+        not (MIR1K / "Wavfile").is_dir(),
+        reason=f"real MIR-1K clips not found at {MIR1K} (only present beside the project's checkout)",
+    )
+
+
+def write_clip(path: Path, seconds: float = 2.0, sr: int = 16000, seed: int = 0, f0: float = 220.0) -> Path:
+    """A MIR-1K-format stereo clip: left = accompaniment (noise + low chord), right = voice (harmonic tone)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    vib = 1 + 0.01 * np.sin(2 * np.pi * 5 * t)
+    phase = 2 * np.pi * np.cumsum(f0 * vib) / sr
+    voice = sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.2 * (0.6 + 0.4 * np.sin(2 * np.pi * 1.5 * t) ** 2)
+    acc = 0.1 * rng.standard_normal(t.size) + sum(0.1 * np.sin(2 * np.pi * f * t) for f in (110, 138.6, 164.8))
+    audio = np.stack([acc, voice], axis=1).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), audio, sr, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture
+def small_corpus(tmp_path) -> Path:
+    """A MIR-1K-format folder with 2 train clips (abjones, amy) and 3 test clips."""
+    wav = tmp_path / "corpus" / "Wavfile"
+    names = ["abjones_1_01", "amy_2_01", "bobby_1_01", "bobby_1_02", "carl_3_01"]
+    for i, name in enumerate(names):
+        write_clip(wav / f"{name}.wav", seconds=1.5 + 0.5 * i, seed=i, f0=180 + 20 * i)
+    return tmp_path / "corpus"

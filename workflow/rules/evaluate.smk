@@ -1,0 +1,79 @@
+# Separation and scoring, one job per (evaluated model, shard) — never one per clip.
+# The mixture's own SDR (the NSDR baseline) depends on the clip only: computed once per dataset.
+
+
+rule baseline:
+    input:
+        catalogue=f"{R}/data/catalogue.tsv",
+    output:
+        f"{R}/scores/baseline/shard{{shard}}.tsv",
+    params:
+        shards=len(SHARDS),
+        backend=EVAL["backend"],
+    threads: EVAL["score_threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    log:
+        f"{R}/logs/baseline_{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/baseline_{{shard}}.tsv"
+    conda:
+        "../../envs/hourglass-sep.yaml"
+    shell:
+        "hourglass-sep baseline --catalogue {input.catalogue} --shard {wildcards.shard}/{params.shards} "
+        "--backend {params.backend} --workers {threads} -o {output} > {log} 2>&1"
+
+
+rule separate:
+    input:
+        snapshots=f"{R}/models/{{variant}}/snapshots",
+        catalogue=f"{R}/data/catalogue.tsv",
+    output:
+        temp(f"{R}/estimates/{{variant}}/step{{step}}/shard{{shard}}.npz"),
+    params:
+        model=lambda wc: f"{R}/models/{wc.variant}/snapshots/step{wc.step}.pt",
+        shards=len(SHARDS),
+        schedule=EVAL["schedule"],
+        windows=EVAL["windows_per_batch"],
+        device=GPU_DEVICE,
+    threads: DEVICE["separate_threads"]
+    resources:
+        gpu=GPU,
+        mem_mb=6000,
+        runtime=120,
+    log:
+        f"{R}/logs/separate_{{variant}}_step{{step}}_{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/separate_{{variant}}_step{{step}}_{{shard}}.tsv"
+    conda:
+        "../../envs/hourglass-sep.yaml"
+    shell:
+        "hourglass-sep separate --model {params.model} --catalogue {input.catalogue} "
+        "--shard {wildcards.shard}/{params.shards} --estimates {output} --schedule {params.schedule} "
+        "--windows-per-batch {params.windows} --device {params.device} --threads {threads} > {log} 2>&1"
+
+
+rule score:
+    input:
+        estimates=f"{R}/estimates/{{variant}}/step{{step}}/shard{{shard}}.npz",
+        baseline=f"{R}/scores/baseline/shard{{shard}}.tsv",
+        catalogue=f"{R}/data/catalogue.tsv",
+    output:
+        f"{R}/scores/{{variant}}/step{{step}}/shard{{shard}}.tsv",
+    params:
+        backend=EVAL["backend"],
+    threads: EVAL["score_threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    log:
+        f"{R}/logs/score_{{variant}}_step{{step}}_{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/score_{{variant}}_step{{step}}_{{shard}}.tsv"
+    conda:
+        "../../envs/hourglass-sep.yaml"
+    shell:
+        "hourglass-sep score --catalogue {input.catalogue} --estimates {input.estimates} "
+        "--baseline {input.baseline} --variant {wildcards.variant} --step {wildcards.step} "
+        "--backend {params.backend} --workers {threads} -o {output} > {log} 2>&1"

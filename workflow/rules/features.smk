@@ -1,0 +1,34 @@
+# Clip catalogue + split, then one spectrogram-cache file per split.
+
+
+rule catalogue:
+    input:
+        dataset_marker(),
+    output:
+        f"{R}/data/catalogue.tsv",
+    params:
+        root=dataset_root(),
+        test_clips=f"--test-clips {DATASET['test_clips']}" if DATASET["test_clips"] else "",
+        seed=DATASET["subset_seed"],
+    log:
+        f"{R}/logs/catalogue.log",
+    conda:
+        "../../envs/hourglass-sep.yaml"
+    shell:
+        "hourglass-sep catalogue {params.root:q} -o {output} {params.test_clips} "
+        "--subset-seed {params.seed} > {log} 2>&1"
+
+
+rule spectrogram_cache:
+    input:
+        f"{R}/data/catalogue.tsv",
+    output:
+        f"{R}/data/cache/{{split}}.npz",
+    log:
+        f"{R}/logs/cache_{{split}}.log",
+    benchmark:
+        f"{R}/benchmarks/cache_{{split}}.tsv"
+    conda:
+        "../../envs/hourglass-sep.yaml"
+    shell:
+        "hourglass-sep cache --catalogue {input} --split {wildcards.split} -o {output} --no-progress > {log} 2>&1"
