@@ -31,6 +31,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     suffix = path.suffix if suffix is None else suffix
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{suffix}", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; products should be readable like any other
     try:
         yield Path(tmp)
         os.replace(tmp, path)

@@ -1,0 +1,480 @@
+"""The PNG figures of the results (matplotlib, Agg backend, 150 dpi).
+
+- ``metrics.png``: voice and accompaniment GNSDR / GSIR / GSAR per evaluated run
+  (bars), with the values the seed report / Park's paper printed (markers);
+- ``nsdr_distribution.png``: per-clip NSDR per run, voice and accompaniment (box plots);
+- ``training_loss.png``: training loss per variant (log scale);
+- ``example.png``: one test clip: mixture spectrogram, the two masks, the two estimates
+  (from ``--example-npz``, or computed with ``--example-model`` + a clip);
+- ``speed.png``: measured timings beside the seed report's claims.
+
+A figure whose input is missing is skipped with a logged note; the others are
+always written.  :func:`example_arrays` computes the example figure's arrays
+from a trained model (torch is imported there only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import references as refs
+from .audio import atomic_path
+from .errors import UserError
+from .workbook import Inputs, add_inputs_arguments, load_inputs, reported_value, scale_info
+
+log = logging.getLogger(__name__)
+
+DPI = 150
+SR = 8000  # features.SR / N_FFT / HOP, repeated here so that plotting never imports torch
+N_FFT = 1024
+HOP = 256
+EXAMPLE_KEYS = ("mixture", "voice_mask", "accompaniment_mask", "voice", "accompaniment")
+FIGURES = ("metrics", "nsdr_distribution", "training_loss", "example", "speed")
+SRC_COLORS = {"voice": "#d95f02", "accompaniment": "#1b9e77"}
+SRC_NAMES = {"voice": "voice", "accompaniment": "accompaniment"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12,
+                         "axes.grid": True, "grid.alpha": 0.3})
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    plt = _plt()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
+    plt.close(fig)
+    log.info("wrote %s", path)
+    return path
+
+
+def _run_label(row: dict) -> str:
+    lab = row.get("label") or row["variant"]
+    if row.get("seed_row") is not None:
+        lab += f"  [row {row['seed_row']}]"
+    return lab
+
+
+def _scale_note(inputs: Inputs, markers: bool = False) -> str:
+    sc = scale_info(inputs.meta, inputs.rows)
+    if sc["reduced"]:
+        note = f"reduced-scale run ({sc['name']}{': ' + sc['details'] if sc['details'] else ''})"
+        return note + ("; markers = published values at paper scale" if markers else "")
+    return f"scale: {sc['name']}"
+
+
+# ----------------------------------------------------------------------------- metrics
+def plot_metrics(inputs: Inputs, path: Path) -> Path | None:
+    plt = _plt()
+    rows = [r for r in inputs.rows if inputs.summary_row(r) is not None]
+    missing = [r["variant"] + f"@{r['step']}" for r in inputs.rows if inputs.summary_row(r) is None]
+    if not rows:
+        log.warning("metrics.png skipped: the summary holds none of the experiment rows")
+        return None
+    n = len(rows)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 1.2 + 0.42 * n + 0.6), sharey=True)
+    y = np.arange(n)
+    h = 0.38
+    for ax, m in zip(axes, refs.METRICS):
+        for k, src in enumerate(refs.SOURCES):
+            off = (-h / 2) if k == 0 else (h / 2)
+            vals = np.array([inputs.summary_row(r).get(f"{src}_{m}", np.nan) for r in rows], dtype=float)
+            ax.barh(y + off, np.nan_to_num(vals), height=h, color=SRC_COLORS[src], alpha=0.85,
+                    label=f"{src} (measured)")
+            for yi, v in zip(y + off, vals):
+                if np.isfinite(v):
+                    ax.text(v, yi, f" {v:.2f}", va="center", ha="left" if v >= 0 else "right", fontsize=7)
+            rep = np.array([np.nan if reported_value(r, src, m) is None else reported_value(r, src, m) for r in rows])
+            ok = np.isfinite(rep)
+            if ok.any():
+                ax.scatter(rep[ok], (y + off)[ok], marker="D", s=22, color="black", zorder=3,
+                           label="reported (seed report / Park's paper)" if k == 0 else None)
+            pv = refs.PARK_PAPER.voice if src == "voice" else refs.PARK_PAPER.accompaniment
+            ax.axvline(pv[refs.METRICS.index(m)], color=SRC_COLORS[src], ls=":", lw=1.2,
+                       label=f"Park's paper, {src}")
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set_title(refs.METRIC_NAMES[m])
+        ax.set_xlabel(f"{refs.METRIC_NAMES[m]} (dB)")
+        ax.grid(axis="y", visible=False)
+    axes[0].set_yticks(y, [_run_label(r) for r in rows])
+    axes[0].invert_yaxis()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, bbox_to_anchor=(0.5, -0.01 - 0.25 / max(n, 1)),
+               frameon=False, fontsize=8)
+    title = "Separation quality per run (length-weighted means over the test clips)"
+    sub = _scale_note(inputs, markers=True)
+    if missing:
+        sub += f"; not scored: {', '.join(missing)}"
+    fig.suptitle(f"{title}\n{sub}", fontsize=11)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- per-clip NSDR
+def plot_nsdr_distribution(inputs: Inputs, path: Path) -> Path | None:
+    plt = _plt()
+    if inputs.scores is None:
+        log.warning("nsdr_distribution.png skipped: no per-clip score tables given (--scores)")
+        return None
+    data = []
+    for r in inputs.rows:
+        s = inputs.clip_scores(r)
+        if s is None:
+            continue
+        if "status" in s.columns:
+            s = s[s["status"].astype(str) == "ok"]
+        vals = {src: pd.to_numeric(s.get(f"{src}_nsdr"), errors="coerce").dropna().to_numpy()
+                if f"{src}_nsdr" in s.columns else np.array([]) for src in refs.SOURCES}
+        if any(len(v) for v in vals.values()):
+            data.append((r, vals))
+    if not data:
+        log.warning("nsdr_distribution.png skipped: the score tables hold no per-clip NSDR of the experiment rows")
+        return None
+    n = len(data)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 1.4 + 0.45 * n), sharey=True)
+    for ax, src in zip(axes, refs.SOURCES):
+        series = [d[1][src] if len(d[1][src]) else np.array([np.nan]) for d in data]
+        pos = np.arange(n)
+        kw = dict(positions=pos, widths=0.6, patch_artist=True, showmeans=True,
+                  meanprops=dict(marker="^", markerfacecolor="white", markeredgecolor="black", markersize=5),
+                  medianprops=dict(color="black"), flierprops=dict(marker=".", markersize=3, alpha=0.5))
+        try:  # matplotlib >= 3.10
+            bp = ax.boxplot(series, orientation="horizontal", **kw)
+        except TypeError:
+            bp = ax.boxplot(series, vert=False, **kw)
+        for patch in bp["boxes"]:
+            patch.set_facecolor(SRC_COLORS[src])
+            patch.set_alpha(0.6)
+        for p, v in zip(pos, series):
+            ax.text(1.0, p, f"n={np.isfinite(v).sum()}", transform=ax.get_yaxis_transform(), fontsize=7,
+                    va="center", ha="right", color="0.35")
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set_title(f"{SRC_NAMES[src]} NSDR per clip")
+        ax.set_xlabel("NSDR (dB): SDR of the estimate - SDR of the mixture")
+        ax.grid(axis="y", visible=False)
+    axes[0].set_yticks(np.arange(n), [_run_label(d[0]) for d in data])
+    axes[0].invert_yaxis()
+    fig.suptitle("Per-clip NSDR (box: quartiles, line: median, triangle: unweighted mean)\n" + _scale_note(inputs),
+                 fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- loss
+def plot_training_loss(inputs: Inputs, path: Path) -> Path | None:
+    plt = _plt()
+    curves, seen = [], set()
+    for r in inputs.rows:
+        if r["variant"] in seen:
+            continue
+        seen.add(r["variant"])
+        h = inputs.history(r)
+        if h is not None and len(h):
+            loss = pd.to_numeric(h["loss"], errors="coerce")
+            curves.append((r, h["step"].to_numpy(), loss.to_numpy()))
+    if not curves:
+        log.warning("training_loss.png skipped: no history.csv found for any variant")
+        return None
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    cmap = plt.get_cmap("tab20" if len(curves) > 10 else "tab10")
+    for i, (r, step, loss) in enumerate(curves):
+        color = cmap(i % cmap.N)
+        ok = np.isfinite(loss) & (loss > 0)
+        step, loss = step[ok], loss[ok]
+        if not len(loss):
+            continue
+        win = max(1, len(loss) // 50)
+        smooth = pd.Series(loss).rolling(win, min_periods=1, center=True).mean().to_numpy()
+        if win > 1:
+            ax.plot(step, loss, color=color, alpha=0.2, lw=0.7)
+        lab = (r.get("label") or r["variant"]).split(" @")[0]
+        if lab != r["variant"]:
+            lab = f"{lab} ({r['variant']})"
+        ax.plot(step, smooth, color=color, lw=1.6, label=lab)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("loss: sum over stacks of mean |estimate - target| (log scale)")
+    ax.set_title("Training loss per variant (faint: raw, solid: running mean)\n" + _scale_note(inputs))
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- example clip
+def example_arrays(model_path: str | Path, audio_path: str | Path) -> dict:
+    """Mixture, masks and estimates (normalised magnitudes, 512 x T) of one clip separated by a model.
+
+    Keys: ``mixture``, ``voice_mask``, ``accompaniment_mask``, ``voice``,
+    ``accompaniment`` (float32 512 x T) and ``clip`` (the audio file's stem).
+    The whole clip goes through the network in one pass (padded in time to a
+    multiple of the architecture's ``time_multiple``).  For single-mask and
+    end-to-end targets the masks shown are the implied ones (estimate / mixture).
+    """
+    import torch
+
+    from .audio import read_audio
+    from .features import clip_features
+    from .model import ArchConfig, build_model, sources_from_prediction
+
+    model_path, audio_path = Path(model_path), Path(audio_path)
+    if not model_path.exists():
+        raise UserError(f"{model_path}: model not found; train it with `hourglass-sep train`")
+    model = arch = device = None
+    try:  # the separation module's loader when it is there
+        from . import separate as _sep
+
+        if hasattr(_sep, "load_model"):
+            bundle = _sep.load_model(model_path)
+            model, arch, device = bundle.model, bundle.arch, bundle.device
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - module absent or of another shape: load the checkpoint here
+        log.debug("hourglass_sep.separate.load_model unavailable (%s); loading %s directly", exc, model_path)
+        model = None
+    if model is None:
+        try:
+            ckpt = torch.load(model_path, map_location="cpu", weights_only=True)
+            arch = ArchConfig.from_dict(ckpt["arch"])
+            model = build_model(arch)
+            model.load_state_dict(ckpt["state_dict"])
+        except Exception as exc:  # noqa: BLE001 - any failure to load is the user's file
+            raise UserError(f"{model_path}: cannot load as a hourglass-sep model ({exc})") from None
+        device = torch.device("cpu")
+    if isinstance(arch, dict):
+        arch = ArchConfig.from_dict(arch)
+    device = torch.device(device) if not isinstance(device, torch.device) else device
+    model.eval()
+    audio, sr = read_audio(audio_path)
+    feats = clip_features(audio, sr, with_sources=False)
+    mix = feats.mixture
+    T = mix.shape[1]
+    mult = arch.time_multiple
+    Tp = ((T + mult - 1) // mult) * mult
+    x = np.zeros((1, 1, mix.shape[0], Tp), dtype=np.float32)
+    x[0, 0, :, :T] = mix
+    with torch.no_grad():
+        xt = torch.from_numpy(x).to(device)
+        pred = model(xt)[-1]
+        voice, acc = sources_from_prediction(pred, xt, arch.target)
+    voice = voice[0, 0, :, :T].float().cpu().numpy()
+    acc = acc[0, 0, :, :T].float().cpu().numpy()
+    denom = np.where(mix > 1e-8, mix, np.inf)
+    return {
+        "mixture": mix.astype(np.float32),
+        "voice_mask": (voice / denom).astype(np.float32),
+        "accompaniment_mask": (acc / denom).astype(np.float32),
+        "voice": voice.astype(np.float32),
+        "accompaniment": acc.astype(np.float32),
+        "clip": audio_path.stem,
+    }
+
+
+def save_example_npz(arrays: dict, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **{k: arrays[k] for k in EXAMPLE_KEYS}, clip=np.array(str(arrays.get("clip", ""))))
+    return path
+
+
+def load_example_npz(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: example npz not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in EXAMPLE_KEYS if k not in z.files]
+            if missing:
+                raise UserError(f"{path}: example npz lacks {missing} (keys: {', '.join(EXAMPLE_KEYS)}, clip)")
+            out = {k: np.asarray(z[k], dtype=np.float32) for k in EXAMPLE_KEYS}
+            out["clip"] = str(z["clip"]) if "clip" in z.files else path.stem
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zip/pickle/format errors
+        raise UserError(f"{path}: cannot read as an npz ({exc})") from None
+    shapes = {k: out[k].shape for k in EXAMPLE_KEYS}
+    if len(set(shapes.values())) != 1 or out["mixture"].ndim != 2:
+        raise UserError(f"{path}: the example arrays must all be 2-D of the same shape (bins x frames), got {shapes}")
+    return out
+
+
+def plot_example(arrays: dict, path: Path, title_extra: str = "") -> Path:
+    plt = _plt()
+    from matplotlib.gridspec import GridSpec
+
+    mix = arrays["mixture"]
+    bins, T = mix.shape
+    extent = (0, T * HOP / SR, 0, bins * SR / N_FFT / 1000)
+    floor = -80.0
+
+    def db(a):
+        a = np.maximum(np.asarray(a, dtype=np.float64), 0)
+        ref = max(float(mix.max()), 1e-12)
+        return np.maximum(20 * np.log10(np.maximum(a, 1e-12) / ref), floor)
+
+    fig = plt.figure(figsize=(12, 10))
+    gs = GridSpec(3, 2, figure=fig, hspace=0.45, wspace=0.18)
+    panels = [
+        (gs[0, :], "mixture", "mixture magnitude", "db"),
+        (gs[1, 0], "voice_mask", "voice mask", "mask"),
+        (gs[1, 1], "accompaniment_mask", "accompaniment mask", "mask"),
+        (gs[2, 0], "voice", "voice estimate (mask x mixture)", "db"),
+        (gs[2, 1], "accompaniment", "accompaniment estimate (mask x mixture)", "db"),
+    ]
+    for spec, key, title, kind in panels:
+        ax = fig.add_subplot(spec)
+        ax.grid(False)
+        if kind == "db":
+            im = ax.imshow(db(arrays[key]), origin="lower", aspect="auto", extent=extent, cmap="magma",
+                           vmin=floor, vmax=0, interpolation="nearest")
+            cb = fig.colorbar(im, ax=ax, pad=0.01)
+            cb.set_label("dB re. mixture max")
+        else:
+            im = ax.imshow(np.clip(arrays[key], 0, 1), origin="lower", aspect="auto", extent=extent, cmap="viridis",
+                           vmin=0, vmax=1, interpolation="nearest")
+            cb = fig.colorbar(im, ax=ax, pad=0.01)
+            cb.set_label("mask (0-1, clipped)")
+        ax.set_title(title)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("frequency (kHz)")
+    clip = arrays.get("clip") or "example clip"
+    fig.suptitle(f"Example test clip {clip}: spectrogram, masks and estimates (8 kHz, STFT 1024/256)"
+                 + (f"\n{title_extra}" if title_extra else ""))
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- speed
+def plot_speed(inputs: Inputs, path: Path) -> Path | None:
+    plt = _plt()
+    if inputs.speed is None or inputs.speed["seconds"].dropna().empty:
+        log.warning("speed.png skipped: no speed table given (--speed)")
+        return None
+    sp = inputs.speed.dropna(subset=["seconds"])
+    labels, secs, colors, hatches = [], [], [], []
+    for _, r in sp.iterrows():
+        dev = r.get("device")
+        lab = str(r["what"]) + (f" [{dev}]" if isinstance(dev, str) and dev else "")
+        labels.append(lab)
+        secs.append(float(r["seconds"]))
+        colors.append("#4c72b0")
+        hatches.append("")
+    for c in refs.TIMING_CLAIMS:
+        labels.append(f"seed report: {c.what} [{c.device}]")
+        secs.append(c.seconds)
+        colors.append("0.75")
+        hatches.append("//")
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(11, 1.2 + 0.42 * n))
+    y = np.arange(n)
+    bars = ax.barh(y, secs, color=colors, edgecolor="0.3", height=0.65)
+    for b, hch in zip(bars, hatches):
+        b.set_hatch(hch)
+    for yi, s in zip(y, secs):
+        txt = f" {s:.2f} s" if s < 60 else (f" {s / 60:.1f} min" if s < 3600 else f" {s / 3600:.2f} h")
+        ax.text(s, yi, txt, va="center", fontsize=8)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    positive = [s for s in secs if s > 0]
+    if positive and max(positive) / max(min(positive), 1e-9) > 50:
+        ax.set_xscale("log")
+        ax.set_xlabel("seconds (log scale)")
+    else:
+        ax.set_xlabel("seconds")
+    ax.set_xlim(right=max(secs) * (8 if ax.get_xscale() == "log" else 1.2))
+    ax.grid(axis="y", visible=False)
+    ax.set_title("Timings: measured (blue) and the seed report's claims (grey, hatched)\n" + _scale_note(inputs))
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- driver
+def write_figures(inputs: Inputs, outdir: str | Path, example: dict | None = None) -> dict[str, Path | None]:
+    """Write every figure whose inputs exist; returns ``{name: path or None (skipped)}``."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    done: dict[str, Path | None] = {}
+    jobs = {
+        "metrics": lambda p: plot_metrics(inputs, p),
+        "nsdr_distribution": lambda p: plot_nsdr_distribution(inputs, p),
+        "training_loss": lambda p: plot_training_loss(inputs, p),
+        "example": lambda p: plot_example(example, p) if example is not None else None,
+        "speed": lambda p: plot_speed(inputs, p),
+    }
+    for name, job in jobs.items():
+        path = outdir / f"{name}.png"
+        if name == "example" and example is None:
+            log.warning("example.png skipped: no example given (--example-npz, or --example-model with a clip)")
+        done[name] = job(path)
+        if done[name] is None and path.exists():  # never leave a stale figure from an earlier run
+            path.unlink()
+            log.info("removed the stale %s", path)
+    return done
+
+
+def _example_from_args(args) -> dict | None:
+    if args.example_npz:
+        p = Path(args.example_npz)
+        if not p.exists():
+            log.warning("example.png skipped: %s not found", p)
+            return None
+        return load_example_npz(p)
+    if not args.example_model:
+        return None
+    model = Path(args.example_model)
+    if not model.exists():
+        log.warning("example.png skipped: model %s not found (variant not trained?)", model)
+        return None
+    audio = args.example_audio
+    if audio is None and args.catalogue:
+        from .catalogue import read_catalogue, select
+
+        cat = read_catalogue(args.catalogue)
+        test = select(cat, "test")
+        if args.example_clip:
+            test = test[test["clip"] == args.example_clip]
+            if test.empty:
+                raise UserError(f"{args.catalogue}: no evaluated test clip named {args.example_clip!r}")
+        if test.empty:
+            log.warning("example.png skipped: %s lists no test clip", args.catalogue)
+            return None
+        audio = test.iloc[0]["path"]
+    if audio is None:
+        raise UserError("--example-model needs a clip: give --example-audio FILE or --catalogue catalogue.tsv")
+    arrays = example_arrays(model, audio)
+    if args.save_example:
+        save_example_npz(arrays, args.save_example)
+    return arrays
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_inputs_arguments(p)
+    g = p.add_argument_group("example clip (example.png)")
+    g.add_argument("--example-npz", default=None, metavar="NPZ",
+                   help="arrays of one clip: mixture, voice_mask, accompaniment_mask, voice, accompaniment (512 x T), clip")
+    g.add_argument("--example-model", default=None, metavar="PT", help="or compute them with this model.pt ...")
+    g.add_argument("--example-audio", default=None, metavar="AUDIO", help="... on this audio file ...")
+    g.add_argument("--catalogue", default=None, metavar="TSV", help="... or on the first evaluated test clip of this catalogue")
+    g.add_argument("--example-clip", default=None, metavar="CLIP", help="with --catalogue: this clip instead of the first")
+    g.add_argument("--save-example", default=None, metavar="NPZ", help="also save the computed example arrays")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder receiving the PNG files")
+
+
+def run(args: argparse.Namespace) -> int:
+    inputs = load_inputs(args.experiments, args.summary, args.scores, args.speed)
+    example = _example_from_args(args)
+    done = write_figures(inputs, args.output, example)
+    skipped = [k for k, v in done.items() if v is None]
+    if skipped:
+        log.info("figures skipped (inputs missing): %s", ", ".join(skipped))
+    return 0

@@ -1,0 +1,633 @@
+"""``result.xlsx``: the experiment log of the seed report, regenerated from measured numbers.
+
+Also the shared reader of the results inputs (``experiments.json``, ``summary.tsv``,
+per-clip score TSVs, ``speed.tsv``, each variant's ``train.json`` and
+``history.csv``) that ``figures`` and ``report`` use: :func:`load_inputs` and
+:func:`experiment_table`.
+
+Sheets:
+
+- ``experiments``: one row per (variant, evaluated step): the seed's log columns
+  (architecture, parameters, training settings, device, train time, test clips,
+  scoring time) and the six metrics, each beside the value the seed report (or
+  Park's paper) printed and the difference measured - reported;
+- ``per_clip``: every per-clip score row;
+- ``training``: the loss histories in long format;
+- ``speed``: measured timings (``speed.tsv``) and the seed report's timing claims;
+- ``references``: the 19 rows of the seed report's log and Park's paper, with sources;
+- ``about``: provenance (preset, scale, dataset, inputs, date, package version).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+from . import references as refs
+from .audio import atomic_path
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+METRICS = refs.METRICS
+SOURCES = refs.SOURCES
+MN = refs.METRIC_NAMES
+DASH = "—"
+
+TARGET_OUTPUTS = {  # outputs of the network per training target (model.TARGETS, without importing torch)
+    "masks": 2,
+    "voice": 1,
+    "accompaniment": 1,
+    "end-to-end": 2,
+    "end-to-end-softplus": 2,
+}
+SCORE_REQUIRED = ["variant", "step", "clip"]
+SUMMARY_REQUIRED = ["variant", "step"]
+SPEED_REQUIRED = ["what", "seconds"]
+
+
+def metric_col(src: str, metric: str, kind: str = "") -> str:
+    """Column name of a metric in the experiments table: ``voice GNSDR`` (+ `` reported`` / `` diff``)."""
+    base = f"{src} {MN[metric]}"
+    return f"{base} {kind}" if kind else base
+
+
+# ----------------------------------------------------------------------------- reading
+def _read_text(path: Path, what: str, hint: str) -> str:
+    if not path.exists():
+        raise UserError(f"{path}: {what} not found; {hint}")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, expected the {what} file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the {what} ({exc})") from None
+
+
+def load_experiments(path: str | Path) -> tuple[dict, list[dict]]:
+    """``(meta, rows)`` of an ``experiments.json`` (a list of rows or ``{"meta": .., "rows": [..]}``)."""
+    path = Path(path)
+    text = _read_text(path, "experiment table (experiments.json)", "the workflow writes it from config.yaml")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc}); expected the experiments.json the workflow writes") from None
+    if isinstance(data, dict):
+        meta, rows = data.get("meta") or {}, data.get("rows")
+        if not isinstance(meta, dict):
+            raise UserError(f"{path}: 'meta' must be an object, got {type(meta).__name__}")
+    else:
+        meta, rows = {}, data
+    if not isinstance(rows, list):
+        raise UserError(f"{path}: expected a list of experiment rows or an object {{'meta': ..., 'rows': [...]}}")
+    out = []
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or "variant" not in r or "step" not in r:
+            raise UserError(f"{path}: row {i} is not an object with 'variant' and 'step'")
+        try:
+            step = int(r["step"])
+        except (TypeError, ValueError):
+            raise UserError(f"{path}: row {i} ({r['variant']}): step {r['step']!r} is not an integer") from None
+        out.append({**r, "variant": str(r["variant"]), "step": step})
+    if not out:
+        raise UserError(f"{path}: the experiment table holds no rows")
+    return meta, out
+
+
+def read_tsv(path: str | Path, what: str, required: list[str], hint: str = "") -> pd.DataFrame:
+    """A TSV as a DataFrame; ``UserError`` naming the file when missing, unreadable or lacking columns."""
+    path = Path(path)
+    _read_text(path, what, hint or "check the path")
+    try:
+        df = pd.read_csv(path, sep="\t")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read the {what} as a tab-separated table ({exc})") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise UserError(f"{path}: not a {what} (missing columns {missing}; found {list(df.columns)})")
+    if "variant" in df.columns:
+        df["variant"] = df["variant"].astype(str)
+    if "step" in df.columns:
+        try:
+            df["step"] = pd.to_numeric(df["step"]).astype(int)
+        except (ValueError, TypeError):
+            raise UserError(f"{path}: the 'step' column of the {what} holds non-integers") from None
+    return df
+
+
+def load_summary(path: str | Path) -> pd.DataFrame:
+    return read_tsv(path, "summary table", SUMMARY_REQUIRED, "`hourglass-sep aggregate` writes it")
+
+
+def load_scores(paths) -> pd.DataFrame | None:
+    frames = [read_tsv(p, "per-clip score table", SCORE_REQUIRED, "`hourglass-sep score` writes it") for p in paths or []]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def load_speed(path: str | Path | None) -> pd.DataFrame | None:
+    if not path:
+        return None
+    df = read_tsv(path, "speed table", SPEED_REQUIRED, "the workflow's speed rule writes it")
+    df["seconds"] = pd.to_numeric(df["seconds"], errors="coerce")
+    return df
+
+
+def _resolve(p: str | None, base: Path) -> Path | None:
+    """A path from experiments.json: as given (workflow working directory), else beside experiments.json."""
+    if not p:
+        return None
+    p = Path(p)
+    if p.exists():
+        return p
+    alt = base / p
+    return alt if alt.exists() else None
+
+
+@dataclass
+class Inputs:
+    """Everything the results modules read, loaded once."""
+
+    meta: dict
+    rows: list[dict]
+    summary: pd.DataFrame
+    scores: pd.DataFrame | None = None
+    speed: pd.DataFrame | None = None
+    base: Path = Path(".")
+    sources: dict = field(default_factory=dict)  # input name -> path (provenance)
+    _info: dict = field(default_factory=dict, repr=False)
+    _hist: dict = field(default_factory=dict, repr=False)
+
+    def train_info(self, row: dict) -> dict | None:
+        """The row's ``train.json`` as a dict, or None (logged) when missing or unreadable."""
+        key = row.get("train_info")
+        if key in self._info:
+            return self._info[key]
+        info = None
+        path = _resolve(key, self.base)
+        if key and path is None:
+            log.info("%s: train.json %s not found (variant not trained?)", row["variant"], key)
+        elif path is not None:
+            try:
+                info = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(info, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, ValueError) as exc:
+                log.warning("%s: cannot read %s (%s); its training columns stay empty", row["variant"], path, exc)
+                info = None
+        self._info[key] = info
+        return info
+
+    def history(self, row: dict) -> pd.DataFrame | None:
+        """The row's ``history.csv`` (step, loss, loss_stack1..N, lr, seconds), or None."""
+        key = row.get("history")
+        if key in self._hist:
+            return self._hist[key]
+        hist = None
+        path = _resolve(key, self.base)
+        if key and path is None:
+            log.info("%s: loss history %s not found", row["variant"], key)
+        elif path is not None:
+            try:
+                hist = pd.read_csv(path)
+                if "step" not in hist.columns or "loss" not in hist.columns:
+                    raise ValueError(f"columns {list(hist.columns)} lack step/loss")
+                hist = hist.sort_values("step", kind="stable").reset_index(drop=True)
+            except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+                log.warning("%s: cannot read %s (%s); no loss curve for it", row["variant"], path, exc)
+                hist = None
+        self._hist[key] = hist
+        return hist
+
+    def summary_row(self, row: dict) -> dict | None:
+        s = self.summary
+        hit = s[(s["variant"] == row["variant"]) & (s["step"] == row["step"])]
+        return None if hit.empty else hit.iloc[0].to_dict()
+
+    def clip_scores(self, row: dict) -> pd.DataFrame | None:
+        if self.scores is None:
+            return None
+        s = self.scores
+        hit = s[(s["variant"] == row["variant"]) & (s["step"] == row["step"])]
+        return None if hit.empty else hit
+
+
+def load_inputs(experiments, summary, scores=(), speed=None) -> Inputs:
+    meta, rows = load_experiments(experiments)
+    inputs = Inputs(
+        meta=meta,
+        rows=rows,
+        summary=load_summary(summary),
+        scores=load_scores(scores),
+        speed=load_speed(speed),
+        base=Path(experiments).resolve().parent,
+        sources={"experiments": str(experiments), "summary": str(summary),
+                 "scores": [str(p) for p in scores or []], "speed": str(speed) if speed else None},
+    )
+    known = {(r["variant"], r["step"]) for r in rows}
+    extra = sorted({(v, int(s)) for v, s in zip(inputs.summary["variant"], inputs.summary["step"])} - known)
+    if extra:
+        log.warning("summary rows %s have no entry in %s; they are left out", extra, experiments)
+    return inputs
+
+
+# ----------------------------------------------------------------------------- derived values
+def _num(x) -> float | None:
+    """A finite float, or None (None, NaN, text)."""
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def reported_values(row: dict) -> dict | None:
+    """The row's reported numbers: experiments.json's ``reported``, else the seed row's (references)."""
+    if "reported" in row:
+        rep = row.get("reported")
+    else:
+        rep = refs.reported_of(row.get("seed_row"))
+    return rep or None
+
+
+def reported_value(row: dict, src: str, metric: str) -> float | None:
+    rep = reported_values(row)
+    if not rep or not rep.get(src):
+        return None
+    return _num(rep[src].get(metric))
+
+
+def reported_source(row: dict) -> str | None:
+    if row.get("reported_source"):
+        src = str(row["reported_source"])
+    else:
+        src = refs.source_of(row.get("seed_row"))
+    if row.get("seed_row") is not None and int(row["seed_row"]) == refs.PARK_PAPER_ROW:
+        src = refs.PARK_PAPER.source
+    return src
+
+
+def reported_comment(row: dict) -> str:
+    if reported_values(row) is None:
+        note = row.get("reported_note") or "no published value for this run"
+        return f"no reported value: {note}"
+    sr = row.get("seed_row")
+    if sr is not None and int(sr) == refs.PARK_PAPER_ROW:
+        return f"value printed in Park's paper ({refs.PARK_ARXIV}), quoted by the seed report, row {sr}"
+    if sr is not None:
+        return f"value printed by the seed report, row {sr}"
+    return f"reported value ({reported_source(row) or 'source not given'})"
+
+
+def scale_info(meta: dict, rows: list[dict]) -> dict:
+    """``{"name", "preset", "reduced", "details"}``: the run's scale and whether it is reduced.
+
+    Accepts ``meta["scale"]`` as a name ("demo" / "cpu" / "paper") or as the scale
+    settings dict, ``meta["scale_settings"]`` (the settings beside a name), or a
+    per-row ``"scale"`` when the meta holds none.
+    """
+    scale = meta.get("scale")
+    if scale is None:
+        scale = next((r.get("scale") for r in rows if r.get("scale") is not None), None)
+    settings = meta.get("scale_settings")
+    name = None
+    if isinstance(scale, dict):
+        settings, name = scale, scale.get("name")
+    elif scale is not None:
+        name = str(scale)
+    preset = meta.get("preset")
+    reduced = False
+    parts = []
+    if isinstance(settings, dict):
+        div = _num(settings.get("width_divisor")) or 1.0
+        it = _num(settings.get("iterations")) or 1.0
+        if div != 1:
+            parts.append(f"widths / {div:g}")
+        if settings.get("stem"):
+            parts.append(f"stem {list(settings['stem'])}")
+        if it != 1:
+            parts.append(f"iterations x {it:g}")
+        reduced = bool(parts)
+    elif name is not None:
+        reduced = name.lower() != "paper"
+    name = str(name or preset or ("reduced" if reduced else "unknown"))
+    if any(str(x).lower() in ("demo", "cpu", "tiny") for x in (name, preset) if x):
+        reduced = True
+    dataset = meta.get("dataset")
+    synthetic = dataset == "synthetic" or (isinstance(dataset, dict) and dataset.get("source") == "synthetic")
+    if synthetic:
+        reduced = True
+        parts.append("synthetic corpus")
+    test_clips = meta.get("test_clips") or (dataset.get("test_clips") if isinstance(dataset, dict) else None)
+    if test_clips:
+        parts.append(f"{test_clips} test clips")
+    details = ", ".join(parts) or ("paper widths and iterations" if not reduced else "")
+    return {"name": name, "preset": preset, "reduced": reduced, "details": details,
+            "synthetic": synthetic, "test_clips": test_clips}
+
+
+def _lr_decay(train: dict) -> str:
+    every = train.get("lr_decay_every") or 0
+    if not every:
+        return "none"
+    return f"x{train.get('lr_decay_factor', 0.2):g} every {int(every):,}"
+
+
+def train_seconds(inputs: Inputs, row: dict) -> tuple[float | None, str]:
+    """Training time up to the evaluated step, and how it was obtained."""
+    info = inputs.train_info(row) or {}
+    wall = _num(info.get("wall_seconds"))
+    steps = _num(info.get("steps"))
+    step = row["step"]
+    if wall is not None and (steps is None or step >= steps):
+        return wall, "train.json wall_seconds"
+    hist = inputs.history(row)
+    if hist is not None and "seconds" in hist.columns:
+        sec = pd.to_numeric(hist["seconds"], errors="coerce")
+        if sec.notna().all() and sec.is_monotonic_increasing:
+            upto = hist["step"] <= step
+            if upto.any():
+                return float(sec[upto].iloc[-1]), f"history.csv at step {int(hist['step'][upto].iloc[-1])}"
+    if wall is not None and steps:
+        return wall * step / steps, "train.json wall_seconds, pro rata"
+    return None, "no train.json"
+
+
+def row_status(inputs: Inputs, row: dict, summ: dict | None) -> str:
+    status = row.get("status")
+    if status and str(status) != "ok":
+        return str(status)
+    if summ is None:
+        if inputs.train_info(row):
+            return "trained, not scored"
+        return "not trained" if row.get("train_info") else "no results"
+    failed = _num(summ.get("failed")) or 0
+    return f"ok ({int(failed)} clips failed)" if failed else "ok"
+
+
+def experiment_table(inputs: Inputs) -> pd.DataFrame:
+    """The ``experiments`` sheet as a DataFrame (one row per experiments.json row)."""
+    recs = []
+    for row in inputs.rows:
+        arch = row.get("arch") or {}
+        train = row.get("train") or {}
+        summ = inputs.summary_row(row)
+        info = inputs.train_info(row) or {}
+        secs, _ = train_seconds(inputs, row)
+        clips = inputs.clip_scores(row)
+        test_time = None
+        if clips is not None and "seconds" in clips.columns:
+            test_time = float(pd.to_numeric(clips["seconds"], errors="coerce").sum())
+        target = arch.get("target", "masks")
+        rec = {
+            "label": row.get("label") or row["variant"],
+            "variant": row["variant"],
+            "note": row.get("note", ""),
+            "seed row": row.get("seed_row"),
+            "status": row_status(inputs, row, summ),
+            "stacks": arch.get("stacks"),
+            "first-level channels": arch.get("channels"),
+            "growth": arch.get("growth"),
+            "outputs / target": f"{TARGET_OUTPUTS.get(target, '?')} ({target})",
+            "parameters": row.get("parameters") if row.get("parameters") is not None else info.get("parameters"),
+            "iterations": row["step"],
+            "paper-scale step": row.get("paper_step", row["step"]),
+            "lr": train.get("lr"),
+            "lr decay": _lr_decay(train),
+            "sampling": train.get("sampling"),
+            "device": info.get("device"),
+            "train time (s)": secs,
+            "test clips": None if summ is None else _num(summ.get("clips")),
+            "failed clips": None if summ is None else _num(summ.get("failed")),
+            "test time (s)": test_time,
+        }
+        for src in SOURCES:
+            for m in METRICS:
+                meas = None if summ is None else _num(summ.get(f"{src}_{m}"))
+                rep = reported_value(row, src, m)
+                rec[metric_col(src, m)] = meas
+                rec[metric_col(src, m, "reported")] = rep
+                rec[metric_col(src, m, "diff")] = None if meas is None or rep is None else meas - rep
+        rec["reported source"] = reported_source(row) or (row.get("reported_note") or "")
+        rec["scorer"] = None if summ is None else summ.get("scorer")
+        recs.append(rec)
+    return pd.DataFrame.from_records(recs)
+
+
+def training_table(inputs: Inputs) -> pd.DataFrame:
+    """All loss histories, long format: variant, step, loss, loss_stack1..N, lr, seconds."""
+    frames, seen = [], set()
+    for row in inputs.rows:
+        if row["variant"] in seen:
+            continue
+        seen.add(row["variant"])
+        h = inputs.history(row)
+        if h is not None and len(h):
+            frames.append(pd.concat([pd.DataFrame({"variant": [row["variant"]] * len(h)}), h], axis=1))
+    if not frames:
+        return pd.DataFrame({"note": ["no loss history was found (no variant trained, or history.csv paths missing)"]})
+    df = pd.concat(frames, ignore_index=True)
+    stack_cols = sorted((c for c in df.columns if c.startswith("loss_stack")), key=lambda c: (len(c), c))
+    first = ["variant", "step", "loss", *stack_cols]
+    return df[first + [c for c in df.columns if c not in first]]
+
+
+def speed_table(inputs: Inputs) -> pd.DataFrame:
+    """Measured timings (speed.tsv) followed by the seed report's timing claims."""
+    claims = pd.DataFrame(
+        [{"what": c.what, "device": c.device, "seconds": c.seconds, "detail": c.note, "source": c.source}
+         for c in refs.TIMING_CLAIMS]
+    )
+    if inputs.speed is None:
+        note = pd.DataFrame([{"what": "(no speed table was given: measured timings not available)",
+                              "source": "measured"}])
+        return pd.concat([note, claims], ignore_index=True)
+    meas = inputs.speed.copy()
+    meas["source"] = "measured"
+    return pd.concat([meas, claims], ignore_index=True)
+
+
+def about_table(inputs: Inputs) -> pd.DataFrame:
+    sc = scale_info(inputs.meta, inputs.rows)
+    items = [
+        ("generated", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+        ("package", f"hourglass-sep {__version__}"),
+        ("preset", sc["preset"] or ""),
+        ("scale", sc["name"] + (f" ({sc['details']})" if sc["details"] else "")),
+        ("reduced scale", "yes: measured numbers are not comparable with the reported ones" if sc["reduced"] else "no"),
+    ]
+    for k, v in inputs.meta.items():
+        if k in ("preset",):
+            continue
+        items.append((f"meta.{k}", json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else str(v)))
+    for k, v in inputs.sources.items():
+        items.append((f"input.{k}", ", ".join(v) if isinstance(v, list) else (v or "")))
+    items.append(("reference", refs.PARK_CITATION))
+    items.append(("seed code", refs.SEED_CODE))
+    return pd.DataFrame(items, columns=["key", "value"])
+
+
+# ----------------------------------------------------------------------------- writing
+def _formats_for(sheet: str, col: str) -> str | None:
+    lc = col.lower()
+    if any(lc.startswith(f"{s} {MN[m].lower()}") for s in SOURCES for m in METRICS):
+        return "0.000"
+    if any(lc.startswith(f"{s}_") for s in SOURCES):  # per-clip metrics
+        return "0.000"
+    if lc == "parameters":
+        return "#,##0"
+    if lc in ("train time (s)", "test time (s)"):
+        return "#,##0.0"
+    if lc == "seconds":
+        return "#,##0.000" if sheet == "speed" else "#,##0.00"
+    if lc in ("iterations", "paper-scale step", "step", "samples", "test clips", "failed clips", "seed row", "row",
+              "clips", "failed", "total_samples"):
+        return "#,##0"
+    if lc == "loss" or lc.startswith("loss_stack"):
+        return "0.000000"
+    return None
+
+
+def _display_len(v) -> int:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return 0
+    if isinstance(v, float):
+        return len(f"{v:,.3f}")
+    if isinstance(v, int):
+        return len(f"{v:,}")
+    return len(str(v))
+
+
+def _style_sheet(ws, df: pd.DataFrame, sheet: str, freeze: str = "A2", comments: dict | None = None) -> None:
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    head_fill = PatternFill("solid", start_color="DDE3EA", end_color="DDE3EA")
+    for j, col in enumerate(df.columns, start=1):
+        cell = ws.cell(row=1, column=j)
+        cell.font = Font(bold=True)
+        cell.fill = head_fill
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        fmt = _formats_for(sheet, str(col))
+        if fmt:
+            for i in range(2, len(df) + 2):
+                ws.cell(row=i, column=j).number_format = fmt
+        values = df[col].tolist()[:2000]
+        width = max([min(len(str(col)), 18)] + [_display_len(v) for v in values]) + 2
+        if str(col) in ("note", "reported source", "source", "change", "value", "detail"):
+            width = min(width, 60)
+        ws.column_dimensions[get_column_letter(j)].width = max(7, min(width, 45 if str(col) not in ("note", "value") else 70))
+    ws.row_dimensions[1].height = 32
+    ws.freeze_panes = freeze
+    if len(df.columns) and len(df):
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(df.columns))}{len(df) + 1}"
+    for (r, c), text in (comments or {}).items():
+        cm = Comment(text, "hourglass-sep")
+        cm.width, cm.height = 260, 80
+        ws.cell(row=r, column=c).comment = cm
+
+
+HEADER_NOTES = {
+    "seed row": "row of the seed report's result.xlsx this run reproduces (references sheet)",
+    "iterations": "training step of the evaluated model (at this run's scale)",
+    "paper-scale step": "the step the seed report evaluated (before scaling)",
+    "parameters": "trainable parameters of the network at this run's scale",
+    "train time (s)": "wall-clock training time up to the evaluated step (train.json / history.csv)",
+    "test time (s)": "scoring time: sum of the per-clip BSS Eval seconds",
+    "test clips": "test clips scored (length-weighted means over them)",
+}
+
+
+def write_workbook(inputs: Inputs, out: str | Path) -> Path:
+    """Write ``result.xlsx`` atomically; returns its path."""
+    from openpyxl.formatting.rule import FormulaRule
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    out = Path(out)
+    exp = experiment_table(inputs)
+    per_clip = inputs.scores if inputs.scores is not None else pd.DataFrame(
+        {"note": ["no per-clip score tables were given"]})
+    sheets = {
+        "experiments": exp,
+        "per_clip": per_clip,
+        "training": training_table(inputs),
+        "speed": speed_table(inputs),
+        "references": pd.DataFrame.from_records(refs.reference_records()),
+        "about": about_table(inputs),
+    }
+    # cell comments of the experiments sheet
+    cols = list(exp.columns)
+    comments: dict[tuple[int, int], str] = {}
+    for name, text in HEADER_NOTES.items():
+        if name in cols:
+            comments[(1, cols.index(name) + 1)] = text
+    for src in SOURCES:
+        for m in METRICS:
+            comments[(1, cols.index(metric_col(src, m)) + 1)] = (
+                f"measured {src} {MN[m]} (dB): length-weighted mean over the test clips (summary.tsv)")
+            comments[(1, cols.index(metric_col(src, m, "reported")) + 1)] = (
+                f"{src} {MN[m]} (dB) printed by the seed report / Park's paper for this row (references sheet)")
+            comments[(1, cols.index(metric_col(src, m, "diff")) + 1)] = "measured - reported (dB); green >= 0, red < 0"
+    for i, row in enumerate(inputs.rows):
+        text = reported_comment(row)
+        for src in SOURCES:
+            for m in METRICS:
+                comments[(i + 2, cols.index(metric_col(src, m, "reported")) + 1)] = text
+        if row.get("note"):
+            comments[(i + 2, 1)] = str(row["note"])
+
+    with atomic_path(out) as tmp:
+        with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
+            for name, df in sheets.items():
+                df.to_excel(xw, sheet_name=name, index=False)
+                ws = xw.sheets[name]
+                _style_sheet(ws, df, name, freeze="C2" if name == "experiments" else "A2",
+                             comments=comments if name == "experiments" else None)
+            ws = xw.sheets["experiments"]
+            green = PatternFill("solid", start_color="C6EFCE", end_color="C6EFCE")
+            red = PatternFill("solid", start_color="FFC7CE", end_color="FFC7CE")
+            n = len(exp) + 1
+            for src in SOURCES:
+                for m in METRICS:
+                    j = cols.index(metric_col(src, m, "diff")) + 1
+                    L = get_column_letter(j)
+                    rng = f"{L}2:{L}{max(n, 2)}"
+                    ws.conditional_formatting.add(rng, FormulaRule(formula=[f"AND(ISNUMBER({L}2),{L}2>=0)"], fill=green))
+                    ws.conditional_formatting.add(rng, FormulaRule(formula=[f"AND(ISNUMBER({L}2),{L}2<0)"], fill=red))
+                    jm = cols.index(metric_col(src, m)) + 1
+                    for i in range(2, n + 1):
+                        ws.cell(row=i, column=jm).font = Font(bold=True)
+    log.info("wrote %s (%d experiment rows)", out, len(exp))
+    return out
+
+
+# ----------------------------------------------------------------------------- CLI
+def add_inputs_arguments(p: argparse.ArgumentParser, scores_required: bool = False) -> None:
+    p.add_argument("--experiments", required=True, metavar="JSON", help="experiments.json written by the workflow")
+    p.add_argument("--summary", required=True, metavar="TSV", help="summary.tsv from `hourglass-sep aggregate`")
+    p.add_argument("--scores", nargs="+" if scores_required else "*", default=[], metavar="TSV",
+                   help="per-clip score tables from `hourglass-sep score`")
+    p.add_argument("--speed", default=None, metavar="TSV", help="timings (what, device, seconds, detail); optional")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_inputs_arguments(p)
+    p.add_argument("-o", "--output", required=True, metavar="XLSX", help="workbook to write (result.xlsx)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not str(args.output).lower().endswith(".xlsx"):
+        raise UserError(f"{args.output}: the workbook must end in .xlsx")
+    inputs = load_inputs(args.experiments, args.summary, args.scores, args.speed)
+    write_workbook(inputs, args.output)
+    return 0
