@@ -1,0 +1,334 @@
+"""Tests of ``hourglass_sep.train``: a tiny network on a tiny generated cache.
+
+Everything runs on the CPU with one thread (bit-reproducible); the whole file takes
+well under a minute and a half on two cores.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from hourglass_sep import train as tr
+from hourglass_sep.cache import write_cache
+from hourglass_sep.catalogue import build_catalogue
+from hourglass_sep.errors import UserError
+from hourglass_sep.model import ArchConfig, TARGETS, build_model
+
+SR = 16000
+TINY = dict(kind="seed", stacks=1, channels=8, growth=4, stem=(4, 8, 8), poolings=3)
+FRAMES = 16  # multiple of 2 ** 3
+FAST = dict(frames=FRAMES, threads=1, device="cpu", log_every=1, checkpoint_every=0)
+
+
+# ------------------------------------------------------------------ test helpers
+def _clip(seconds: float, f0: float, seed: int, steady: bool = False) -> np.ndarray:
+    """Stereo clip: left = accompaniment (bass square + low noise), right = voice (harmonic tone).
+
+    ``steady``: no vibrato and no noise (an easy clip to overfit).
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    phase = 2 * np.pi * f0 * t + (0 if steady else 0.3 * np.sin(2 * np.pi * 5 * t))  # vibrato
+    voice = sum(0.3 / k * np.sin(k * phase) for k in range(1, 6))
+    noise = 0 if steady else np.convolve(rng.standard_normal(len(t)), np.ones(8) / 8, mode="same")
+    acc = 0.2 * noise + 0.2 * np.sign(np.sin(2 * np.pi * 55 * t))
+    return np.stack([acc, voice], axis=1).astype(np.float32)
+
+
+def _make_cache(root: Path, clips: dict[str, float], steady: bool = False) -> Path:
+    wav = root / "Wavfile"
+    wav.mkdir(parents=True)
+    for k, (name, seconds) in enumerate(clips.items()):
+        sf.write(str(wav / f"{name}.wav"), _clip(seconds, 180 + 40 * k, k, steady), SR, subtype="PCM_16")
+    path = root / "train.npz"
+    write_cache(build_catalogue(root), path, progress=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cache_path(tmp_path_factory) -> Path:
+    # 1.4 s -> 44 frames, 1.1 s -> 35 frames, 0.25 s -> 8 frames (too short for 16-frame patches)
+    root = tmp_path_factory.mktemp("corpus")
+    return _make_cache(root, {"abjones_1_01": 1.4, "abjones_1_02": 1.1, "amy_1_01": 1.4, "amy_2_01": 0.25})
+
+
+@pytest.fixture(scope="module")
+def one_clip_cache(tmp_path_factory) -> Path:
+    # 0.7 s -> 22 frames; steady tones, so that a tiny network can overfit it quickly
+    root = tmp_path_factory.mktemp("one")
+    return _make_cache(root, {"abjones_1_01": 0.7}, steady=True)
+
+
+def _state(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def _assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hourglass_sep.cli", "train", *args]
+
+
+def _cli_args(cache: Path, out: Path, iterations: int, checkpoint_every: int) -> list[str]:
+    return [
+        "--cache", str(cache), "-o", str(out), "--stacks", "1", "--channels", "8", "--growth", "4",
+        "--stem", "4,8,8", "--poolings", "3", "--frames", str(FRAMES), "--iterations", str(iterations),
+        "--lr", "1e-3", "--seed", "3", "--threads", "1", "--device", "cpu", "--checkpoint-every",
+        str(checkpoint_every), "--log-every", "5", "--no-progress", "--snapshots", f"10,{iterations}",
+    ]
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+
+
+# ------------------------------------------------------------------------ tests
+def test_config_defaults_and_lr_schedule():
+    cfg = tr.TrainConfig()
+    assert (cfg.iterations, cfg.lr, cfg.lr_decay_every, cfg.lr_decay_factor, cfg.batch, cfg.frames) == (
+        15000, 1e-4, 12000, 0.2, 4, 64)
+    assert cfg.lr_at(0) == cfg.lr_at(11999) == 1e-4
+    assert cfg.lr_at(12000) == pytest.approx(2e-5)
+    assert tr.TrainConfig(lr=0.01, lr_decay_every=0).lr_at(10**6) == 0.01
+    with pytest.raises(UserError, match="snapshots"):
+        tr.TrainConfig(iterations=10, snapshots=(5, 20))
+    with pytest.raises(UserError, match="sampling"):
+        tr.TrainConfig(sampling="random")
+
+
+@pytest.mark.parametrize("mode", tr.SAMPLING)
+def test_sampler_ranges_and_state(mode):
+    frames = np.array([40, 10, 33, 64])
+    s = tr.PatchSampler(frames, 32, mode, seed=1)
+    assert s.skipped.tolist() == [1] and s.cases == 9 + 2 + 33
+    picks = s.batch(3000)
+    for clip, start in picks:
+        assert clip != 1 and 0 <= start <= frames[clip] - 32
+    starts = {c: {st for cc, st in picks if cc == c} for c in (0, 2, 3)}
+    assert starts[0] == set(range(9)) and starts[2] == {0, 1}  # both ends reachable
+    if mode == "per_clip":  # every epoch visits each eligible clip once
+        s2 = tr.PatchSampler(frames, 32, mode, seed=5)
+        for _ in range(4):
+            assert sorted(c for c, _ in s2.batch(3)) == [0, 2, 3]
+    else:  # uniform over (clip, start) pairs: clip 3 holds 33/44 of them
+        share = np.mean([c == 3 for c, _ in picks])
+        assert abs(share - 33 / 44) < 0.04
+    state = s.state()
+    a = s.batch(7)
+    s.load_state(json.loads(json.dumps(state)))
+    assert s.batch(7) == a
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_every_target_trains(cache_path, tmp_path, target, caplog):
+    arch = ArchConfig(**TINY, target=target)
+    cfg = tr.TrainConfig(iterations=3, lr=1e-3, **FAST)
+    with caplog.at_level(logging.WARNING, logger="hourglass_sep.train"):
+        info = tr.train(cache_path, tmp_path / "m.pt", arch, cfg)
+    assert "amy_2_01" in caplog.text and "skipping 1 clip" in caplog.text
+    assert info["steps"] == 3 and np.isfinite(info["final_loss"])
+    assert info["cache"]["used_clips"] == 3 and info["cache"]["skipped_clips"] == ["amy_2_01"]
+    bundle = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert bundle["arch"]["target"] == target
+
+
+def test_park_original_and_uniform_sampling(cache_path, tmp_path):
+    arch = ArchConfig(kind="park-original", stacks=2, channels=8, growth=0, stem=(4, 8), poolings=3)
+    cfg = tr.TrainConfig(iterations=3, lr=1e-3, sampling="uniform", **FAST)
+    info = tr.train(cache_path, tmp_path / "p.pt", arch, cfg)
+    assert info["steps"] == 3 and np.isfinite(info["final_loss"]) and len(info["final_loss_stacks"]) == 2
+
+
+def test_overfits_one_clip(one_clip_cache, tmp_path):
+    arch = ArchConfig(**TINY)
+    cfg = tr.TrainConfig(iterations=200, lr=1e-2, lr_decay_every=0, **{**FAST, "frames": 8})
+    tr.train(one_clip_cache, tmp_path / "m.pt", arch, cfg)
+    with open(tmp_path / "m.history.csv") as fh:
+        loss = np.array([float(r["loss"]) for r in csv.DictReader(fh)])
+    assert len(loss) == 200
+    assert loss[-10:].mean() * 10 <= loss[0], (loss[0], loss[-10:].mean())
+
+
+def test_deterministic_on_cpu(cache_path, tmp_path):
+    arch = ArchConfig(**TINY)
+    cfg = tr.TrainConfig(iterations=6, lr=1e-3, seed=7, **FAST)
+    tr.train(cache_path, tmp_path / "a.pt", arch, cfg)
+    tr.train(cache_path, tmp_path / "b.pt", arch, cfg)
+    tr.train(cache_path, tmp_path / "c.pt", arch, replace(cfg, seed=8))
+    a, b, c = (_state(tmp_path / f"{n}.pt") for n in "abc")
+    _assert_same_weights(a, b)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_outputs_history_snapshots_and_model_format(cache_path, tmp_path):
+    arch = ArchConfig(**{**TINY, "stacks": 2})
+    cfg = tr.TrainConfig(iterations=12, lr=1e-3, lr_decay_every=5, lr_decay_factor=0.5, frames=FRAMES,
+                         threads=1, device="cpu", log_every=5, checkpoint_every=4, snapshots=(5, 12))
+    out = tmp_path / "out" / "model.pt"
+    info = tr.train(cache_path, out, arch, cfg, history_path=tmp_path / "history.csv",
+                    info_path=tmp_path / "train.json")
+    bundle = torch.load(out, weights_only=True)
+    assert bundle["format"] == "hourglass-sep-model/1"
+    assert ArchConfig.from_dict(bundle["arch"]) == arch
+    assert bundle["step"] == 12 and bundle["device"] == "cpu" and bundle["wall_seconds"] > 0
+    assert bundle["train"]["iterations"] == 12 and bundle["train"]["snapshots"] == [5, 12]
+    build_model(bundle["arch"]).load_state_dict(bundle["state_dict"])  # strict
+    with open(tmp_path / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["step", "loss", "loss_stack1", "loss_stack2", "lr", "seconds"]
+    assert [int(r["step"]) for r in rows] == [5, 10, 12]
+    assert [float(r["lr"]) for r in rows] == [1e-3, 5e-4, 2.5e-4]  # lr of the last step in each row
+    for r in rows:
+        assert float(r["loss"]) == pytest.approx(float(r["loss_stack1"]) + float(r["loss_stack2"]), rel=1e-6)
+    # snapshots: same format; the one at the last step equals the model
+    s5, s12 = torch.load(out.parent / "model@5.pt", weights_only=True), torch.load(out.parent / "model@12.pt", weights_only=True)
+    assert s5["step"] == 5 and s12["step"] == 12
+    _assert_same_weights(s12["state_dict"], bundle["state_dict"])
+    assert any(not torch.equal(s5["state_dict"][k], bundle["state_dict"][k]) for k in s5["state_dict"])
+    saved = json.loads((tmp_path / "train.json").read_text())
+    for key in ("parameters", "steps", "wall_seconds", "device", "steps_per_second", "final_loss", "threads",
+                "torch", "amp"):
+        assert key in saved, key
+    assert saved["steps"] == 12 and saved["threads"] == 1 and saved["amp"] == "off" and saved == json.loads(json.dumps(info))
+    assert (out.parent / "model.pt.work" / "checkpoint.pt").exists()
+
+
+def test_resume_rules(cache_path, tmp_path):
+    arch = ArchConfig(**TINY)
+    cfg = tr.TrainConfig(iterations=4, lr=1e-3, frames=FRAMES, threads=1, device="cpu", checkpoint_every=2)
+    out = tmp_path / "m.pt"
+    tr.train(cache_path, out, arch, cfg)
+    first = _state(out)
+    # same config: resumes at the final checkpoint, trains nothing, same weights
+    info = tr.train(cache_path, out, arch, cfg)
+    assert info["resumed_from"] == 4 and info["steps_this_session"] == 0
+    _assert_same_weights(first, _state(out))
+    # longer run continues from the checkpoint
+    info = tr.train(cache_path, out, arch, replace(cfg, iterations=6))
+    assert info["resumed_from"] == 4 and info["steps"] == 6
+    # a trajectory change is refused, naming the keys and the way out
+    with pytest.raises(UserError) as exc:
+        tr.train(cache_path, out, replace(arch, channels=6), replace(cfg, iterations=6, lr=2e-3))
+    msg = str(exc.value)
+    assert "lr: checkpoint 0.001, now 0.002" in msg and "arch.channels" in msg
+    assert f"rm -r {out}.work" in msg
+    # through the CLI: exit status 2 and the message on stderr
+    r = subprocess.run(_cli(*_cli_args(cache_path, out, 6, 2)[:-2]), capture_output=True, text=True, env=_env())
+    assert r.returncode == 2 and "different configuration" in r.stderr and "seed" in r.stderr
+    # --restart-on-mismatch: the checkpoint is discarded with a warning and training starts over
+    info = tr.train(cache_path, out, arch, replace(cfg, lr=2e-3), restart_on_mismatch=True)
+    assert info["resumed_from"] is None and info["steps_this_session"] == 4
+
+
+def test_snapshot_dir(cache_path, tmp_path):
+    cfg = tr.TrainConfig(iterations=3, lr=1e-3, snapshots=(2, 3), **FAST)
+    info = tr.train(cache_path, tmp_path / "m.pt", ArchConfig(**TINY), cfg, snapshot_dir=tmp_path / "snaps")
+    assert sorted(p.name for p in (tmp_path / "snaps").iterdir()) == ["step2.pt", "step3.pt"]
+    assert info["snapshots"] == {"2": str(tmp_path / "snaps" / "step2.pt"), "3": str(tmp_path / "snaps" / "step3.pt")}
+    assert torch.load(tmp_path / "snaps" / "step2.pt", weights_only=True)["step"] == 2
+    tr.train(cache_path, tmp_path / "n.pt", ArchConfig(**TINY), replace(cfg, snapshots=()), snapshot_dir=tmp_path / "none")
+    assert (tmp_path / "none").is_dir() and not any((tmp_path / "none").iterdir())
+
+
+def test_non_finite_loss_stops_and_keeps_checkpoint(cache_path, tmp_path):
+    arch = ArchConfig(**TINY)
+    cfg = tr.TrainConfig(iterations=20, lr=1e30, lr_decay_every=0, frames=FRAMES, threads=1, device="cpu",
+                         checkpoint_every=1)
+    out = tmp_path / "m.pt"
+    with pytest.raises(UserError, match=r"non-finite .* at step (\d+)") as exc:
+        tr.train(cache_path, out, arch, cfg)
+    bad_step = int(__import__("re").search(r"at step (\d+)", str(exc.value)).group(1))
+    assert "last good checkpoint" in str(exc.value)
+    ck = torch.load(tmp_path / "m.pt.work" / "checkpoint.pt", weights_only=True)
+    assert ck["step"] < bad_step
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+    assert not out.exists() and not (tmp_path / "m.train.json").exists()
+
+
+def test_cache_with_inf_is_caught(tmp_path):
+    path = _make_cache(tmp_path / "c", {"abjones_1_01": 1.1})
+    data = dict(np.load(path))
+    data["voice"] = data["voice"].copy()
+    data["voice"][5, 10] = np.inf
+    np.savez(path, **data)
+    cfg = tr.TrainConfig(iterations=5, lr=1e-3, frames=FRAMES, threads=1, device="cpu", checkpoint_every=0)
+    with pytest.raises(UserError, match="at step 1 "):
+        tr.train(path, tmp_path / "m.pt", ArchConfig(**TINY), cfg)
+
+
+def test_errors_for_short_clips_and_frames(one_clip_cache, tmp_path):
+    arch = ArchConfig(**TINY)
+    with pytest.raises(UserError, match="no clip is at least 64 frames"):
+        tr.train(one_clip_cache, tmp_path / "m.pt", arch, tr.TrainConfig(iterations=1, frames=64, device="cpu"))
+    with pytest.raises(UserError, match="multiple of 8"):
+        tr.train(one_clip_cache, tmp_path / "m.pt", arch, tr.TrainConfig(iterations=1, frames=30, device="cpu"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a visible GPU")
+def test_cuda_request_without_gpu(cache_path, tmp_path, caplog):
+    arch = ArchConfig(**TINY)
+    cfg = tr.TrainConfig(iterations=1, lr=1e-3, frames=FRAMES, threads=1, device="cuda", checkpoint_every=0)
+    with pytest.raises(UserError, match="no CUDA GPU is visible.*--allow-cpu"):
+        tr.train(cache_path, tmp_path / "m.pt", arch, cfg)
+    with caplog.at_level(logging.WARNING, logger="hourglass_sep.train"):
+        info = tr.train(cache_path, tmp_path / "m.pt", arch, replace(cfg, allow_cpu=True))
+    assert info["device"] == "cpu" and "falling back to the CPU" in caplog.text
+
+
+def test_sigkill_and_resume_gives_identical_weights(cache_path, tmp_path):
+    iterations = 60
+    # reference: uninterrupted, in this process (same settings as the CLI run below)
+    arch = ArchConfig(**TINY)
+    cfg = tr.TrainConfig(iterations=iterations, lr=1e-3, seed=3, frames=FRAMES, threads=1, device="cpu",
+                         checkpoint_every=0, log_every=5, snapshots=(10, iterations))
+    tr.train(cache_path, tmp_path / "ref.pt", arch, cfg)
+
+    out = tmp_path / "run" / "model.pt"
+    ckpt = out.parent / "model.pt.work" / "checkpoint.pt"
+    args = _cli_args(cache_path, out, iterations, 4)
+    proc = subprocess.Popen(_cli(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env())
+    try:
+        deadline = time.monotonic() + 60
+        # wait for the step-10 snapshot in the work directory: checkpoints of steps 4 and 8 exist by then
+        while not (ckpt.parent / "snapshot@10.pt").exists():
+            assert proc.poll() is None, proc.stdout.read().decode()
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists(), "the run finished before it was killed; make it longer"
+    killed_at = torch.load(ckpt, weights_only=True)["step"]
+    assert 8 <= killed_at < iterations
+
+    r = subprocess.run(_cli(*args), capture_output=True, text=True, env=_env(), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"resuming from {ckpt} at step {killed_at}" in r.stderr
+    _assert_same_weights(_state(tmp_path / "ref.pt"), _state(out))
+    _assert_same_weights(_state(tmp_path / "ref@10.pt"), _state(out.parent / "model@10.pt"))
+    with open(tmp_path / "ref.history.csv") as a, open(out.parent / "model.history.csv") as b:
+        drop_time = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+        assert drop_time(csv.DictReader(a)) == drop_time(csv.DictReader(b))
+    info = json.loads((out.parent / "model.train.json").read_text())
+    assert info["resumed_from"] == killed_at and info["sessions"] == 2
