@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "workbook": ("hourglass_sep.workbook", "write result.xlsx"),
     "figures": ("hourglass_sep.figures", "write the PNG figures"),
     "report": ("hourglass_sep.report", "render the Markdown report"),
+    "speed": ("hourglass_sep.speed", "time separation (ours vs the seed's scheme) and summarise job times"),
 }
 
 

@@ -225,50 +225,19 @@ def example_arrays(model_path: str | Path, audio_path: str | Path) -> dict:
 
     from .audio import read_audio
     from .features import clip_features
-    from .model import ArchConfig, build_model, sources_from_prediction
+    from .model import sources_from_prediction
+    from .separate import load_model, predict_whole
 
     model_path, audio_path = Path(model_path), Path(audio_path)
     if not model_path.exists():
         raise UserError(f"{model_path}: model not found; train it with `hourglass-sep train`")
-    model = arch = device = None
-    try:  # the separation module's loader when it is there
-        from . import separate as _sep
-
-        if hasattr(_sep, "load_model"):
-            bundle = _sep.load_model(model_path)
-            model, arch, device = bundle.model, bundle.arch, bundle.device
-    except UserError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - module absent or of another shape: load the checkpoint here
-        log.debug("hourglass_sep.separate.load_model unavailable (%s); loading %s directly", exc, model_path)
-        model = None
-    if model is None:
-        try:
-            ckpt = torch.load(model_path, map_location="cpu", weights_only=True)
-            arch = ArchConfig.from_dict(ckpt["arch"])
-            model = build_model(arch)
-            model.load_state_dict(ckpt["state_dict"])
-        except Exception as exc:  # noqa: BLE001 - any failure to load is the user's file
-            raise UserError(f"{model_path}: cannot load as a hourglass-sep model ({exc})") from None
-        device = torch.device("cpu")
-    if isinstance(arch, dict):
-        arch = ArchConfig.from_dict(arch)
-    device = torch.device(device) if not isinstance(device, torch.device) else device
-    model.eval()
+    bundle = load_model(model_path, device="cpu", precision="fp32")
     audio, sr = read_audio(audio_path)
-    feats = clip_features(audio, sr, with_sources=False)
-    mix = feats.mixture
-    T = mix.shape[1]
-    mult = arch.time_multiple
-    Tp = ((T + mult - 1) // mult) * mult
-    x = np.zeros((1, 1, mix.shape[0], Tp), dtype=np.float32)
-    x[0, 0, :, :T] = mix
-    with torch.no_grad():
-        xt = torch.from_numpy(x).to(device)
-        pred = model(xt)[-1]
-        voice, acc = sources_from_prediction(pred, xt, arch.target)
-    voice = voice[0, 0, :, :T].float().cpu().numpy()
-    acc = acc[0, 0, :, :T].float().cpu().numpy()
+    mix = clip_features(audio, sr, with_sources=False).mixture
+    pred = torch.from_numpy(predict_whole(bundle, [mix])[0])[None]
+    voice, acc = sources_from_prediction(pred, torch.from_numpy(mix)[None, None], bundle.arch.target)
+    voice = voice[0, 0].numpy()
+    acc = acc[0, 0].numpy()
     denom = np.where(mix > 1e-8, mix, np.inf)
     return {
         "mixture": mix.astype(np.float32),
