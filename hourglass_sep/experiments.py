@@ -10,8 +10,9 @@ iterations for CPU or demo runs without editing any variant:
     width_divisor   channels and growth of every variant are divided by it
     stem            replaces every variant's stem widths (the stem dominates the
                     cost of small networks, so reduced scales must shrink it)
-    iterations      multiplies iterations, evaluated steps and lr-decay steps
-    min_iterations  floor after scaling
+    iterations      multiplies iterations and lr-decay steps (evaluated steps stay at the
+                    same fraction of the run)
+    min_iterations  floor of the scaled iterations
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
         paper_step = int(ev.get("step", paper_iters))
         if paper_step > paper_iters or paper_step < 1:
             raise ConfigError(f"{w}.step: {paper_step} is outside 1..{paper_iters} (the variant's iterations)")
-        step = train["iterations"] if paper_step == paper_iters else min(_scaled(paper_step, factor, floor), train["iterations"])
+        # the same fraction of the (scaled) run as at paper scale
+        step = max(1, int(round(train["iterations"] * paper_step / paper_iters)))
         rep, note = _reported(ev, w)
         evals.append(Evaluation(step, paper_step, ev.get("seed_row"), rep, note))
     steps = [e.step for e in evals]

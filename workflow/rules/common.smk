@@ -17,6 +17,8 @@ except ConfigError as exc:
 config["extra_rules"] = _extra_rules
 
 R = config["results"].rstrip("/")
+# absolute, so rules derived with `use rule` in files elsewhere still find it
+CONDA_ENV = os.path.join(workflow.basedir, "envs", "hourglass-sep.yaml")
 VARIANTS = resolve(config)
 SHARDS = list(range(config["evaluation"]["shards"]))
 DATASET = config["dataset"]
@@ -73,16 +75,6 @@ def dataset_marker():
     if local.suffix.lower() == ".zip":
         return "resources/mir1k-local/MIR-1K/.verified"
     return []  # a local folder is read in place
-
-
-def dataset_root():
-    src = DATASET["source"]
-    if src == "synthetic":
-        return synth_root()
-    if src == "mir1k":
-        return "resources/mir1k"
-    local = Path(DATASET["local"])
-    return "resources/mir1k-local" if local.suffix.lower() == ".zip" else str(local)
 
 
 # ------------------------------------------------------------------ variant helpers

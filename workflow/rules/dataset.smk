@@ -5,7 +5,7 @@ rule synth_corpus:
     output:
         marker=f"{synth_root()}/synth.json",
     params:
-        dest=synth_root(),
+        dest=lambda wc, output: os.path.dirname(output.marker),
         seed=DATASET["synthetic"]["seed"],
         singers=DATASET["synthetic"]["singers"],
         songs=DATASET["synthetic"]["songs"],
@@ -16,7 +16,7 @@ rule synth_corpus:
         "logs/synth_corpus.log",
     threads: 2
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep synth --dest {params.dest} --seed {params.seed} --singers {params.singers} "
         "--songs {params.songs} --clips {params.clips} --min-seconds {params.min_s} "
@@ -33,7 +33,7 @@ rule fetch_mir1k:
         "logs/fetch_mir1k.log",
     retries: 1
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep fetch-mir1k --dest resources/mir1k {params.urls} --md5 {params.md5} > {log} 2>&1"
 
@@ -46,6 +46,6 @@ rule import_local_mir1k:
     log:
         "logs/import_local_mir1k.log",
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep fetch-mir1k --dest resources/mir1k-local --archive {params.archive:q} > {log} 2>&1"

@@ -19,7 +19,7 @@ rule baseline:
     benchmark:
         f"{R}/benchmarks/baseline_{{shard}}.tsv"
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep baseline --catalogue {input.catalogue} --shard {wildcards.shard}/{params.shards} "
         "--backend {params.backend} --workers {threads} -o {output} > {log} 2>&1"
@@ -47,7 +47,7 @@ rule separate:
     benchmark:
         f"{R}/benchmarks/separate_{{variant}}_step{{step}}_{{shard}}.tsv"
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep separate --model {params.model} --catalogue {input.catalogue} "
         "--shard {wildcards.shard}/{params.shards} --estimates {output} --schedule {params.schedule} "
@@ -72,7 +72,7 @@ rule score:
     benchmark:
         f"{R}/benchmarks/score_{{variant}}_step{{step}}_{{shard}}.tsv"
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep score --catalogue {input.catalogue} --estimates {input.estimates} "
         "--baseline {input.baseline} --variant {wildcards.variant} --step {wildcards.step} "

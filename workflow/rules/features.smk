@@ -7,13 +7,13 @@ rule catalogue:
     output:
         f"{R}/data/catalogue.tsv",
     params:
-        root=dataset_root(),
+        root=lambda wc, input: os.path.dirname(input[0]) if len(input) else DATASET["local"],
         test_clips=f"--test-clips {DATASET['test_clips']}" if DATASET["test_clips"] else "",
         seed=DATASET["subset_seed"],
     log:
         f"{R}/logs/catalogue.log",
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep catalogue {params.root:q} -o {output} {params.test_clips} "
         "--subset-seed {params.seed} > {log} 2>&1"
@@ -29,6 +29,6 @@ rule spectrogram_cache:
     benchmark:
         f"{R}/benchmarks/cache_{{split}}.tsv"
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep cache --catalogue {input} --split {wildcards.split} -o {output} --no-progress > {log} 2>&1"

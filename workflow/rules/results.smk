@@ -16,11 +16,11 @@ rule experiments_table:
         scale=config["scale"],
         dataset=DATASET["source"],
         test_clips=DATASET["test_clips"],
-        results=R,
+        results=lambda wc, output: os.path.dirname(output[0]),
     log:
         f"{R}/logs/experiments_table.log",
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     script:
         "../scripts/experiments_table.py"
 
@@ -33,7 +33,7 @@ rule aggregate:
     log:
         f"{R}/logs/aggregate.log",
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep aggregate --scores {input} -o {output} > {log} 2>&1"
 
@@ -55,7 +55,7 @@ rule speed:
     log:
         f"{R}/logs/speed.log",
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep speed --model {params.model} --catalogue {input.catalogue} "
         "--benchmarks {params.benchmarks} --device {params.device} --threads {threads} -o {output} > {log} 2>&1"
@@ -72,7 +72,7 @@ rule workbook:
     log:
         f"{R}/logs/workbook.log",
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep workbook --experiments {input.experiments} --summary {input.summary} "
         "--speed {input.speed} --scores {input.scores} -o {output} > {log} 2>&1"
@@ -92,12 +92,12 @@ rule figures:
             for n, f in zip(FIGURE_NAMES, FIGURES)
         ],
     params:
-        outdir=f"{R}/figures",
+        outdir=lambda wc, output: os.path.dirname(output[0]),
         model=f"{R}/models/{EXAMPLE}/snapshots/step{EXAMPLE_STEP}.pt",
     log:
         f"{R}/logs/figures.log",
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep figures --experiments {input.experiments} --summary {input.summary} "
         "--speed {input.speed} --scores {input.scores} --example-model {params.model} "
@@ -110,15 +110,15 @@ rule report:
         summary=f"{R}/summary.tsv",
         speed=f"{R}/speed.tsv",
         figures=FIGURES,
-        template="reports/report.md.j2",
+        template=os.path.join(workflow.basedir, "reports/report.md.j2"),
     output:
         report(f"{R}/report.md", caption="../../reports/captions/report.rst", category="Results"),
     params:
-        figdir=f"{R}/figures",
+        figdir=lambda wc, input: os.path.dirname(input.figures[0]),
     log:
         f"{R}/logs/report.log",
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep report --experiments {input.experiments} --summary {input.summary} "
         "--speed {input.speed} --figures {params.figdir} --template {input.template} -o {output} > {log} 2>&1"

@@ -28,7 +28,7 @@ rule train:
     benchmark:
         f"{R}/benchmarks/train_{{variant}}.tsv"
     conda:
-        "../../envs/hourglass-sep.yaml"
+        CONDA_ENV
     shell:
         "hourglass-sep train --cache {input.cache} -o {output.model} --snapshot-dir {output.snapshots} "
         "--history {output.history} --info {output.info} --workdir {params.workdir} --restart-on-mismatch "

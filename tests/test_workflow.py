@@ -1,0 +1,197 @@
+"""The Snakemake workflow: lint, dry runs of every preset, a real tiny run, reruns and variants.
+
+The real run happens once per module in a copy of the repository (so the checkout's own
+results/ stays untouched); the tests after it reuse that finished run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from conftest import REPO
+
+BIN = Path(sys.executable).parent
+PRESETS = ["config.yaml", "configs/demo.yaml", "configs/cpu.yaml", "configs/tiny.yaml"]
+
+
+def snakemake(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1")
+    cmd = [str(BIN / "snakemake"), *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def copy_repo(dest: Path) -> Path:
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for f in files:
+        src = REPO / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    return dest
+
+
+def jobs_of(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule -> count."""
+    lines = dry_run_output.splitlines()
+    stats: dict[str, int] = {}
+    try:
+        start = next(i for i, l in enumerate(lines) if l.startswith("job ") and "count" in l) + 2
+    except StopIteration:
+        return stats
+    for line in lines[start:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        stats[parts[0]] = int(parts[1])
+    return stats
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_dry_run_every_preset(preset):
+    t0 = time.perf_counter()
+    r = snakemake(REPO, "-n", "--configfile", preset, "--directory", str(REPO))
+    assert r.returncode == 0, r.stderr[-3000:]
+    jobs = jobs_of(r.stdout + r.stderr)
+    print(f"{preset}: dry run {time.perf_counter() - t0:.1f} s, {sum(jobs.values())} jobs")
+
+
+def test_lint_is_clean():
+    r = snakemake(REPO, "--lint", "--configfile", "configs/tiny.yaml")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "Lints for" not in out, out[-3000:]
+
+
+def test_bad_config_names_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: {source: mir1kk}\nvariants: {ours: {train: {lrr: 1}}}\n")
+    r = snakemake(REPO, "-n", "--configfile", "configs/tiny.yaml", str(bad))
+    assert r.returncode != 0
+    assert "config error at dataset.source: 'mir1kk' is not one of" in r.stdout + r.stderr
+    bad.write_text("variants: {ours: {train: {lrr: 1}}}\n")
+    r = snakemake(REPO, "-n", "--configfile", "configs/tiny.yaml", str(bad))
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "config error at variants.ours.train" in out and "'lrr' was unexpected" in out
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The tiny preset run end to end in a copy of the repository."""
+    work = copy_repo(tmp_path_factory.mktemp("repo"))
+    t0 = time.perf_counter()
+    r = snakemake(work, "--cores", "2", "--configfile", "configs/tiny.yaml")
+    assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
+    print(f"tiny preset end to end: {time.perf_counter() - t0:.1f} s")
+    return work
+
+
+def test_tiny_run_products(tiny_run):
+    res = tiny_run / "results" / "tiny"
+    wb = openpyxl.load_workbook(res / "result.xlsx")
+    assert {"experiments", "per_clip", "training", "speed", "references"} <= set(wb.sheetnames)
+    ws = wb["experiments"]
+    header = [c.value for c in ws[1]]
+    rows = [dict(zip(header, [c.value for c in row])) for row in ws.iter_rows(min_row=2)]
+    assert {r["variant"] for r in rows} == {"ours", "voice-mask"}
+    assert len(rows) == 3  # ours at two steps + voice-mask
+    numeric = [v for r in rows for k, v in r.items() if k and "GNSDR" in str(k) and isinstance(v, (int, float))]
+    assert numeric, "no measured GNSDR in the workbook"
+    for name in ["metrics", "nsdr_distribution", "training_loss", "example", "speed"]:
+        png = res / "figures" / f"{name}.png"
+        assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (res / "report.md").read_text()
+    assert "Table 1" in report and "Table 2" in report
+    assert not list(res.rglob("*.part*")), "temporary files left behind"
+    assert not (res / "estimates").exists() or not any((res / "estimates").rglob("*.npz")), "temp() estimates kept"
+
+
+def test_second_run_does_nothing(tiny_run):
+    t0 = time.perf_counter()
+    r = snakemake(tiny_run, "-n", "--configfile", "configs/tiny.yaml")
+    assert r.returncode == 0
+    assert "Nothing to be done" in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
+    print(f"no-op dry run: {time.perf_counter() - t0:.1f} s")
+
+
+def test_changed_hyperparameter_retrains_that_variant_only(tiny_run, tmp_path):
+    change = tmp_path / "change.yaml"
+    change.write_text("variants: {voice-mask: {train: {lr: 0.05}}}\n")
+    r = snakemake(tiny_run, "-n", "--configfile", "configs/tiny.yaml", str(change))
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert jobs_of(out).get("train") == 1
+    assert "variant=voice-mask" in out and "variant=ours" not in out
+
+
+def test_new_variant_is_one_config_entry(tiny_run, tmp_path):
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(
+        "run_variants: [ours, voice-mask, ours-small]\n"
+        "variants:\n  ours-small:\n    note: a smaller Ours\n    arch: {stacks: 1, channels: 64, growth: 0}\n"
+        "    train: {iterations: 30, lr: 0.01}\n    evaluate: [{step: 30}]\n"
+    )
+    r = snakemake(tiny_run, "-n", "--configfile", "configs/tiny.yaml", str(extra))
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    jobs = jobs_of(out)
+    assert jobs.get("train") == 1 and jobs.get("separate") == 1 and jobs.get("score") == 1
+    assert "variant=ours-small" in out and "variant=ours," not in out and "variant=voice-mask" not in out
+    r = snakemake(tiny_run, "--cores", "2", "--configfile", "configs/tiny.yaml", str(extra))
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    ws = openpyxl.load_workbook(tiny_run / "results" / "tiny" / "result.xlsx")["experiments"]
+    header = [c.value for c in ws[1]]
+    col = header.index("variant")
+    assert "ours-small" in [row[col].value for row in ws.iter_rows(min_row=2)]
+
+
+def test_new_variant_as_a_rule(tiny_run, tmp_path):
+    rules = tiny_run / "my_rules.smk"
+    rules.write_text(
+        "use rule train as train_voice_mask_amp_off with:\n"
+        "    params:\n"
+        "        extra=\"--amp off\",\n"
+        "    wildcard_constraints:\n"
+        "        variant=\"voice-mask\",\n"
+        "\n\nruleorder: train_voice_mask_amp_off > train\n"
+    )
+    extra = tmp_path / "rules.yaml"
+    extra.write_text("extra_rules: [my_rules.smk]\n")
+    # the new rule's params differ from what trained voice-mask: that variant (only) retrains
+    r = snakemake(tiny_run, "-n", "--configfile", "configs/tiny.yaml", str(extra))
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    assert "rule train_voice_mask_amp_off:" in out and "variant=ours" not in out
+    r = snakemake(tiny_run, "--cores", "2", "-p", "--configfile", "configs/tiny.yaml", str(extra))
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    assert "rule train_voice_mask_amp_off:" in out and "--amp off" in out
+    info = json.loads((tiny_run / "results/tiny/models/voice-mask/train.json").read_text())
+    assert info["amp"] == "off"
+
+
+def test_failed_job_leaves_no_partial_output_and_names_its_log(tiny_run, tmp_path):
+    bad = tmp_path / "diverge.yaml"
+    bad.write_text(
+        "run_variants: [ours, voice-mask, diverges]\n"
+        "variants:\n  diverges:\n    arch: {stacks: 1, channels: 64, growth: 64}\n"
+        "    train: {iterations: 30, lr: 1.0e+30}\n    evaluate: [{step: 30}]\n"
+    )
+    r = snakemake(tiny_run, "--cores", "2", "--configfile", "configs/tiny.yaml", str(bad))
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "results/tiny/logs/train_diverges.log" in out
+    log = (tiny_run / "results/tiny/logs/train_diverges.log").read_text()
+    assert "non-finite" in log.lower() and "step" in log
+    model_dir = tiny_run / "results/tiny/models/diverges"
+    assert not (model_dir / "model.pt").exists() and not (model_dir / "snapshots").exists()
