@@ -1,0 +1,136 @@
+"""Length-weighted GNSDR / GSIR / GSAR per (variant, step) from per-clip score tables.
+
+The MIR-1K convention (Hsu & Jang; Park et al.; the seed): the global scores are means
+over the test clips weighted by clip length,
+
+    GNSDR = sum_k w_k NSDR_k / sum_k w_k,   w_k = samples scored in clip k,
+
+likewise GSIR, GSAR and GSDR.  Only clips whose ``status`` is ``ok`` enter the means; the
+others are counted in ``failed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import UserError
+
+SOURCES = ("voice", "accompaniment")
+# summary column suffix -> per-clip column suffix
+GLOBAL = {"gnsdr": "nsdr", "gsir": "sir", "gsar": "sar", "gsdr": "sdr"}
+REQUIRED = ["variant", "step", "clip", "samples", "status"] + [
+    f"{s}_{m}" for s in SOURCES for m in ("sdr", "sir", "sar", "nsdr")
+]
+SUMMARY_COLUMNS = ["variant", "step", "clips", "failed", "total_samples"] + [
+    f"{s}_{g}" for s in SOURCES for g in GLOBAL
+] + ["scorer"]
+
+
+def _step_sort_key(step) -> tuple:
+    try:
+        return (0, float(step), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(step))
+
+
+def aggregate(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (variant, step): ``clips`` (ok clips, the ones averaged), ``failed``,
+    ``total_samples`` (of the ok clips), ``{src}_gnsdr/gsir/gsar/gsdr`` (length-weighted
+    means over ok clips; NaN when no clip is ok) and ``scorer`` (backends used)."""
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise UserError(f"not a scores table (missing columns {missing}); write it with `hourglass-sep score`")
+    rows = []
+    if df.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    df = df.reset_index(drop=True)
+    df["variant"] = df["variant"].fillna("").astype(str)
+    groups = df.groupby(["variant", "step"], sort=False, dropna=False)
+    for (variant, step), g in groups:
+        ok = g[g["status"].astype(str).str.strip() == "ok"]
+        w = pd.to_numeric(ok["samples"], errors="coerce").to_numpy(dtype=float)
+        row = {
+            "variant": variant,
+            "step": step,
+            "clips": int(len(ok)),
+            "failed": int(len(g) - len(ok)),
+            "total_samples": int(np.nansum(w)) if len(ok) else 0,
+        }
+        for s in SOURCES:
+            for gname, col in GLOBAL.items():
+                x = pd.to_numeric(ok[f"{s}_{col}"], errors="coerce").to_numpy(dtype=float)
+                total = w.sum() if len(w) else 0.0
+                row[f"{s}_{gname}"] = float(np.sum(w * x) / total) if total > 0 else float("nan")
+        scorers = sorted({str(x) for x in g["scorer"].dropna()}) if "scorer" in g.columns else []
+        row["scorer"] = " + ".join(scorers)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    order = sorted(range(len(out)), key=lambda i: (str(out["variant"].iloc[i]), _step_sort_key(out["step"].iloc[i])))
+    return out.iloc[order].reset_index(drop=True)
+
+
+def read_scores(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """Concatenate per-clip score tables, checking each is one; a clip scored twice for the
+    same (variant, step) is an error."""
+    frames = []
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            raise UserError(f"{p}: scores table not found; write it with `hourglass-sep score`")
+        if p.is_dir():
+            raise UserError(f"{p}: is a directory; --scores expects TSV files written by `hourglass-sep score`")
+        try:
+            df = pd.read_csv(p, sep="\t")
+        except Exception as exc:
+            raise UserError(
+                f"{p}: cannot read as a TSV table ({type(exc).__name__}: {exc}); "
+                "expected a per-clip scores table written by `hourglass-sep score`"
+            ) from None
+        missing = [c for c in REQUIRED if c not in df.columns]
+        if missing:
+            raise UserError(
+                f"{p}: not a scores table (missing columns {missing}); "
+                "expected the per-clip TSV written by `hourglass-sep score`"
+            )
+        frames.append(df)
+    if not frames:
+        raise UserError("no scores tables given; pass --scores S1.tsv [S2.tsv ...]")
+    df = pd.concat(frames, ignore_index=True)
+    # one step column type: integers when every step is an integer
+    steps = pd.to_numeric(df["step"], errors="coerce")
+    if steps.notna().all() and (steps == steps.round()).all():
+        df["step"] = steps.astype("int64")
+    else:
+        df["step"] = df["step"].astype(str)
+    dup = df.duplicated(subset=["variant", "step", "clip"])
+    if dup.any():
+        first = df[dup].iloc[0]
+        raise UserError(
+            f"clip {first['clip']!r} of variant {first['variant']!r} step {first['step']} is scored in more "
+            f"than one of the tables ({int(dup.sum())} duplicates); pass each shard's scores once"
+        )
+    return df
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scores", required=True, nargs="+", help="per-clip score TSVs (hourglass-sep score)")
+    p.add_argument("-o", "--output", required=True, help="summary TSV to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .catalogue import write_table
+
+    df = read_scores(args.scores)
+    out = aggregate(df)
+    write_table(out, args.output)
+    print(f"{args.output}: {len(out)} (variant, step) rows from {len(df)} clip scores")
+    for r in out.itertuples(index=False):
+        print(f"  {r.variant} @ {r.step}: {r.clips} clips ({r.failed} failed), GNSDR voice {r.voice_gnsdr:.3f} dB, "
+              f"accompaniment {r.accompaniment_gnsdr:.3f} dB")
+    return 0
