@@ -14,6 +14,21 @@ MIR1K = SHARED / "data" / "mir1k"
 SEED_SONG = SHARED / "data" / "seed" / "annar_4.flac"
 
 
+def copy_repo(dest: Path) -> Path:
+    """Copy the checkout's files (tracked + untracked, not ignored) to ``dest`` for a workflow run."""
+    import shutil
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for f in files:
+        src = REPO / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    return dest
+
+
 def needs_mir1k():
     return pytest.mark.skipif(
         not (MIR1K / "Wavfile").is_dir(),

@@ -605,7 +605,6 @@ class WorkflowRun:
 #: `init_seconds`, then every +10 s while nothing finishes).
 TINY_GROUPS = {
     "data": ["synth_corpus", "fetch_mir1k", "import_local_mir1k", "catalogue", "spectrogram_cache", "baseline"],
-    "results": ["experiments_table", "aggregate", "speed", "figures", "workbook", "report"],
 }
 
 

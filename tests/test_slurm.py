@@ -22,8 +22,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import slurm_cluster  # noqa: E402
+from conftest import copy_repo  # noqa: E402
 from slurm_cluster import (  # noqa: E402
     SLURM_PROFILE,
+    TINY_GROUPS,
+    group_args,
     SlurmUnavailable,
     local_slurm_cluster,
     make_test_profile,
@@ -208,3 +211,33 @@ def test_failure_is_reported_and_rerun_resumes(slurm, tmp_path):
     assert {"score", "aggregate"} <= rules and "prepare" not in rules, rerun.output[-4000:]
     assert len(rerun.slurm_jobids) == 2
     assert (tmp_path / "out/summary.txt").read_text() == "prepared\nscored\n"
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_tiny_preset_through_sbatch(slurm, tmp_path):
+    """The real workflow's tiny preset, every job submitted with sbatch (data and result rules grouped)."""
+    import openpyxl
+
+    work = copy_repo(tmp_path / "repo")
+    run = run_workflow_on_slurm(work, "Snakefile", "configs/tiny.yaml", ["-p", *group_args(TINY_GROUPS)],
+                                cluster=slurm, timeout=900)
+    print(f"tiny preset through SLURM: {run.seconds:.0f} s, {len(run.slurm_jobids)} sbatch jobs")
+    assert run.returncode == 0, run.output[-6000:] + slurm.logs(30)
+    ids = run.slurm_jobids
+    assert len(ids) >= 8, run.output[-3000:]
+    assert set(ids) <= _submitted_in_ctld_log(slurm)  # the controller saw every submission
+    states = _squeue_states(slurm, ids)
+    assert set(states) == set(ids) and set(states.values()) == {"COMPLETED"}, states
+    rules = set(run.submitted_rules())
+    assert {"train", "separate", "score"} <= rules
+    # each job's resources as submitted (the profile's per-rule requests, GPUs off on this node)
+    # the log shows each job: its rule, the resources asked for, and its sbatch job id
+    blocks = re.findall(r"^\s*rule (\w+):\n((?:.|\n)*?)^\s*resources: ([^\n]*)", run.output, flags=re.M)
+    for rule, _, resources in blocks:
+        print(f"submitted rule {rule}: {resources}")
+    print("\n".join(line for line in run.output.splitlines() if "submitted with SLURM jobid" in line))
+    train = [res for rule, _, res in blocks if rule == "train"]
+    assert train and all("gpu=0" in r and "mem_mb=" in r and "runtime=" in r for r in train), train
+    wb = openpyxl.load_workbook(work / "results" / "tiny" / "result.xlsx")
+    assert wb["experiments"].max_row == 4  # header + ours@15, ours@30, voice-mask

@@ -17,7 +17,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from conftest import REPO
+from conftest import REPO, copy_repo
 
 BIN = Path(sys.executable).parent
 PRESETS = ["config.yaml", "configs/demo.yaml", "configs/cpu.yaml", "configs/tiny.yaml"]
@@ -27,17 +27,6 @@ def snakemake(cwd: Path, *args: str, timeout: int = 900) -> subprocess.Completed
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1")
     cmd = [str(BIN / "snakemake"), *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def copy_repo(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split()
-    for f in files:
-        src = REPO / f
-        if src.is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / f)
-    return dest
 
 
 def jobs_of(dry_run_output: str) -> dict[str, int]:

@@ -1,5 +1,14 @@
 # Aggregation into result.xlsx, figures, the Markdown report and the speed sheet.
 
+# cheap bookkeeping: run where snakemake runs, not as cluster jobs
+localrules:
+    experiments_table,
+    aggregate,
+    workbook,
+    figures,
+    report,
+
+
 FIGURE_NAMES = ["metrics", "nsdr_distribution", "training_loss", "example", "speed"]
 FIGURES = [f"{R}/figures/{name}.png" for name in FIGURE_NAMES]
 EXAMPLE_STEP = VARIANTS[EXAMPLE].evaluations[-1].step

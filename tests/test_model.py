@@ -1,0 +1,142 @@
+"""Network shapes, parameter counts (the seed's table) and architecture validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hourglass_sep.model import ArchConfig, build_model, count_parameters
+from hourglass_sep.model_info import conv_macs, model_info, peak_activation_bytes
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny networks run fastest on one thread (a shared 2-core machine makes 2 threads spin)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _params_meta(cfg: ArchConfig) -> int:
+    with torch.device("meta"):  # shapes only: counts the 42.8 M network without allocating it
+        return count_parameters(build_model(cfg))
+
+
+# (stacks, F, growth, target) -> parameters, from seed-method.md (the seed's result.xlsx)
+SEED_TABLE = [
+    (4, 64, 64, "masks", 34_689_752),  # "Ours"
+    (4, 256, 0, "masks", 42_752_792),  # "Park's" (the seed's PyTorch version)
+    (1, 64, 64, "masks", 8_868_038),
+    (2, 64, 64, "masks", 17_475_276),
+    (3, 64, 64, "masks", 26_082_514),
+    (2, 64, 0, "masks", 1_608_396),
+    (4, 64, 0, "masks", 2_955_992),
+    (1, 64, 64, "voice", 8_867_459),  # one-mask variants
+    (1, 64, 64, "accompaniment", 8_867_459),
+]
+
+
+@pytest.mark.parametrize("stacks,channels,growth,target,expected", SEED_TABLE)
+def test_seed_parameter_counts(stacks, channels, growth, target, expected):
+    cfg = ArchConfig(stacks=stacks, channels=channels, growth=growth, target=target)
+    assert _params_meta(cfg) == expected
+
+
+def test_park_original_parameter_count():
+    cfg = ArchConfig(kind="park-original", channels=256, growth=0, stem=(64, 128, 128, 128), poolings=4)
+    assert _params_meta(cfg) == 34_176_776
+
+
+def test_model_info_counts_match_and_real_run_agrees():
+    info = model_info(ArchConfig())
+    assert info["parameters"] == 34_689_752
+    # 44.56 GMAC per 512x64 window -> 89.1 GFLOP; x 31.25/64 -> 43.5 GFLOP per second of audio
+    assert info["gflop_per_window"] == pytest.approx(89.12, abs=0.01)
+    assert info["gflop_per_second"] == pytest.approx(43.52, abs=0.01)
+    # the meta-device figures equal a real (tiny) forward pass's
+    cfg = ArchConfig(stacks=2, channels=8, growth=4, stem=(8, 8), poolings=3)
+    small = model_info(cfg)
+    net = build_model(cfg).eval()
+    x = torch.rand(1, 1, 512, 64)
+    assert conv_macs(net, x) * 2 / 1e9 == pytest.approx(small["gflop_per_window"])
+    assert peak_activation_bytes(net, x) == small["peak_activation_bytes"]
+    # fully convolutional: per-frame cost independent of the window length
+    assert model_info(cfg, window_frames=128)["macs_per_frame"] == pytest.approx(small["macs_per_frame"])
+
+
+def test_model_info_cli(capsys):
+    from hourglass_sep.cli import main
+
+    assert main(["model-info", "--stacks", "1", "--channels", "8", "--growth", "8", "--stem", "8,8", "--json"]) == 0
+    import json
+
+    info = json.loads(capsys.readouterr().out)
+    assert info["arch"]["stacks"] == 1 and info["arch"]["stem"] == [8, 8]
+    assert info["parameters"] == _params_meta(ArchConfig(stacks=1, channels=8, growth=8, stem=(8, 8)))
+
+
+def test_model_info_from_config(tmp_path, capsys):
+    from hourglass_sep.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("variants:\n  small: {arch: {stacks: 1, channels: 8, growth: 0, stem: [8, 8]}}\n  noarch: {note: x}\n")
+    assert main(["model-info", "--variant", "small", "--config", str(cfg), "--json"]) == 0
+    assert '"stacks": 1' in capsys.readouterr().out
+    assert main(["model-info", "--variant", "noarch", "--config", str(cfg)]) == 2
+    assert "no `arch:` mapping" in capsys.readouterr().err
+    assert main(["model-info", "--variant", "other", "--config", str(cfg)]) == 2
+    assert "no variant 'other'" in capsys.readouterr().err
+    assert main(["model-info", "--stacks", "0"]) == 2
+    assert "stacks=0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["seed", "park-original"])
+@pytest.mark.parametrize("frames", [8, 40])
+def test_forward_shapes(kind, frames):
+    stem = (4, 8) if kind == "seed" else (4, 8, 8)
+    cfg = ArchConfig(kind=kind, stacks=2, channels=8, growth=4 if kind == "seed" else 0, stem=stem, poolings=3)
+    net = build_model(cfg).eval()
+    with torch.no_grad():
+        preds = net(torch.rand(2, 1, 512, frames))
+    assert len(preds) == 2
+    assert all(p.shape == (2, 2, 512, frames) for p in preds)
+
+
+def test_whole_clip_padding_handles_any_length():
+    from hourglass_sep.separate import predict_whole, predict_windowed, prepare_model
+
+    cfg = ArchConfig(stacks=1, channels=4, growth=4, stem=(4,), poolings=5, target="voice")
+    bundle = prepare_model(build_model(cfg), cfg, "cpu", "fp32")
+    lengths = [1, 7, 31, 33, 63, 65, 100]
+    mags = [np.random.default_rng(t).random((512, t)).astype(np.float32) for t in lengths]
+    for pad in ("reflect", "zero"):
+        preds = predict_whole(bundle, mags, pad_mode=pad)
+        for t, pred in zip(lengths, preds):
+            assert pred.shape == (1, 512, t) and np.isfinite(pred).all()
+    for t in (1, 65, 100):
+        assert predict_windowed(bundle, mags[lengths.index(t)]).shape == (1, 512, t)
+
+
+def test_arch_validation_errors():
+    bad = [
+        (dict(kind="unet"), "kind='unet'"),
+        (dict(target="mask"), "target='mask'"),
+        (dict(stacks=0), "stacks=0"),
+        (dict(channels=0), "channels=0"),
+        (dict(poolings=0), "poolings=0"),
+        (dict(growth=-1), "growth=-1"),
+        (dict(stem=()), "stem=()"),
+        (dict(stem=(64, 0)), "stem=(64, 0)"),
+        (dict(kind="park-original", growth=64), "growth must be 0"),
+        (dict(kind="park-original", growth=0, target="voice"), "target=masks only"),
+    ]
+    for kwargs, needle in bad:
+        with pytest.raises(ValueError, match="invalid architecture") as exc:
+            ArchConfig(**kwargs)
+        assert needle in str(exc.value), (kwargs, str(exc.value))
+    with pytest.raises(ValueError, match="unknown architecture keys"):
+        ArchConfig.from_dict({"stacks": 2, "width": 3})
+    assert ArchConfig.from_dict(ArchConfig(stem=[8, 8]).to_dict()) == ArchConfig(stem=(8, 8))
+    assert ArchConfig(poolings=4).time_multiple == 16
