@@ -134,7 +134,7 @@ def test_new_variant_is_one_config_entry(tiny_run, tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
     jobs = jobs_of(out)
-    assert jobs.get("train") == 1 and jobs.get("separate") == 1 and jobs.get("score") == 1
+    assert jobs.get("train") == 1 and jobs.get("separate") == 2 and jobs.get("score") == 2  # 2 shards
     assert "variant=ours-small" in out and "variant=ours," not in out and "variant=voice-mask" not in out
     r = snakemake(tiny_run, "--cores", "2", "--configfile", "configs/tiny.yaml", str(extra))
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]

@@ -63,6 +63,7 @@ rule score:
         f"{R}/scores/{{variant}}/step{{step}}/shard{{shard}}.tsv",
     params:
         backend=EVAL["backend"],
+        shards=len(SHARDS),
     threads: EVAL["score_threads"]
     resources:
         mem_mb=2000,
@@ -75,5 +76,6 @@ rule score:
         CONDA_ENV
     shell:
         "hourglass-sep score --catalogue {input.catalogue} --estimates {input.estimates} "
-        "--baseline {input.baseline} --variant {wildcards.variant} --step {wildcards.step} "
+        "--shard {wildcards.shard}/{params.shards} --baseline {input.baseline} "
+        "--variant {wildcards.variant} --step {wildcards.step} "
         "--backend {params.backend} --workers {threads} -o {output} > {log} 2>&1"
