@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -46,6 +45,7 @@ from hourglass_sep.features import N_BINS, n_frames, SR  # noqa: E402
 from hourglass_sep.model import ArchConfig, build_model, loss_terms  # noqa: E402
 from hourglass_sep.model_info import model_info  # noqa: E402
 
+WINDOWED_KEY = "ours' settings, windowed schedule"
 SONG = REPO.parent / "shared" / "data" / "seed" / "annar_4.flac"
 
 
@@ -74,16 +74,16 @@ def synthetic_song(seconds: float = 64.0, sr: int = 16000) -> np.ndarray:
 
 
 def timed(fn, repeats: int):
-    """(first-call seconds, best seconds over ``repeats`` further calls or the first, result)."""
+    """(first-call seconds, best of ``repeats`` further calls (the first call when 0), last result)."""
     t = time.perf_counter()
     out = fn()
     cold = time.perf_counter() - t
-    best = cold
+    best = float("inf") if repeats else cold
     for _ in range(repeats):
         t = time.perf_counter()
         out = fn()
-        best = min(best, time.perf_counter() - t) if repeats else cold
-    return cold, (best if repeats else cold), out
+        best = min(best, time.perf_counter() - t)
+    return cold, best, out
 
 
 def train_step_seconds(arch: ArchConfig, bf16: bool, channels_last: bool, steps: int) -> float:
@@ -108,6 +108,57 @@ def train_step_seconds(arch: ArchConfig, bf16: bool, channels_last: bool, steps:
     return best
 
 
+# small enough to fit in ~20 s on one core, with the full network's 5 poolings (time multiple 32)
+QUALITY_ARCH = ArchConfig(stacks=2, channels=8, growth=8, stem=(8, 8), poolings=5)
+
+
+def briefly_trained(audio: np.ndarray, sr: int, arch: ArchConfig, steps: int, seed: int = 0) -> torch.nn.Module:
+    """``arch`` trained for ``steps`` steps (batch 4, 512 x 64, Adam 3e-3, one thread) on the song's stems.
+
+    Random weights give nearly constant masks (the default initialisation shrinks the
+    signal through 4 stacks), so schedule and precision comparisons on them say little;
+    a network fitted to the song has masks that follow the music.  Fitting the test song
+    itself is fine here: the figures compare inference paths, not generalisation.
+    """
+    from hourglass_sep.features import clip_features
+
+    f = clip_features(audio, sr)  # MIR-1K layout: left = accompaniment, right = voice
+    mix, voice, acc = (torch.from_numpy(a) for a in (f.mixture, f.voice, f.accompaniment))
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = build_model(arch).train()
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: one thread is faster and deterministic
+    try:
+        for _ in range(steps):
+            starts = rng.integers(0, mix.shape[1] - 64, 4)
+            batch = [torch.stack([a[:, s:s + 64] for s in starts])[:, None] for a in (mix, voice, acc)]
+            loss = sum(loss_terms(p, *batch, arch.target) for p in net(batch[0]))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
+    return net.eval()
+
+
+def quality(net, arch, audio, sr, res: dict, key: str) -> None:
+    """bf16 change and windowed-vs-whole SDR of ``net`` on ``audio`` (and SDR vs the true stems)."""
+    fp32 = S.prepare_model(net, arch, "cpu", "fp32")
+    v, a = S.separate_waveform(fp32, audio, sr, "whole")
+    vw, aw = S.separate_waveform(fp32, audio, sr, "windowed")
+    out = {"sdr_windowed_vs_whole": {"voice": sdr(v, vw), "accompaniment": sdr(a, aw)}}
+    if S.cpu_bf16_usable():
+        vb, ab = S.separate_waveform(S.prepare_model(net, arch, "cpu", "bf16"), audio, sr, "whole")
+        e, eb = np.concatenate([v, a]), np.concatenate([vb, ab])
+        out["bf16_rel_change"] = float(np.linalg.norm(eb - e) / np.linalg.norm(e))
+    if audio.shape[0] == 2:
+        out["sdr_vs_true_stems"] = {"whole": {"voice": sdr(audio[1], v), "accompaniment": sdr(audio[0], a)},
+                                    "windowed": {"voice": sdr(audio[1], vw), "accompaniment": sdr(audio[0], aw)}}
+    res[key] = out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="an 8-s excerpt, no repeats, one training step each")
@@ -117,6 +168,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats of our path after the first call")
     ap.add_argument("--no-seed", action="store_true", help="skip the seed scheme (about a minute)")
     ap.add_argument("--no-train", action="store_true", help="skip the training-step timings")
+    ap.add_argument("--fit-steps", type=int, default=None,
+                    help="training steps of the small network used for the quality figures (default 60; 0 = skip)")
     ap.add_argument("--ladder", action="store_true", help="also time the intermediate settings (~1.5 min more)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
@@ -166,7 +219,10 @@ def main(argv=None) -> int:
     print(f"network: {info['parameters']:,} parameters; whole-clip pass {padded} frames = {res['gflop_whole']:.0f} GFLOP; "
           f"windowed: {n_windows} windows = {res['gflop_windowed']:.0f} GFLOP")
 
-    # (a) our path
+    # (a) our path; the audio stack (librosa's import, soxr) is warmed on 1 s first
+    S.separate_waveform(S.prepare_model(build_model(ArchConfig(stacks=1, channels=4, growth=0, stem=(4,))),
+                                        ArchConfig(stacks=1, channels=4, growth=0, stem=(4,)), "cpu", "fp32"),
+                        audio[:, :sr], sr)
     prec = "bf16" if S.cpu_bf16_usable() else "fp32"
     ours = S.prepare_model(net, arch, "cpu", prec)
     cold, warm, (v_b, a_b) = timed(lambda: S.separate_waveform(ours, audio, sr, "whole"), repeats)
@@ -181,7 +237,8 @@ def main(argv=None) -> int:
     print(f"    same path in fp32: {res['ours_fp32_s']:.2f} s (first call)")
     est32, estb = np.concatenate([v_w32, a_w32]), np.concatenate([v_b, a_b])
     res["bf16_rel_change"] = float(np.linalg.norm(estb - est32) / max(np.linalg.norm(est32), 1e-30))
-    print(f"    bf16 vs fp32 relative change of the estimate: {res['bf16_rel_change']:.2e}")
+    print(f"    bf16 vs fp32 relative change of the estimate: {res['bf16_rel_change']:.2e} "
+          "(random weights: nearly constant masks, see the quality figures below)")
 
     if args.ladder:
         res["ladder_s"] = {}
@@ -200,6 +257,10 @@ def main(argv=None) -> int:
                 S.separate_waveform(b, audio, sr, "whole")
                 res["ladder_s"][name] = time.perf_counter() - t
             print(f"    ladder: {name:28s} {res['ladder_s'][name]:.2f} s")
+        t = time.perf_counter()
+        S.separate_waveform(ours, audio, sr, "windowed", windows_per_batch=4)
+        res["ladder_s"][WINDOWED_KEY] = time.perf_counter() - t
+        print(f"    ladder: {'ours, windowed (4 per pass)':28s} {res['ladder_s'][WINDOWED_KEY]:.2f} s")
 
     # (b) the seed's scheme
     if not args.no_seed:
@@ -214,6 +275,26 @@ def main(argv=None) -> int:
         print(f"    ratio seed / ours: {res['ratio']:.1f}x")
         print(f"    SDR windowed vs whole (fp32): voice {res['sdr_windowed_vs_whole']['voice']:.1f} dB, "
               f"accompaniment {res['sdr_windowed_vs_whole']['accompaniment']:.1f} dB")
+
+    # quality figures on a network whose masks mean something
+    fit_steps = args.fit_steps if args.fit_steps is not None else 60
+    if fit_steps and audio.shape[0] == 2 and not args.model:
+        t = time.perf_counter()
+        small = briefly_trained(audio, sr, QUALITY_ARCH, fit_steps)
+        fit_s = time.perf_counter() - t
+        quality(small, QUALITY_ARCH, audio, sr, res, "quality_fitted")
+        q = res["quality_fitted"]
+        res["quality_fitted"]["arch"] = QUALITY_ARCH.to_dict()
+        res["quality_fitted"]["steps"] = fit_steps
+        print(f"quality, small network (2 stacks, F=8,+8, stem 8,8, 5 poolings) fitted {fit_steps} steps "
+              f"to the song's stems ({fit_s:.0f} s):")
+        print(f"    SDR windowed vs whole (fp32): voice {q['sdr_windowed_vs_whole']['voice']:.1f} dB, "
+              f"accompaniment {q['sdr_windowed_vs_whole']['accompaniment']:.1f} dB")
+        if "bf16_rel_change" in q:
+            print(f"    bf16 vs fp32 relative change of the estimate: {q['bf16_rel_change']:.2e}")
+        tv = q["sdr_vs_true_stems"]
+        print(f"    SDR vs the true stems: whole voice {tv['whole']['voice']:.1f} / acc {tv['whole']['accompaniment']:.1f} dB; "
+              f"windowed voice {tv['windowed']['voice']:.1f} / acc {tv['windowed']['accompaniment']:.1f} dB")
 
     # training steps
     if not args.no_train:

@@ -55,7 +55,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -78,7 +78,7 @@ PAD_MODES = ("reflect", "zero")
 WINDOW = 64  # frames per window (windowed schedule)
 WINDOW_HOP = 32
 WINDOW_KEEP = (16, 48)  # the frames a later window writes
-DEFAULT_MAX_BATCH_FRAMES = 4096
+DEFAULT_MAX_BATCH_FRAMES = 2048  # ~2 GB of bf16 activations for the 4-stack network
 
 
 # ------------------------------------------------------------------ hardware
@@ -759,6 +759,7 @@ def _run_shard(args, bundle: ModelBundle, threads: int) -> int:
 
 def run(args: argparse.Namespace) -> int:
     threads = _set_threads(args.threads)
+    logging.getLogger("numba").setLevel(logging.WARNING)  # librosa's JIT floods -v output otherwise
     if reuse_freed_memory():
         log.debug("glibc malloc: large blocks from the heap, freed memory kept for reuse")
     workflow = args.catalogue is not None or args.estimates is not None

@@ -92,6 +92,20 @@ def test_model_info_from_config(tmp_path, capsys):
     assert "stacks=0" in capsys.readouterr().err
 
 
+def test_model_info_reads_the_workflow_config(capsys):
+    from pathlib import Path
+
+    from hourglass_sep.cli import main
+
+    cfg = Path(__file__).resolve().parents[1] / "config.yaml"
+    if not cfg.exists() or "\n  ours:" not in cfg.read_text():
+        pytest.skip(f"{cfg} has no variant 'ours'")
+    assert main(["model-info", "--variant", "ours", "--config", str(cfg), "--paper-scale", "--json"]) == 0
+    import json
+
+    assert json.loads(capsys.readouterr().out)["parameters"] == 34_689_752
+
+
 @pytest.mark.parametrize("kind", ["seed", "park-original"])
 @pytest.mark.parametrize("frames", [8, 40])
 def test_forward_shapes(kind, frames):
