@@ -608,10 +608,16 @@ TINY_GROUPS = {
 }
 
 
-def group_args(groups: dict[str, Sequence[str]], components: int = 100) -> list[str]:
-    """``--groups rule=group ... --group-components group=N ...`` for extra_args."""
+def group_args(groups: dict[str, Sequence[str]], *, node_cpus: int, components: int = 100) -> list[str]:
+    """``--groups rule=group ... --group-components group=N ... --cores node_cpus`` for extra_args.
+
+    Snakemake asks SLURM for the *sum* of the threads of a group's jobs that could run in parallel
+    (e.g. two baseline shards next to the cache: 3 CPUs).  Without ``--cores`` a group can ask for
+    more CPUs than any node has, and SLURM keeps it pending forever (Reason=PartitionConfig);
+    with ``--cores node_cpus`` Snakemake stacks the layers that do not fit in series instead.
+    """
     args = ["--groups", *[f"{rule}={name}" for name, rules in groups.items() for rule in rules]]
-    return args + ["--group-components", *[f"{name}={components}" for name in groups]]
+    return args + ["--group-components", *[f"{name}={components}" for name in groups], "--cores", str(node_cpus)]
 
 
 def _resolve(path: str | os.PathLike, workdir: Path) -> Path:
@@ -620,6 +626,26 @@ def _resolve(path: str | os.PathLike, workdir: Path) -> Path:
     if not p.is_absolute() and (workdir / p).exists():
         return (workdir / p).resolve()
     return p.resolve()
+
+
+#: squeue reasons that mean a pending job can never start on this cluster as configured
+UNSCHEDULABLE_REASONS = ("PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints",
+                         "ReqNodeNotAvail", "InvalidAccount", "InvalidQOS")
+
+
+def _unschedulable_jobs(cluster: ClusterInfo, env: dict[str, str]) -> dict[str, str]:
+    """{job id: reason} of pending jobs that SLURM says can never start (squeue's %r)."""
+    try:
+        r = subprocess.run([which("squeue"), "-h", "-t", "PENDING", "-o", "%i %r"], capture_output=True,
+                           text=True, env=env, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    jobs = {}
+    for line in r.stdout.splitlines():
+        parts = line.split(maxsplit=1)
+        if len(parts) == 2 and parts[1].startswith(UNSCHEDULABLE_REASONS):
+            jobs[parts[0]] = parts[1]
+    return jobs
 
 
 def run_workflow_on_slurm(
@@ -668,16 +694,39 @@ def run_workflow_on_slurm(
     # the jobs' `python -m snakemake` must find the same interpreter first
     run_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), run_env["PATH"]])
     t0 = time.monotonic()
-    try:
-        proc = subprocess.run(
-            cmd, cwd=workdir, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-        )
-        rc, output = proc.returncode, proc.stdout
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout or ""
-        rc, output = -1, (out.decode(errors="replace") if isinstance(out, bytes) else out)
-        output += f"\n[run_workflow_on_slurm] snakemake killed after {timeout:.0f} s"
+    out_file = tempfile.TemporaryFile(mode="w+", dir=cluster.workdir)
+    proc = subprocess.Popen(cmd, cwd=workdir, env=run_env, stdout=out_file, stderr=subprocess.STDOUT,
+                            text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+    note = ""
+    stuck_since: dict[str, float] = {}
+    while proc.poll() is None:
+        elapsed = time.monotonic() - t0
+        if elapsed > timeout:
+            note = f"\n[run_workflow_on_slurm] snakemake killed after {timeout:.0f} s"
+            break
+        stuck = _unschedulable_jobs(cluster, run_env)
+        now = time.monotonic()
+        stuck_since = {j: stuck_since.get(j, now) for j in stuck}
+        hopeless = {j: stuck[j] for j, since in stuck_since.items() if now - since > 15}
+        if hopeless:
+            note = ("\n[run_workflow_on_slurm] snakemake killed: SLURM can never start job(s) "
+                    + ", ".join(f"{j} (pending, reason {r})" for j, r in hopeless.items())
+                    + " - the request is larger than the node (a group's summed threads or memory?)")
+            break
+        time.sleep(2)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        rc = -1
+    else:
+        rc = proc.returncode
+    out_file.seek(0)
+    output = out_file.read() + note
+    out_file.close()
     run = WorkflowRun(rc, output, time.monotonic() - t0, profile, cmd)
     if check and rc != 0:
         raise AssertionError(

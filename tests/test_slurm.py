@@ -220,7 +220,7 @@ def test_tiny_preset_through_sbatch(slurm, tmp_path):
     import openpyxl
 
     work = copy_repo(tmp_path / "repo")
-    run = run_workflow_on_slurm(work, "Snakefile", "configs/tiny.yaml", ["-p", *group_args(TINY_GROUPS)],
+    run = run_workflow_on_slurm(work, "Snakefile", "configs/tiny.yaml", ["-p", *group_args(TINY_GROUPS, node_cpus=slurm.cpus)],
                                 cluster=slurm, timeout=900)
     print(f"tiny preset through SLURM: {run.seconds:.0f} s, {len(run.slurm_jobids)} sbatch jobs")
     assert run.returncode == 0, run.output[-6000:] + slurm.logs(30)
