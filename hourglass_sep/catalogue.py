@@ -108,12 +108,45 @@ def select(df: pd.DataFrame, split: str, test_clips: int | None = None, seed: in
         return df[df["split"] == "train"].sort_values("clip").reset_index(drop=True)
     if split == "test":
         if "evaluate" in df.columns and test_clips is None:
-            t = df[(df["split"] == "test") & df["evaluate"].astype(bool)]
-            return t.sort_values("clip").reset_index(drop=True)
+            t = df[(df["split"] == "test") & _truthy(df["evaluate"])]
+            return t.sort_values("clip", kind="stable").reset_index(drop=True)
         return pick_test_subset(df, test_clips, seed)
     if split == "all":
         return df.sort_values("clip").reset_index(drop=True)
     raise UserError(f"unknown split {split!r}; choose train, test or all")
+
+
+def _truthy(column: pd.Series) -> pd.Series:
+    """A boolean column as written to TSV (True/False, 1/0, yes/no) -> bool Series."""
+    if column.dtype == bool:
+        return column
+    return column.astype(str).str.strip().str.lower().isin(("true", "1", "yes"))
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    """``"I/N"`` -> ``(I, N)`` with ``0 <= I < N`` (the ``--shard`` option of separate/baseline/score)."""
+    try:
+        i_s, n_s = str(spec).split("/")
+        i, n = int(i_s), int(n_s)
+    except ValueError:
+        raise UserError(f"--shard {spec!r}: expected I/N, e.g. 0/4 (shard I, 0-based, of N)") from None
+    if n < 1 or not 0 <= i < n:
+        raise UserError(f"--shard {spec!r}: need N >= 1 and 0 <= I < N")
+    return i, n
+
+
+def evaluated_clips(df: pd.DataFrame, shard: tuple[int, int] = (0, 1)) -> pd.DataFrame:
+    """The evaluated test clips (split == test and ``evaluate`` true, or every test clip when the
+    catalogue has no ``evaluate`` column), sorted by name; clip k of that list belongs to shard
+    k % N.  Separation, the mixture baseline and scoring all shard with this one function, so a
+    shard's estimates, baseline and scores always cover the same clips."""
+    if "evaluate" in df.columns:
+        test = df[(df["split"] == "test") & _truthy(df["evaluate"])]
+    else:
+        test = df[df["split"] == "test"]
+    test = test.sort_values("clip", kind="stable").reset_index(drop=True)
+    i, n = shard
+    return test.iloc[[k for k in range(len(test)) if k % n == i]].reset_index(drop=True)
 
 
 def read_catalogue(path: str | Path) -> pd.DataFrame:

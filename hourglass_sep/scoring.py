@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from .catalogue import evaluated_clips, parse_shard  # one sharding rule for separate/baseline/score
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -323,37 +324,6 @@ def score_clip(
 
 
 # --------------------------------------------------------------------------- clips and files
-
-def parse_shard(spec: str) -> tuple[int, int]:
-    """``"I/N"`` -> ``(I, N)`` with ``0 <= I < N``."""
-    try:
-        i_s, n_s = str(spec).split("/")
-        i, n = int(i_s), int(n_s)
-    except ValueError:
-        raise UserError(f"--shard {spec!r}: expected I/N, e.g. 0/4 (shard I, 0-based, of N)") from None
-    if n < 1 or not 0 <= i < n:
-        raise UserError(f"--shard {spec!r}: need N >= 1 and 0 <= I < N")
-    return i, n
-
-
-def evaluated_clips(catalogue, shard: tuple[int, int] = (0, 1)):
-    """The evaluated test clips (split == test and evaluate true), sorted by name; clip k of
-    the sorted list belongs to shard k % N."""
-    import pandas as pd
-
-    df = catalogue
-    if "evaluate" in df.columns:
-        ev = df["evaluate"]
-        if ev.dtype == object:
-            ev = ev.astype(str).str.strip().str.lower().isin(("true", "1", "yes"))
-        mask = (df["split"] == "test") & ev.astype(bool)
-    else:
-        mask = df["split"] == "test"
-    test = df[mask].sort_values("clip", kind="stable").reset_index(drop=True)
-    i, n = shard
-    out = test.iloc[[k for k in range(len(test)) if k % n == i]].reset_index(drop=True)
-    return pd.DataFrame(out)
-
 
 def load_catalogue(path: str | os.PathLike):
     from .catalogue import read_catalogue

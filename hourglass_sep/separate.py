@@ -638,25 +638,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    try:
-        i, n = (int(v) for v in str(text).split("/"))
-    except ValueError:
-        raise UserError(f"--shard {text!r}: expected I/N, e.g. 0/4") from None
-    if n < 1 or not 0 <= i < n:
-        raise UserError(f"--shard {text!r}: need N >= 1 and 0 <= I < N")
-    return i, n
-
-
 def shard_clips(catalogue_path: str | os.PathLike, shard: str):
-    """The rows of the evaluated test clips in shard ``I/N`` (sorted by clip; clip k -> shard k % N)."""
+    """The rows of the evaluated test clips in shard ``I/N`` (see catalogue.evaluated_clips)."""
     from . import catalogue as cat
 
-    i, n = parse_shard(shard)
-    df = cat.read_catalogue(catalogue_path)
-    test = cat.select(df, "test")
-    test = test.sort_values("clip").reset_index(drop=True)
-    return test.iloc[[k for k in range(len(test)) if k % n == i]].reset_index(drop=True)
+    return cat.evaluated_clips(cat.read_catalogue(catalogue_path), cat.parse_shard(shard))
 
 
 def _check_input(path: Path) -> None:
