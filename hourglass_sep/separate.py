@@ -82,27 +82,7 @@ DEFAULT_MAX_BATCH_FRAMES = 2048  # ~2 GB of bf16 activations for the 4-stack net
 
 
 # ------------------------------------------------------------------ hardware
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU has native bfloat16 dot products (AVX512-BF16 or AMX-BF16).
-
-    ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` is also true on plain AVX-512
-    CPUs, where oneDNN emulates bf16 (slower than fp32); ``precision="auto"`` only
-    picks bf16 where the instructions exist.  Linux only (reads /proc/cpuinfo);
-    elsewhere False.
-    """
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return False
-    return (" avx512_bf16" in flags or " amx_bf16" in flags) and cpu_bf16_usable()
-
-
-def cpu_bf16_usable() -> bool:
-    """True when oneDNN can run bfloat16 convolutions on this CPU (natively or emulated)."""
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception:  # pragma: no cover - older torch builds
-        return False
+from .hardware import cpu_bf16_usable, cpu_has_native_bf16  # noqa: E402,F401  (re-exported)
 
 
 def resolve_device(requested: str = "auto") -> torch.device:

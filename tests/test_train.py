@@ -207,7 +207,8 @@ def test_outputs_history_snapshots_and_model_format(cache_path, tmp_path):
     for key in ("parameters", "steps", "wall_seconds", "device", "steps_per_second", "final_loss", "threads",
                 "torch", "amp"):
         assert key in saved, key
-    assert saved["steps"] == 12 and saved["threads"] == 1 and saved["amp"] == "off" and saved == json.loads(json.dumps(info))
+    assert saved["amp"] == tr.resolve_amp("auto", torch.device("cpu"))
+    assert saved["steps"] == 12 and saved["threads"] == 1 and saved == json.loads(json.dumps(info))
     assert (out.parent / "model.pt.work" / "checkpoint.pt").exists()
 
 
@@ -332,3 +333,17 @@ def test_sigkill_and_resume_gives_identical_weights(cache_path, tmp_path):
         assert drop_time(csv.DictReader(a)) == drop_time(csv.DictReader(b))
     info = json.loads((out.parent / "model.train.json").read_text())
     assert info["resumed_from"] == killed_at and info["sessions"] == 2
+
+
+def test_resolve_amp_on_cpu(monkeypatch):
+    """auto = bf16 exactly where the CPU has native bf16; an explicit bf16 on a CPU without it is refused."""
+    from hourglass_sep import hardware
+
+    cpu = torch.device("cpu")
+    assert tr.resolve_amp("off", cpu) == "off"
+    assert tr.resolve_amp("auto", cpu) == ("bf16" if hardware.cpu_has_native_bf16() else "off")
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
+    assert tr.resolve_amp("auto", cpu) == "off"
+    monkeypatch.setattr(hardware, "cpu_bf16_usable", lambda: False)
+    with pytest.raises(UserError, match="does not support bfloat16"):
+        tr.resolve_amp("bf16", cpu)

@@ -53,6 +53,8 @@ def visible_gpus():
 GPU = (1 if visible_gpus() > 0 else 0) if DEVICE["gpu"] == "auto" else int(DEVICE["gpu"])
 GPU_DEVICE = "cuda" if GPU else "cpu"
 ALLOW_CPU = "--allow-cpu" if DEVICE["allow_cpu"] else ""
+PRECISION = DEVICE["precision"]  # separate --precision; train --amp takes off for fp32
+TRAIN_AMP = {"fp32": "off"}.get(PRECISION, PRECISION)
 
 
 # ------------------------------------------------------------------ dataset paths

@@ -37,6 +37,7 @@ rule separate:
         schedule=EVAL["schedule"],
         windows=EVAL["windows_per_batch"],
         device=GPU_DEVICE,
+        precision=PRECISION,
     threads: DEVICE["separate_threads"]
     resources:
         gpu=GPU,
@@ -51,7 +52,7 @@ rule separate:
     shell:
         "hourglass-sep separate --model {params.model} --catalogue {input.catalogue} "
         "--shard {wildcards.shard}/{params.shards} --estimates {output} --schedule {params.schedule} "
-        "--windows-per-batch {params.windows} --device {params.device} --threads {threads} > {log} 2>&1"
+        "--windows-per-batch {params.windows} --device {params.device} --precision {params.precision} --threads {threads} > {log} 2>&1"
 
 
 rule score:

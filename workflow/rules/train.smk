@@ -17,6 +17,7 @@ rule train:
         workdir=lambda wc: f"{R}/models/{wc.variant}/work",
         device=GPU_DEVICE,
         allow_cpu=ALLOW_CPU,
+        amp=TRAIN_AMP,
         extra="",
     threads: DEVICE["train_threads"]
     resources:
@@ -33,4 +34,4 @@ rule train:
         "hourglass-sep train --cache {input.cache} -o {output.model} --snapshot-dir {output.snapshots} "
         "--history {output.history} --info {output.info} --workdir {params.workdir} --restart-on-mismatch "
         "{params.arch} {params.train} --device {params.device} {params.allow_cpu} --threads {threads} "
-        "--no-progress {params.extra} > {log} 2>&1"
+        "--amp {params.amp} --no-progress {params.extra} > {log} 2>&1"
