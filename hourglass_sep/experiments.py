@@ -13,6 +13,9 @@ iterations for CPU or demo runs without editing any variant:
     iterations      multiplies iterations and lr-decay steps (evaluated steps stay at the
                     same fraction of the run)
     min_iterations  floor of the scaled iterations
+    precise_bn      batches over which every model's BatchNorm statistics are re-estimated
+                    before it is saved (0 = the training running averages, as the seed);
+                    a variant's own ``train.precise_bn`` wins (see train.precise_bn_state)
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ SOURCES = ("voice", "accompaniment")
 ARCH_DEFAULTS = dict(kind="seed", stacks=4, channels=64, growth=64, stem=[64, 128, 128], poolings=5, target="masks")
 TRAIN_DEFAULTS = dict(
     iterations=15000, lr=0.01, lr_decay_every=0, lr_decay_factor=0.2, batch=4, frames=64,
-    sampling="per_clip", seed=0,
+    sampling="per_clip", seed=0, precise_bn=None,
 )
 
 
@@ -116,6 +119,8 @@ def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
     train["iterations"] = _scaled(paper_iters, factor, floor)
     if train["lr_decay_every"]:
         train["lr_decay_every"] = _scaled(int(train["lr_decay_every"]), factor, 1)
+    if train["precise_bn"] is None:
+        train["precise_bn"] = int(scale.get("precise_bn", 0) or 0)
     evals = []
     for k, ev in enumerate(spec.get("evaluate") or [{"step": paper_iters}]):
         w = f"{where}.evaluate[{k}]"
@@ -162,7 +167,8 @@ def train_flags(train: dict, snapshots: list[int]) -> str:
     return (
         f"--iterations {train['iterations']} --lr {train['lr']} --lr-decay-every {train['lr_decay_every']} "
         f"--lr-decay-factor {train['lr_decay_factor']} --batch {train['batch']} --frames {train['frames']} "
-        f"--sampling {train['sampling']} --seed {train['seed']}" + (f" --snapshots {snaps}" if snaps else "")
+        f"--sampling {train['sampling']} --seed {train['seed']} --precise-bn {train.get('precise_bn') or 0}"
+        + (f" --snapshots {snaps}" if snaps else "")
     )
 
 

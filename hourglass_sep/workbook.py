@@ -316,6 +316,9 @@ def scale_info(meta: dict, rows: list[dict]) -> dict:
         if it != 1:
             parts.append(f"iterations x {it:g}")
         reduced = bool(parts)
+        if _num(settings.get("precise_bn")):
+            parts.append(f"BatchNorm statistics re-estimated over {int(settings['precise_bn'])} batches "
+                         "before evaluation (the seed kept the running averages)")
     elif name is not None:
         reduced = name.lower() != "paper"
     name = str(name or preset or ("reduced" if reduced else "unknown"))
@@ -403,6 +406,8 @@ def experiment_table(inputs: Inputs) -> pd.DataFrame:
             "lr": train.get("lr"),
             "lr decay": _lr_decay(train),
             "sampling": train.get("sampling"),
+            "BN statistics": (f"precise ({train['precise_bn']} batches)" if train.get("precise_bn")
+                              else "running averages"),
             "device": info.get("device"),
             "train time (s)": secs,
             "test clips": None if summ is None else _num(summ.get("clips")),

@@ -347,3 +347,43 @@ def test_resolve_amp_on_cpu(monkeypatch):
     monkeypatch.setattr(hardware, "cpu_bf16_usable", lambda: False)
     with pytest.raises(UserError, match="does not support bfloat16"):
         tr.resolve_amp("bf16", cpu)
+
+
+def test_precise_bn_changes_only_batchnorm_statistics(cache_path, tmp_path):
+    """precise_bn leaves the training run alone: same weights, same history; only the saved
+    BatchNorm running statistics differ, and they are the plain mean over the extra batches."""
+    arch = ArchConfig(**TINY)
+    cfg = tr.TrainConfig(iterations=6, lr=1e-3, snapshots=(3, 6), amp="off", **FAST)  # fp32: exact check below
+    plain = tr.train(cache_path, tmp_path / "plain.pt", arch, cfg)
+    precise = tr.train(cache_path, tmp_path / "precise.pt", arch, replace(cfg, precise_bn=5))
+    again = tr.train(cache_path, tmp_path / "again.pt", arch, replace(cfg, precise_bn=5))
+    a, b = _state(tmp_path / "plain.pt"), _state(tmp_path / "precise.pt")
+    stats = [k for k in a if k.endswith(("running_mean", "running_var"))]
+    assert stats
+    for k in a:
+        if k.endswith(("running_mean", "running_var")):
+            assert not torch.equal(a[k], b[k]), k
+        elif not k.endswith("num_batches_tracked"):
+            assert torch.equal(a[k], b[k]), k  # weights untouched
+    assert plain["final_loss"] == precise["final_loss"]
+    _assert_same_weights(b, _state(tmp_path / "again.pt"))  # deterministic
+    assert torch.load(tmp_path / "precise.pt", weights_only=True)["bn_statistics"].startswith("precise")
+    # the stored statistics are the plain mean of 5 batches: recompute them by hand
+    model = build_model(arch)
+    model.load_state_dict(b)
+    cache = tr.SpectrogramCache(cache_path)
+    seed = int(np.random.SeedSequence([cfg.seed, 6, 0x9B]).generate_state(1)[0])
+    sampler = tr.PatchSampler(cache.frames, FRAMES, "uniform", seed)
+    first_bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    means = []
+    hook = first_bn.register_forward_hook(lambda m, inp, out: means.append(inp[0].mean(dim=(0, 2, 3))))
+    model.train()
+    with torch.no_grad():
+        for _ in range(5):
+            mix, _, _ = tr.load_batch(cache, sampler.batch(cfg.batch), FRAMES, torch.device("cpu"))
+            model(mix)
+    hook.remove()
+    name = next(n for n, m in build_model(arch).named_modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert torch.allclose(b[f"{name}.running_mean"], torch.stack(means).mean(0), atol=1e-5)
+    with pytest.raises(UserError, match="precise_bn"):
+        tr.TrainConfig(precise_bn=-1)
