@@ -319,6 +319,9 @@ def scale_info(meta: dict, rows: list[dict]) -> dict:
         if _num(settings.get("precise_bn")):
             parts.append(f"BatchNorm statistics re-estimated over {int(settings['precise_bn'])} batches "
                          "before evaluation (the seed kept the running averages)")
+        if _num(settings.get("weight_average")):
+            parts.append(f"moving average of the weights (decay {float(settings['weight_average']):g}) saved "
+                         "instead of the last step's weights")
     elif name is not None:
         reduced = name.lower() != "paper"
     name = str(name or preset or ("reduced" if reduced else "unknown"))
@@ -408,6 +411,8 @@ def experiment_table(inputs: Inputs) -> pd.DataFrame:
             "sampling": train.get("sampling"),
             "BN statistics": (f"precise ({train['precise_bn']} batches)" if train.get("precise_bn")
                               else "running averages"),
+            "weights": (f"moving average (decay {train['weight_average']:g})" if train.get("weight_average")
+                        else "last step"),
             "device": info.get("device"),
             "train time (s)": secs,
             "test clips": None if summ is None else _num(summ.get("clips")),

@@ -387,3 +387,47 @@ def test_precise_bn_changes_only_batchnorm_statistics(cache_path, tmp_path):
     assert torch.allclose(b[f"{name}.running_mean"], torch.stack(means).mean(0), atol=1e-5)
     with pytest.raises(UserError, match="precise_bn"):
         tr.TrainConfig(precise_bn=-1)
+
+
+def test_weight_average_is_saved_and_survives_resume(cache_path, tmp_path):
+    """weight_average leaves training alone (same history), saves the moving average of the
+    weights (checked against one computed by hand from per-step weights), and a run resumed
+    from a mid-run checkpoint ends with the same average as an uninterrupted one."""
+    arch = ArchConfig(**TINY)
+    cfg = tr.TrainConfig(iterations=6, lr=1e-2, precise_bn=2, amp="off", **FAST)
+    plain = tr.train(cache_path, tmp_path / "plain.pt", arch, cfg)
+    avg_cfg = replace(cfg, weight_average=0.9)
+    averaged = tr.train(cache_path, tmp_path / "avg.pt", arch, avg_cfg)
+    assert plain["final_loss"] == averaged["final_loss"]  # the optimizer never sees the average
+    record = torch.load(tmp_path / "avg.pt", weights_only=True)
+    assert record["weights"].startswith("exponential moving average, decay 0.9")
+    # by hand: replay the same training step by step and average the weights
+    steps = []
+    for n in range(1, 7):
+        tr.train(cache_path, tmp_path / f"s{n}.pt", arch, replace(cfg, iterations=n, precise_bn=0))
+        steps.append(_state(tmp_path / f"s{n}.pt"))
+    names = [n for n, _ in build_model(arch).named_parameters()]
+    expected = build_model_init(arch)
+    for t, s in enumerate(steps):
+        d = min(0.9, (1.0 + t) / (10.0 + t))
+        for k in names:
+            expected[k] = d * expected[k] + (1 - d) * s[k]
+    for k in names:
+        assert torch.allclose(record["state_dict"][k], expected[k], atol=1e-6), k
+        assert not torch.equal(record["state_dict"][k], steps[-1][k]), k
+    # resume: stop at step 3 (checkpoint), continue to 6 -> identical saved model
+    out = tmp_path / "resumed.pt"
+    tr.train(cache_path, out, arch, replace(avg_cfg, iterations=3, checkpoint_every=3))
+    info = tr.train(cache_path, out, arch, replace(avg_cfg, checkpoint_every=3))
+    assert info["resumed_from"] == 3
+    _assert_same_weights(_state(tmp_path / "avg.pt"), _state(out))
+    with pytest.raises(UserError, match="needs precise_bn"):
+        tr.TrainConfig(weight_average=0.9)
+    with pytest.raises(UserError, match="weight_average=1"):
+        tr.TrainConfig(weight_average=1.0, precise_bn=1)
+
+
+def build_model_init(arch: ArchConfig) -> dict[str, torch.Tensor]:
+    """The initial weights train() starts from (seeded with the run's seed, 0)."""
+    torch.manual_seed(0)
+    return {k: v.detach().clone() for k, v in build_model(arch).named_parameters()}

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from hourglass_sep.config import validate_config
-from hourglass_sep.experiments import ConfigError, arch_flags, resolve, train_flags
+from hourglass_sep.experiments import ConfigError, arch_flags, resolve, train_flags, training_priorities
 
 _extra_rules = config.pop("extra_rules", None)
 try:
@@ -20,6 +20,8 @@ R = config["results"].rstrip("/")
 # absolute, so rules derived with `use rule` in files elsewhere still find it
 CONDA_ENV = os.path.join(workflow.basedir, "envs", "hourglass-sep.yaml")
 VARIANTS = resolve(config)
+# longest trainings first, so no core idles at the end beside one long run
+TRAIN_PRIORITY = training_priorities(VARIANTS)
 SHARDS = list(range(config["evaluation"]["shards"]))
 DATASET = config["dataset"]
 DEVICE = config["device"]

@@ -20,6 +20,7 @@ rule train:
         amp=TRAIN_AMP,
         extra="",
     threads: DEVICE["train_threads"]
+    priority: lambda wildcards: TRAIN_PRIORITY.get(wildcards.get("variant"), 0)
     resources:
         gpu=GPU,
         mem_mb=8000,
