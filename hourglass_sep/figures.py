@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ import pandas as pd
 from . import references as refs
 from .audio import atomic_path
 from .errors import UserError
+from .speed import is_ratio
 from .workbook import Inputs, add_inputs_arguments, load_inputs, reported_value, scale_info
 
 log = logging.getLogger(__name__)
@@ -66,12 +68,15 @@ def _run_label(row: dict) -> str:
     return lab
 
 
-def _scale_note(inputs: Inputs, markers: bool = False) -> str:
+def _scale_note(inputs: Inputs, markers: bool = False, width: int = 110) -> str:
+    """What scale the figure shows, wrapped so a long preset description does not widen the figure."""
     sc = scale_info(inputs.meta, inputs.rows)
     if sc["reduced"]:
         note = f"reduced-scale run ({sc['name']}{': ' + sc['details'] if sc['details'] else ''})"
-        return note + ("; markers = published values at paper scale" if markers else "")
-    return f"scale: {sc['name']}"
+        note += "; markers = published values at paper scale" if markers else ""
+    else:
+        note = f"scale: {sc['name']}"
+    return textwrap.fill(note, width=width)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -332,6 +337,8 @@ def plot_speed(inputs: Inputs, path: Path) -> Path | None:
     sp = inputs.speed.dropna(subset=["seconds"])
     labels, secs, colors, hatches = [], [], [], []
     for _, r in sp.iterrows():
+        if is_ratio(r):  # a speed-up, not a time: it is in the report's table
+            continue
         dev = r.get("device")
         lab = str(r["what"]) + (f" [{dev}]" if isinstance(dev, str) and dev else "")
         labels.append(lab)

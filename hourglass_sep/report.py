@@ -28,6 +28,7 @@ from . import __version__
 from . import references as refs
 from .audio import atomic_path
 from .errors import UserError
+from .speed import is_ratio
 from .workbook import (
     DASH,
     Inputs,
@@ -269,7 +270,8 @@ def speed_section(inputs: Inputs, tables: Tables) -> dict:
         for _, r in inputs.speed.iterrows():
             dev = r.get("device")
             det = r.get("detail")
-            rows.append([txt(r["what"]), txt(dev), fmt_seconds(r["seconds"]), txt(det)])
+            value = f"{float(r['seconds']):.2f}x" if is_ratio(r) else fmt_seconds(r["seconds"])
+            rows.append([txt(r["what"]), txt(dev), value, txt(det)])
         measured = md_table(["What", "Device", "Time", "Detail"], rows, "llrl")
     train = []
     for rec in tables.recs:

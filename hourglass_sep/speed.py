@@ -73,6 +73,11 @@ def time_separation(model_path: str, audio: np.ndarray, sr: int, device: str = "
     return rows
 
 
+def is_ratio(row) -> bool:
+    """Speed-table rows whose ``seconds`` column holds a ratio (the speed-up), not a time."""
+    return str(row.get("detail") or "").startswith("ratio")
+
+
 _JOB = re.compile(r"^(?P<rule>train|separate|score|baseline|cache)_(?P<rest>.+)\.tsv$")
 
 
