@@ -29,7 +29,7 @@ REQUIRED = ["variant", "step", "clip", "samples", "status"] + [
 ]
 SUMMARY_COLUMNS = ["variant", "step", "clips", "failed", "total_samples"] + [
     f"{s}_{g}" for s in SOURCES for g in GLOBAL
-] + ["scorer"]
+] + ["scorer", "failure"]
 
 
 def _step_sort_key(step) -> tuple:
@@ -42,7 +42,8 @@ def _step_sort_key(step) -> tuple:
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (variant, step): ``clips`` (ok clips, the ones averaged), ``failed``,
     ``total_samples`` (of the ok clips), ``{src}_gnsdr/gsir/gsar/gsdr`` (length-weighted
-    means over ok clips; NaN when no clip is ok) and ``scorer`` (backends used)."""
+    means over ok clips; NaN when no clip is ok), ``scorer`` (backends used) and ``failure``
+    (the most common reason of the failed clips, empty when none failed)."""
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise UserError(f"not a scores table (missing columns {missing}); write it with `hourglass-sep score`")
@@ -69,6 +70,9 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
                 row[f"{s}_{gname}"] = float(np.sum(w * x) / total) if total > 0 else float("nan")
         scorers = sorted({str(x) for x in g["scorer"].dropna()}) if "scorer" in g.columns else []
         row["scorer"] = " + ".join(scorers)
+        reasons = g["status"].astype(str).str.strip()
+        reasons = reasons[reasons != "ok"]
+        row["failure"] = str(reasons.value_counts().index[0]) if len(reasons) else ""
         rows.append(row)
     out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     order = sorted(range(len(out)), key=lambda i: (str(out["variant"].iloc[i]), _step_sort_key(out["step"].iloc[i])))

@@ -146,7 +146,7 @@ class Tables:
         if rec is None:
             lines.append([f"**{name}**", "measured: not run in this configuration", *[DASH] * len(mid), *[DASH] * 6])
         elif not self._measured(rec):
-            lines.append([f"**{name}**", f"measured: none ({rec['status']})", *mid, *[DASH] * 6])
+            lines.append([f"**{name}**", f"measured: {rec['status']}", *mid, *[DASH] * 6])
         else:
             lines.append([f"**{name}**", "measured", *mid, *[fmt(v) for v in _metrics(rec)]])
         src = rep_label or (f"seed report, row {seed_row}" if seed_row is not None else "reported")

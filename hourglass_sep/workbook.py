@@ -375,8 +375,27 @@ def row_status(inputs: Inputs, row: dict, summ: dict | None) -> str:
         if inputs.train_info(row):
             return "trained, not scored"
         return "not trained" if row.get("train_info") else "no results"
-    failed = _num(summ.get("failed")) or 0
-    return f"ok ({int(failed)} clips failed)" if failed else "ok"
+    failed = int(_num(summ.get("failed")) or 0)
+    if not failed:
+        return "ok"
+    total = failed + int(_num(summ.get("clips")) or 0)
+    why = _failure_reason(inputs, row, summ)
+    if failed == total:
+        return f"no result: all {total} clips failed{f' ({why})' if why else ''}"
+    return f"ok ({failed} of {total} clips failed{f': {why}' if why else ''})"
+
+
+def _failure_reason(inputs: Inputs, row: dict, summ: dict) -> str | None:
+    """The most common per-clip failure reason of a run (e.g. 'silent estimate (all zeros): voice')."""
+    if isinstance(summ.get("failure"), str) and summ["failure"].strip():
+        return summ["failure"].strip()  # aggregate's summary carries it
+    sc = inputs.scores
+    if sc is None or not {"variant", "step", "status"} <= set(sc.columns):
+        return None
+    mine = sc[(sc["variant"] == row["variant"]) & (pd.to_numeric(sc["step"], errors="coerce") == row["step"])]
+    bad = mine["status"].astype(str)
+    bad = bad[bad != "ok"]
+    return None if bad.empty else str(bad.value_counts().index[0])
 
 
 def experiment_table(inputs: Inputs) -> pd.DataFrame:

@@ -65,6 +65,9 @@ def test_groups_by_variant_and_step_and_all_failed_is_nan():
     assert out.set_index(["variant", "step"]).loc[("parks", 15000), "voice_gnsdr"] == 3
     b = out.iloc[0]
     assert b["clips"] == 0 and b["failed"] == 1 and b["total_samples"] == 0 and np.isnan(b["voice_gnsdr"])
+    # the reason travels with the summary (the report names it); none for runs without failures
+    assert b["failure"] == "scorer error: boom"
+    assert out.set_index(["variant", "step"]).loc[("parks", 15000), "failure"] == ""
 
 
 def test_cli_several_files_and_bad_tables(tmp_path, capsys):
