@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# the project's reference data beside the checkout; HOURGLASS_SEP_SHARED points elsewhere (a clone in /tmp)
+SHARED = Path(os.environ.get("HOURGLASS_SEP_SHARED") or REPO.parent / "shared")
 MIR1K = SHARED / "data" / "mir1k"
 SEED_SONG = SHARED / "data" / "seed" / "annar_4.flac"
 
