@@ -25,7 +25,7 @@ from hourglass_sep import mir1k
 from hourglass_sep.cli import main
 from hourglass_sep.errors import UserError
 
-SHARED_MIR1K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mir1k"
+from conftest import MIR1K as SHARED_MIR1K  # noqa: E402  (HOURGLASS_SEP_SHARED or ../shared)
 CLIPS = ("abjones_1_01", "amy_2_03", "Ani_1_01")
 
 

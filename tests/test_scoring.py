@@ -19,7 +19,7 @@ from hourglass_sep import scoring as S
 from hourglass_sep.cli import main
 from hourglass_sep.errors import UserError
 
-MIR1K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mir1k"
+from conftest import MIR1K  # noqa: E402  (HOURGLASS_SEP_SHARED or ../shared)
 TOL = 1e-3  # dB
 SR = 16000
 
