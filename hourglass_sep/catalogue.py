@@ -108,8 +108,7 @@ def select(df: pd.DataFrame, split: str, test_clips: int | None = None, seed: in
         return df[df["split"] == "train"].sort_values("clip").reset_index(drop=True)
     if split == "test":
         if "evaluate" in df.columns and test_clips is None:
-            t = df[(df["split"] == "test") & _truthy(df["evaluate"])]
-            return t.sort_values("clip", kind="stable").reset_index(drop=True)
+            return evaluated_clips(df)
         return pick_test_subset(df, test_clips, seed)
     if split == "all":
         return df.sort_values("clip").reset_index(drop=True)

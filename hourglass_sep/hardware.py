@@ -1,4 +1,4 @@
-"""What the machine can do: native bfloat16 on the CPU.
+"""What the machine can do: bfloat16 on the CPU or the GPU.
 
 Training (``--amp auto``) and separation (``--precision auto``) both use bf16 only where the
 hardware computes it natively, so one rule decides both.
@@ -31,3 +31,11 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return (" avx512_bf16" in flags or " amx_bf16" in flags) and cpu_bf16_usable()
+
+
+def bf16_support(device: torch.device) -> tuple[bool, bool, str]:
+    """(bf16 runs at all, bf16 is native, the device in words for messages) on ``device``."""
+    if device.type == "cuda":
+        ok = torch.cuda.is_bf16_supported()
+        return ok, ok, f"the GPU {torch.cuda.get_device_name(device)}"
+    return cpu_bf16_usable(), cpu_has_native_bf16(), "this CPU (needs AVX-512 and oneDNN)"

@@ -82,7 +82,7 @@ DEFAULT_MAX_BATCH_FRAMES = 2048  # ~2 GB of bf16 activations for the 4-stack net
 
 
 # ------------------------------------------------------------------ hardware
-from .hardware import cpu_bf16_usable, cpu_has_native_bf16  # noqa: E402,F401  (re-exported)
+from .hardware import bf16_support, cpu_bf16_usable, cpu_has_native_bf16  # noqa: E402,F401  (re-exported)
 
 
 def resolve_device(requested: str = "auto") -> torch.device:
@@ -106,13 +106,7 @@ def resolve_precision(requested: str, device: torch.device) -> str:
         raise UserError(f"--precision {requested!r}: choose one of {', '.join(PRECISIONS)}")
     if requested == "fp32":
         return "fp32"
-    if device.type == "cuda":
-        ok = torch.cuda.is_bf16_supported()
-        where = f"the GPU {torch.cuda.get_device_name(device)}"
-        native = ok
-    else:
-        ok, native = cpu_bf16_usable(), cpu_has_native_bf16()
-        where = "this CPU (needs AVX-512 and oneDNN)"
+    ok, native, where = bf16_support(device)
     if requested == "bf16":
         if not ok:
             raise UserError(f"--precision bf16: {where} does not support bfloat16; use --precision fp32")

@@ -379,23 +379,10 @@ def row_status(inputs: Inputs, row: dict, summ: dict | None) -> str:
     if not failed:
         return "ok"
     total = failed + int(_num(summ.get("clips")) or 0)
-    why = _failure_reason(inputs, row, summ)
+    why = summ["failure"].strip() if isinstance(summ.get("failure"), str) else ""  # from aggregate
     if failed == total:
         return f"no result: all {total} clips failed{f' ({why})' if why else ''}"
     return f"ok ({failed} of {total} clips failed{f': {why}' if why else ''})"
-
-
-def _failure_reason(inputs: Inputs, row: dict, summ: dict) -> str | None:
-    """The most common per-clip failure reason of a run (e.g. 'silent estimate (all zeros): voice')."""
-    if isinstance(summ.get("failure"), str) and summ["failure"].strip():
-        return summ["failure"].strip()  # aggregate's summary carries it
-    sc = inputs.scores
-    if sc is None or not {"variant", "step", "status"} <= set(sc.columns):
-        return None
-    mine = sc[(sc["variant"] == row["variant"]) & (pd.to_numeric(sc["step"], errors="coerce") == row["step"])]
-    bad = mine["status"].astype(str)
-    bad = bad[bad != "ok"]
-    return None if bad.empty else str(bad.value_counts().index[0])
 
 
 def experiment_table(inputs: Inputs) -> pd.DataFrame:
