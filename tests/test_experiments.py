@@ -72,3 +72,24 @@ def test_every_preset_resolves_every_variant():
         for name, v in runs.items():
             assert v.train["lr"] == paper[name].train["lr"] and v.train["sampling"] == paper[name].train["sampling"]
             assert v.train["iterations"] <= paper[name].train["iterations"]
+
+
+def test_weight_average_from_the_scale_and_its_precise_bn_requirement():
+    scale = {"precise_bn": 50, "weight_average": 0.99}
+    v = resolve_variant("ours", OURS, scale)
+    assert v.train["weight_average"] == 0.99
+    assert "--weight-average 0.99" in train_flags(v.train, v.snapshot_steps)
+    # without precise BN the averaged weights would be evaluated with the raw weights' BN statistics
+    with pytest.raises(ConfigError, match=r"variants\.own: weight_average 0\.99 needs precise_bn > 0"):
+        resolve_variant("own", {"train": {"precise_bn": 0}}, scale)
+
+
+def test_longest_training_gets_the_highest_priority():
+    from hourglass_sep.experiments import training_priorities
+
+    variants = {
+        "big": resolve_variant("big", {"arch": {"channels": 256, "growth": 0}, "train": {"iterations": 1000}}, {}),
+        "small": resolve_variant("small", {"arch": {"channels": 8, "growth": 8}, "train": {"iterations": 1000}}, {}),
+        "long": resolve_variant("long", {"arch": {"channels": 8, "growth": 8}, "train": {"iterations": 5000}}, {}),
+    }
+    assert training_priorities(variants) == {"small": 1, "long": 2, "big": 3}
