@@ -33,9 +33,9 @@ for extra in config.get("extra_rules") or []:
 
 
 rule all:
+    default_target: True
     input:
         workbook=f"{R}/result.xlsx",
         report=f"{R}/report.md",
         figures=FIGURES,
         speed=f"{R}/speed.tsv",
-    default_target: True

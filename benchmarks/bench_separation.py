@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from hourglass_sep import separate as S  # noqa: E402
 from hourglass_sep.audio import read_audio  # noqa: E402
-from hourglass_sep.features import N_BINS, n_frames, SR  # noqa: E402
+from hourglass_sep.features import N_BINS, SR, n_frames  # noqa: E402
 from hourglass_sep.model import ArchConfig, build_model, loss_terms  # noqa: E402
 from hourglass_sep.model_info import model_info  # noqa: E402
 
@@ -69,7 +69,9 @@ def synthetic_song(seconds: float = 64.0, sr: int = 16000) -> np.ndarray:
     t = np.arange(int(seconds * sr)) / sr
     f0 = 220 * 2 ** (np.floor(t / 0.5) % 8 / 12)
     voice = 0.2 * sum(np.sin(2 * np.pi * k * np.cumsum(f0) / sr) / k for k in range(1, 8))
-    acc = 0.05 * rng.standard_normal(t.size) + sum(0.1 * np.sin(2 * np.pi * f * t) for f in (110, 138.6, 164.8))
+    acc = 0.05 * rng.standard_normal(t.size) + sum(
+        0.1 * np.sin(2 * np.pi * f * t) for f in (110, 138.6, 164.8)
+    )
     return np.stack([acc, voice]).astype(np.float32)
 
 
@@ -112,7 +114,9 @@ def train_step_seconds(arch: ArchConfig, bf16: bool, channels_last: bool, steps:
 QUALITY_ARCH = ArchConfig(stacks=2, channels=8, growth=8, stem=(8, 8), poolings=5)
 
 
-def briefly_trained(audio: np.ndarray, sr: int, arch: ArchConfig, steps: int, seed: int = 0) -> torch.nn.Module:
+def briefly_trained(
+    audio: np.ndarray, sr: int, arch: ArchConfig, steps: int, seed: int = 0
+) -> torch.nn.Module:
     """``arch`` trained for ``steps`` steps (batch 4, 512 x 64, Adam 3e-3, one thread) on the song's stems.
 
     Random weights give nearly constant masks (the default initialisation shrinks the
@@ -133,7 +137,9 @@ def briefly_trained(audio: np.ndarray, sr: int, arch: ArchConfig, steps: int, se
     try:
         for _ in range(steps):
             starts = rng.integers(0, mix.shape[1] - 64, 4)
-            batch = [torch.stack([a[:, s:s + 64] for s in starts])[:, None] for a in (mix, voice, acc)]
+            batch = [
+                torch.stack([a[:, s : s + 64] for s in starts])[:, None] for a in (mix, voice, acc)
+            ]
             loss = sum(loss_terms(p, *batch, arch.target) for p in net(batch[0]))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -154,23 +160,39 @@ def quality(net, arch, audio, sr, res: dict, key: str) -> None:
         e, eb = np.concatenate([v, a]), np.concatenate([vb, ab])
         out["bf16_rel_change"] = float(np.linalg.norm(eb - e) / np.linalg.norm(e))
     if audio.shape[0] == 2:
-        out["sdr_vs_true_stems"] = {"whole": {"voice": sdr(audio[1], v), "accompaniment": sdr(audio[0], a)},
-                                    "windowed": {"voice": sdr(audio[1], vw), "accompaniment": sdr(audio[0], aw)}}
+        out["sdr_vs_true_stems"] = {
+            "whole": {"voice": sdr(audio[1], v), "accompaniment": sdr(audio[0], a)},
+            "windowed": {"voice": sdr(audio[1], vw), "accompaniment": sdr(audio[0], aw)},
+        }
     res[key] = out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="an 8-s excerpt, no repeats, one training step each")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
-    ap.add_argument("--song", default=str(SONG), help="audio file to separate (default: the seed's 64-s song)")
+    ap.add_argument(
+        "--quick", action="store_true", help="an 8-s excerpt, no repeats, one training step each"
+    )
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's default)"
+    )
+    ap.add_argument(
+        "--song", default=str(SONG), help="audio file to separate (default: the seed's 64-s song)"
+    )
     ap.add_argument("--model", help="a trained model.pt instead of random 'Ours' weights")
-    ap.add_argument("--repeats", type=int, default=None, help="timed repeats of our path after the first call")
+    ap.add_argument(
+        "--repeats", type=int, default=None, help="timed repeats of our path after the first call"
+    )
     ap.add_argument("--no-seed", action="store_true", help="skip the seed scheme (about a minute)")
     ap.add_argument("--no-train", action="store_true", help="skip the training-step timings")
-    ap.add_argument("--fit-steps", type=int, default=None,
-                    help="training steps of the small network used for the quality figures (default 60; 0 = skip)")
-    ap.add_argument("--ladder", action="store_true", help="also time the intermediate settings (~1.5 min more)")
+    ap.add_argument(
+        "--fit-steps",
+        type=int,
+        default=None,
+        help="training steps of the small network used for the quality figures (default 60; 0 = skip)",
+    )
+    ap.add_argument(
+        "--ladder", action="store_true", help="also time the intermediate settings (~1.5 min more)"
+    )
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
 
@@ -179,12 +201,22 @@ def main(argv=None) -> int:
     threads = torch.get_num_threads()
     tuned = S.reuse_freed_memory()
     repeats = args.repeats if args.repeats is not None else (0 if args.quick else 2)
-    res: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "threads": threads, "torch": torch.__version__,
-                 "cpu_bf16_native": S.cpu_has_native_bf16(), "quick": bool(args.quick),
-                 "malloc_tuned": tuned}
-    res["matmul_gflops_before"] = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
-    print(f"torch {torch.__version__}, {threads} thread(s), native CPU bf16: {res['cpu_bf16_native']}; "
-          f"matmul now: fp32 {res['matmul_gflops_before']['fp32']:.0f}, bf16 {res['matmul_gflops_before']['bf16']:.0f} GFLOP/s")
+    res: dict = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "threads": threads,
+        "torch": torch.__version__,
+        "cpu_bf16_native": S.cpu_has_native_bf16(),
+        "quick": bool(args.quick),
+        "malloc_tuned": tuned,
+    }
+    res["matmul_gflops_before"] = {
+        "fp32": matmul_gflops(torch.float32),
+        "bf16": matmul_gflops(torch.bfloat16),
+    }
+    print(
+        f"torch {torch.__version__}, {threads} thread(s), native CPU bf16: {res['cpu_bf16_native']}; "
+        f"matmul now: fp32 {res['matmul_gflops_before']['fp32']:.0f}, bf16 {res['matmul_gflops_before']['bf16']:.0f} GFLOP/s"
+    )
 
     song = Path(args.song)
     if song.exists():
@@ -199,7 +231,9 @@ def main(argv=None) -> int:
     seconds = audio.shape[1] / sr
     frames = n_frames(int(round(audio.shape[1] * SR / sr)))
     res["audio_seconds"], res["frames"] = seconds, frames
-    print(f"input: {res['song']}, {seconds:.1f} s at {sr} Hz, {audio.shape[0]} channel(s) -> {frames} frames at 8 kHz")
+    print(
+        f"input: {res['song']}, {seconds:.1f} s at {sr} Hz, {audio.shape[0]} channel(s) -> {frames} frames at 8 kHz"
+    )
 
     if args.model:
         arch, state, _ = S.read_model_file(args.model)
@@ -216,19 +250,35 @@ def main(argv=None) -> int:
     res["parameters"] = info["parameters"]
     res["gflop_whole"] = 2 * info["macs_per_frame"] * padded / 1e9
     res["gflop_windowed"] = info["gflop_per_window"] * n_windows
-    print(f"network: {info['parameters']:,} parameters; whole-clip pass {padded} frames = {res['gflop_whole']:.0f} GFLOP; "
-          f"windowed: {n_windows} windows = {res['gflop_windowed']:.0f} GFLOP")
+    print(
+        f"network: {info['parameters']:,} parameters; whole-clip pass {padded} frames = {res['gflop_whole']:.0f} GFLOP; "
+        f"windowed: {n_windows} windows = {res['gflop_windowed']:.0f} GFLOP"
+    )
 
     # (a) our path; the audio stack (librosa's import, soxr) is warmed on 1 s first
-    S.separate_waveform(S.prepare_model(build_model(ArchConfig(stacks=1, channels=4, growth=0, stem=(4,))),
-                                        ArchConfig(stacks=1, channels=4, growth=0, stem=(4,)), "cpu", "fp32"),
-                        audio[:, :sr], sr)
+    S.separate_waveform(
+        S.prepare_model(
+            build_model(ArchConfig(stacks=1, channels=4, growth=0, stem=(4,))),
+            ArchConfig(stacks=1, channels=4, growth=0, stem=(4,)),
+            "cpu",
+            "fp32",
+        ),
+        audio[:, :sr],
+        sr,
+    )
     prec = "bf16" if S.cpu_bf16_usable() else "fp32"
     ours = S.prepare_model(net, arch, "cpu", prec)
     cold, warm, (v_b, a_b) = timed(lambda: S.separate_waveform(ours, audio, sr, "whole"), repeats)
-    res["ours"] = {"precision": prec, "cold_s": cold, "warm_s": warm, "gflops": res["gflop_whole"] / warm}
-    print(f"(a) ours  whole-clip, folded BN, in-place adds, channels_last, {prec}: "
-          f"{warm:.2f} s warm ({cold:.2f} s first call), {res['gflop_whole'] / warm:.0f} GFLOP/s")
+    res["ours"] = {
+        "precision": prec,
+        "cold_s": cold,
+        "warm_s": warm,
+        "gflops": res["gflop_whole"] / warm,
+    }
+    print(
+        f"(a) ours  whole-clip, folded BN, in-place adds, channels_last, {prec}: "
+        f"{warm:.2f} s warm ({cold:.2f} s first call), {res['gflop_whole'] / warm:.0f} GFLOP/s"
+    )
 
     fp32 = S.prepare_model(net, arch, "cpu", "fp32")
     t = time.perf_counter()
@@ -237,22 +287,35 @@ def main(argv=None) -> int:
     print(f"    same path in fp32: {res['ours_fp32_s']:.2f} s (first call)")
     est32, estb = np.concatenate([v_w32, a_w32]), np.concatenate([v_b, a_b])
     res["bf16_rel_change"] = float(np.linalg.norm(estb - est32) / max(np.linalg.norm(est32), 1e-30))
-    print(f"    bf16 vs fp32 relative change of the estimate: {res['bf16_rel_change']:.2e} "
-          "(random weights: nearly constant masks, see the quality figures below)")
+    print(
+        f"    bf16 vs fp32 relative change of the estimate: {res['bf16_rel_change']:.2e} "
+        "(random weights: nearly constant masks, see the quality figures below)"
+    )
 
     if args.ladder:
         res["ladder_s"] = {}
-        steps = [("whole fp32, BN kept, NCHW", dict(precision="fp32", fold=False, channels_last=False, inplace=False)),
-                 ("+ BN folded", dict(precision="fp32", fold=True, channels_last=False, inplace=False)),
-                 ("+ channels_last", dict(precision="fp32", fold=True, channels_last=True, inplace=False)),
-                 ("+ in-place adds", dict(precision="fp32", fold=True, channels_last=True, inplace=True)),
-                 ("+ bf16 weights (= ours)", None)]
+        steps = [
+            (
+                "whole fp32, BN kept, NCHW",
+                dict(precision="fp32", fold=False, channels_last=False, inplace=False),
+            ),
+            ("+ BN folded", dict(precision="fp32", fold=True, channels_last=False, inplace=False)),
+            (
+                "+ channels_last",
+                dict(precision="fp32", fold=True, channels_last=True, inplace=False),
+            ),
+            (
+                "+ in-place adds",
+                dict(precision="fp32", fold=True, channels_last=True, inplace=True),
+            ),
+            ("+ bf16 weights (= ours)", None),
+        ]
         for name, kw in steps:
             if kw is None:
                 res["ladder_s"][name] = warm
             else:
                 b = S.prepare_model(net, arch, "cpu", **kw)
-                S.separate_waveform(b, audio[:, : sr], sr)  # warm-up on 1 s
+                S.separate_waveform(b, audio[:, :sr], sr)  # warm-up on 1 s
                 t = time.perf_counter()
                 S.separate_waveform(b, audio, sr, "whole")
                 res["ladder_s"][name] = time.perf_counter() - t
@@ -260,21 +323,29 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         S.separate_waveform(ours, audio, sr, "windowed", windows_per_batch=4)
         res["ladder_s"][WINDOWED_KEY] = time.perf_counter() - t
-        print(f"    ladder: {'ours, windowed (4 per pass)':28s} {res['ladder_s'][WINDOWED_KEY]:.2f} s")
+        print(
+            f"    ladder: {'ours, windowed (4 per pass)':28s} {res['ladder_s'][WINDOWED_KEY]:.2f} s"
+        )
 
     # (b) the seed's scheme
     if not args.no_seed:
-        seed = S.prepare_model(net, arch, "cpu", "fp32", fold=False, channels_last=False, inplace=False)
+        seed = S.prepare_model(
+            net, arch, "cpu", "fp32", fold=False, channels_last=False, inplace=False
+        )
         t = time.perf_counter()
         v_s, a_s = S.separate_waveform(seed, audio, sr, "windowed", windows_per_batch=4)
         res["seed_s"] = time.perf_counter() - t
         res["ratio"] = res["seed_s"] / warm
         res["sdr_windowed_vs_whole"] = {"voice": sdr(v_w32, v_s), "accompaniment": sdr(a_w32, a_s)}
-        print(f"(b) seed  windowed 64/32, 4 windows per forward, fp32, BN kept, NCHW: {res['seed_s']:.2f} s "
-              f"({res['gflop_windowed'] / res['seed_s']:.0f} GFLOP/s)")
+        print(
+            f"(b) seed  windowed 64/32, 4 windows per forward, fp32, BN kept, NCHW: {res['seed_s']:.2f} s "
+            f"({res['gflop_windowed'] / res['seed_s']:.0f} GFLOP/s)"
+        )
         print(f"    ratio seed / ours: {res['ratio']:.1f}x")
-        print(f"    SDR windowed vs whole (fp32): voice {res['sdr_windowed_vs_whole']['voice']:.1f} dB, "
-              f"accompaniment {res['sdr_windowed_vs_whole']['accompaniment']:.1f} dB")
+        print(
+            f"    SDR windowed vs whole (fp32): voice {res['sdr_windowed_vs_whole']['voice']:.1f} dB, "
+            f"accompaniment {res['sdr_windowed_vs_whole']['accompaniment']:.1f} dB"
+        )
 
     # quality figures on a network whose masks mean something
     fit_steps = args.fit_steps if args.fit_steps is not None else 60
@@ -286,22 +357,32 @@ def main(argv=None) -> int:
         q = res["quality_fitted"]
         res["quality_fitted"]["arch"] = QUALITY_ARCH.to_dict()
         res["quality_fitted"]["steps"] = fit_steps
-        print(f"quality, small network (2 stacks, F=8,+8, stem 8,8, 5 poolings) fitted {fit_steps} steps "
-              f"to the song's stems ({fit_s:.0f} s):")
-        print(f"    SDR windowed vs whole (fp32): voice {q['sdr_windowed_vs_whole']['voice']:.1f} dB, "
-              f"accompaniment {q['sdr_windowed_vs_whole']['accompaniment']:.1f} dB")
+        print(
+            f"quality, small network (2 stacks, F=8,+8, stem 8,8, 5 poolings) fitted {fit_steps} steps "
+            f"to the song's stems ({fit_s:.0f} s):"
+        )
+        print(
+            f"    SDR windowed vs whole (fp32): voice {q['sdr_windowed_vs_whole']['voice']:.1f} dB, "
+            f"accompaniment {q['sdr_windowed_vs_whole']['accompaniment']:.1f} dB"
+        )
         if "bf16_rel_change" in q:
             print(f"    bf16 vs fp32 relative change of the estimate: {q['bf16_rel_change']:.2e}")
         tv = q["sdr_vs_true_stems"]
-        print(f"    SDR vs the true stems: whole voice {tv['whole']['voice']:.1f} / acc {tv['whole']['accompaniment']:.1f} dB; "
-              f"windowed voice {tv['windowed']['voice']:.1f} / acc {tv['windowed']['accompaniment']:.1f} dB")
+        print(
+            f"    SDR vs the true stems: whole voice {tv['whole']['voice']:.1f} / acc {tv['whole']['accompaniment']:.1f} dB; "
+            f"windowed voice {tv['windowed']['voice']:.1f} / acc {tv['windowed']['accompaniment']:.1f} dB"
+        )
 
     # training steps
     if not args.no_train:
         steps = 1 if args.quick else 2
         res["train_step_s"] = {}
-        settings = [("fp32", False, False), ("fp32 channels_last", False, True),
-                    ("bf16 autocast", True, False), ("bf16 autocast + channels_last", True, True)]
+        settings = [
+            ("fp32", False, False),
+            ("fp32 channels_last", False, True),
+            ("bf16 autocast", True, False),
+            ("bf16 autocast + channels_last", True, True),
+        ]
         if args.quick:
             settings = [settings[0], settings[3]]
         for name, bf16, cl in settings:
@@ -311,8 +392,13 @@ def main(argv=None) -> int:
             res["train_step_s"][name] = s
             print(f"training step (batch 4, 512x64), {name}: {s:.2f} s")
 
-    res["matmul_gflops_after"] = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
-    print(f"matmul after: fp32 {res['matmul_gflops_after']['fp32']:.0f}, bf16 {res['matmul_gflops_after']['bf16']:.0f} GFLOP/s")
+    res["matmul_gflops_after"] = {
+        "fp32": matmul_gflops(torch.float32),
+        "bf16": matmul_gflops(torch.bfloat16),
+    }
+    print(
+        f"matmul after: fp32 {res['matmul_gflops_after']['fp32']:.0f}, bf16 {res['matmul_gflops_after']['bf16']:.0f} GFLOP/s"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
     return 0

@@ -19,7 +19,9 @@ import torch
 from hourglass_sep.model import ArchConfig, build_model, loss_terms
 
 
-def seconds_per_step(arch: ArchConfig, setting: str, steps: int, warmup: int, batch: int, frames: int) -> float:
+def seconds_per_step(
+    arch: ArchConfig, setting: str, steps: int, warmup: int, batch: int, frames: int
+) -> float:
     torch.manual_seed(0)
     model = build_model(arch).train()
     mix = torch.rand(batch, 1, 512, frames)
@@ -29,13 +31,19 @@ def seconds_per_step(arch: ArchConfig, setting: str, steps: int, warmup: int, ba
         model = model.to(memory_format=torch.channels_last)
         mix = mix.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    amp = torch.autocast("cpu", dtype=torch.bfloat16) if setting == "bf16+cl" else contextlib.nullcontext()
+    amp = (
+        torch.autocast("cpu", dtype=torch.bfloat16)
+        if setting == "bf16+cl"
+        else contextlib.nullcontext()
+    )
     times = []
     for _ in range(warmup + steps):
         t0 = time.perf_counter()
         with amp:
             preds = model(mix)
-        loss = torch.stack([loss_terms(p.float(), mix, voice, acc, arch.target) for p in preds]).sum()
+        loss = torch.stack(
+            [loss_terms(p.float(), mix, voice, acc, arch.target) for p in preds]
+        ).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -44,9 +52,15 @@ def seconds_per_step(arch: ArchConfig, setting: str, steps: int, warmup: int, ba
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variant", help="take the architecture of this variant from --config (scale applied)")
-    ap.add_argument("--config", action="append", default=[], help="workflow config YAML(s), merged in order")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--variant", help="take the architecture of this variant from --config (scale applied)"
+    )
+    ap.add_argument(
+        "--config", action="append", default=[], help="workflow config YAML(s), merged in order"
+    )
     ap.add_argument("--kind", default="seed")
     ap.add_argument("--stacks", type=int, default=4)
     ap.add_argument("--channels", type=int, default=12)
@@ -64,8 +78,14 @@ def main() -> None:
 
         arch = arch_from_config(args.config, args.variant)
     else:
-        arch = ArchConfig(kind=args.kind, stacks=args.stacks, channels=args.channels, growth=args.growth,
-                          stem=tuple(int(s) for s in args.stem.split(",")), poolings=args.poolings)
+        arch = ArchConfig(
+            kind=args.kind,
+            stacks=args.stacks,
+            channels=args.channels,
+            growth=args.growth,
+            stem=tuple(int(s) for s in args.stem.split(",")),
+            poolings=args.poolings,
+        )
     print(f"{arch}  threads={args.threads}  torch {torch.__version__}")
     for setting in args.settings.split(","):
         s = seconds_per_step(arch, setting, args.steps, args.warmup, batch=4, frames=64)

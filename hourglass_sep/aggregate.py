@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,9 +27,11 @@ GLOBAL = {"gnsdr": "nsdr", "gsir": "sir", "gsar": "sar", "gsdr": "sdr"}
 REQUIRED = ["variant", "step", "clip", "samples", "status"] + [
     f"{s}_{m}" for s in SOURCES for m in ("sdr", "sir", "sar", "nsdr")
 ]
-SUMMARY_COLUMNS = ["variant", "step", "clips", "failed", "total_samples"] + [
-    f"{s}_{g}" for s in SOURCES for g in GLOBAL
-] + ["scorer", "failure"]
+SUMMARY_COLUMNS = (
+    ["variant", "step", "clips", "failed", "total_samples"]
+    + [f"{s}_{g}" for s in SOURCES for g in GLOBAL]
+    + ["scorer", "failure"]
+)
 
 
 def _step_sort_key(step) -> tuple:
@@ -46,7 +48,9 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     (the most common reason of the failed clips, empty when none failed)."""
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        raise UserError(f"not a scores table (missing columns {missing}); write it with `hourglass-sep score`")
+        raise UserError(
+            f"not a scores table (missing columns {missing}); write it with `hourglass-sep score`"
+        )
     rows = []
     if df.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
@@ -75,7 +79,10 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
         row["failure"] = str(reasons.value_counts().index[0]) if len(reasons) else ""
         rows.append(row)
     out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    order = sorted(range(len(out)), key=lambda i: (str(out["variant"].iloc[i]), _step_sort_key(out["step"].iloc[i])))
+    order = sorted(
+        range(len(out)),
+        key=lambda i: (str(out["variant"].iloc[i]), _step_sort_key(out["step"].iloc[i])),
+    )
     return out.iloc[order].reset_index(drop=True)
 
 
@@ -88,7 +95,9 @@ def read_scores(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         if not p.exists():
             raise UserError(f"{p}: scores table not found; write it with `hourglass-sep score`")
         if p.is_dir():
-            raise UserError(f"{p}: is a directory; --scores expects TSV files written by `hourglass-sep score`")
+            raise UserError(
+                f"{p}: is a directory; --scores expects TSV files written by `hourglass-sep score`"
+            )
         try:
             df = pd.read_csv(p, sep="\t")
         except Exception as exc:
@@ -123,7 +132,9 @@ def read_scores(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scores", required=True, nargs="+", help="per-clip score TSVs (hourglass-sep score)")
+    p.add_argument(
+        "--scores", required=True, nargs="+", help="per-clip score TSVs (hourglass-sep score)"
+    )
     p.add_argument("-o", "--output", required=True, help="summary TSV to write")
 
 
@@ -135,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
     write_table(out, args.output)
     print(f"{args.output}: {len(out)} (variant, step) rows from {len(df)} clip scores")
     for r in out.itertuples(index=False):
-        print(f"  {r.variant} @ {r.step}: {r.clips} clips ({r.failed} failed), GNSDR voice {r.voice_gnsdr:.3f} dB, "
-              f"accompaniment {r.accompaniment_gnsdr:.3f} dB")
+        print(
+            f"  {r.variant} @ {r.step}: {r.clips} clips ({r.failed} failed), GNSDR voice {r.voice_gnsdr:.3f} dB, "
+            f"accompaniment {r.accompaniment_gnsdr:.3f} dB"
+        )
     return 0

@@ -33,7 +33,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; products should be readable like any other
+    os.chmod(
+        tmp, 0o666 & ~umask
+    )  # mkstemp makes 0600 files; products should be readable like any other
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -52,10 +54,14 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if not path.exists():
         raise UserError(f"{path}: no such file")
     if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected an audio file ({', '.join(AUDIO_SUFFIXES)})")
+        raise UserError(
+            f"{path}: is a directory, expected an audio file ({', '.join(AUDIO_SUFFIXES)})"
+        )
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError, TypeError)
+    except (
+        Exception
+    ) as exc:  # soundfile raises several types (LibsndfileError, RuntimeError, TypeError)
         raise UserError(
             f"{path}: cannot read as audio ({exc}); expected a wav, flac or ogg file"
         ) from None
@@ -64,7 +70,9 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(data.T), int(sr)
 
 
-def write_audio(path: str | os.PathLike, data: np.ndarray, sr: int, subtype: str = "PCM_16") -> None:
+def write_audio(
+    path: str | os.PathLike, data: np.ndarray, sr: int, subtype: str = "PCM_16"
+) -> None:
     """Atomically write float audio ``(channels, samples)`` or ``(samples,)``.
 
     Values are clipped to [-1, 1] before integer quantisation.
@@ -84,4 +92,6 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
         return np.asarray(x, dtype=np.float32)
     import librosa
 
-    return librosa.resample(np.asarray(x, dtype=np.float32), orig_sr=sr_in, target_sr=sr_out, res_type="soxr_hq")
+    return librosa.resample(
+        np.asarray(x, dtype=np.float32), orig_sr=sr_in, target_sr=sr_out, res_type="soxr_hq"
+    )

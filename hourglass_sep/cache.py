@@ -37,14 +37,20 @@ from .features import N_BINS, clip_features
 FORMAT_VERSION = 1
 
 
-def write_cache(clips: "cat.pd.DataFrame", path: str | Path, progress: bool = True) -> dict:
+def write_cache(clips: cat.pd.DataFrame, path: str | Path, progress: bool = True) -> dict:
     """Compute the features of every clip in ``clips`` (a catalogue slice) and write one file."""
     if len(clips) == 0:
         raise UserError(f"{path}: no clips to cache (empty split)")
     mix, nyq, voice, acc = [], [], [], []
     names, scale, samples, srs, samples_8k, offsets = [], [], [], [], [], [0]
     t0 = time.perf_counter()
-    for row in tqdm(clips.itertuples(), total=len(clips), desc=f"cache {Path(path).name}", unit="clip", disable=not progress):
+    for row in tqdm(
+        clips.itertuples(),
+        total=len(clips),
+        desc=f"cache {Path(path).name}",
+        unit="clip",
+        disable=not progress,
+    ):
         audio, sr = read_audio(row.path)
         if audio.shape[0] != 2:
             raise UserError(
@@ -102,8 +108,14 @@ def _memmap_npz(path: Path) -> dict[str, np.ndarray]:
             if int(np.prod(shape)) == 0:
                 out[key] = np.empty(shape, dtype=dtype)
             else:
-                out[key] = np.memmap(path, dtype=dtype, mode="r", offset=fh.tell(), shape=shape,
-                                     order="F" if fortran else "C")
+                out[key] = np.memmap(
+                    path,
+                    dtype=dtype,
+                    mode="r",
+                    offset=fh.tell(),
+                    shape=shape,
+                    order="F" if fortran else "C",
+                )
     return out
 
 
@@ -113,11 +125,15 @@ class SpectrogramCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if not self.path.exists():
-            raise UserError(f"{self.path}: spectrogram cache not found; build it with `hourglass-sep cache`")
+            raise UserError(
+                f"{self.path}: spectrogram cache not found; build it with `hourglass-sep cache`"
+            )
         try:
             a = _memmap_npz(self.path)
         except zipfile.BadZipFile:
-            raise UserError(f"{self.path}: not a spectrogram cache (corrupt or truncated); delete it and rebuild") from None
+            raise UserError(
+                f"{self.path}: not a spectrogram cache (corrupt or truncated); delete it and rebuild"
+            ) from None
         missing = {"clips", "offsets", "scale", "mix_stft", "voice", "accompaniment"} - set(a)
         if missing:
             raise UserError(f"{self.path}: cache lacks {sorted(missing)}; delete it and rebuild")
@@ -175,10 +191,16 @@ class SpectrogramCache:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--catalogue", required=True, help="clip catalogue TSV (from `hourglass-sep catalogue`)")
+    p.add_argument(
+        "--catalogue", required=True, help="clip catalogue TSV (from `hourglass-sep catalogue`)"
+    )
     p.add_argument("--split", required=True, choices=["train", "test", "all"])
-    p.add_argument("--test-clips", type=int, default=None,
-                   help="test subset size (default: the catalogue's `evaluate` column, else all)")
+    p.add_argument(
+        "--test-clips",
+        type=int,
+        default=None,
+        help="test subset size (default: the catalogue's `evaluate` column, else all)",
+    )
     p.add_argument("--subset-seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, help="cache file to write (.npz)")
     p.add_argument("--no-progress", action="store_true")
@@ -188,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
     df = cat.read_catalogue(args.catalogue)
     clips = cat.select(df, args.split, args.test_clips, args.subset_seed)
     info = write_cache(clips, args.output, progress=not args.no_progress)
-    print(f"{args.output}: {info['clips']} clips, {info['frames']} frames x {N_BINS} bins "
-          f"in {info['seconds']:.1f} s")
+    print(
+        f"{args.output}: {info['clips']} clips, {info['frames']} frames x {N_BINS} bins "
+        f"in {info['seconds']:.1f} s"
+    )
     return 0

@@ -98,7 +98,9 @@ def pick_test_subset(df: pd.DataFrame, n: int | None, seed: int = 0) -> pd.DataF
     return test[test["clip"].isin(picked)].reset_index(drop=True)
 
 
-def select(df: pd.DataFrame, split: str, test_clips: int | None = None, seed: int = 0) -> pd.DataFrame:
+def select(
+    df: pd.DataFrame, split: str, test_clips: int | None = None, seed: int = 0
+) -> pd.DataFrame:
     """The clips of one split (``train``, ``test`` or ``all``).
 
     For ``test``: the catalogue's ``evaluate`` column when present (the subset chosen
@@ -128,7 +130,9 @@ def parse_shard(spec: str) -> tuple[int, int]:
         i_s, n_s = str(spec).split("/")
         i, n = int(i_s), int(n_s)
     except ValueError:
-        raise UserError(f"--shard {spec!r}: expected I/N, e.g. 0/4 (shard I, 0-based, of N)") from None
+        raise UserError(
+            f"--shard {spec!r}: expected I/N, e.g. 0/4 (shard I, 0-based, of N)"
+        ) from None
     if n < 1 or not 0 <= i < n:
         raise UserError(f"--shard {spec!r}: need N >= 1 and 0 <= I < N")
     return i, n
@@ -167,7 +171,9 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("root", help="MIR-1K-format folder (holding Wavfile/ or the clips themselves)")
     p.add_argument("-o", "--output", required=True, help="catalogue TSV to write (all clips)")
-    p.add_argument("--test-clips", type=int, default=None, help="also mark a stratified test subset of N clips")
+    p.add_argument(
+        "--test-clips", type=int, default=None, help="also mark a stratified test subset of N clips"
+    )
     p.add_argument("--subset-seed", type=int, default=0, help="seed of the test subset")
 
 
@@ -178,5 +184,7 @@ def run(args: argparse.Namespace) -> int:
     write_table(df, args.output)
     n_train = int((df["split"] == "train").sum())
     n_test = int((df["split"] == "test").sum())
-    print(f"{args.output}: {len(df)} clips, {n_train} train, {n_test} test, {len(chosen)} evaluated")
+    print(
+        f"{args.output}: {len(df)} clips, {n_train} train, {n_test} test, {len(chosen)} evaluated"
+    )
     return 0

@@ -16,20 +16,35 @@ from .errors import UserError
 
 # verb -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "fetch-mir1k": ("hourglass_sep.mir1k", "download (mirrors + md5) or import a local MIR-1K, extract safely, validate"),
+    "fetch-mir1k": (
+        "hourglass_sep.mir1k",
+        "download (mirrors + md5) or import a local MIR-1K, extract safely, validate",
+    ),
     "synth": ("hourglass_sep.synth", "write the built-in synthetic MIR-1K-format corpus"),
-    "catalogue": ("hourglass_sep.catalogue", "clip table + train/test split of a MIR-1K-format folder"),
+    "catalogue": (
+        "hourglass_sep.catalogue",
+        "clip table + train/test split of a MIR-1K-format folder",
+    ),
     "cache": ("hourglass_sep.cache", "spectrogram cache of one split (one file)"),
-    "model-info": ("hourglass_sep.model_info", "parameters, GFLOP per second of audio, activation memory"),
+    "model-info": (
+        "hourglass_sep.model_info",
+        "parameters, GFLOP per second of audio, activation memory",
+    ),
     "train": ("hourglass_sep.train", "train one network (checkpoints, resume)"),
     "separate": ("hourglass_sep.separate", "split songs into voice.wav and accompaniment.wav"),
-    "baseline": ("hourglass_sep.scoring", "mixture-as-estimate SDR per test clip (the NSDR baseline)"),
+    "baseline": (
+        "hourglass_sep.scoring",
+        "mixture-as-estimate SDR per test clip (the NSDR baseline)",
+    ),
     "score": ("hourglass_sep.scoring", "BSS Eval v3 scores of separated estimates"),
     "aggregate": ("hourglass_sep.aggregate", "length-weighted GNSDR/GSIR/GSAR per variant"),
     "workbook": ("hourglass_sep.workbook", "write result.xlsx"),
     "figures": ("hourglass_sep.figures", "write the PNG figures"),
     "report": ("hourglass_sep.report", "render the Markdown report"),
-    "speed": ("hourglass_sep.speed", "time separation (ours vs the seed's scheme) and summarise job times"),
+    "speed": (
+        "hourglass_sep.speed",
+        "time separation (ours vs the seed's scheme) and summarise job times",
+    ),
 }
 
 
@@ -49,7 +64,9 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_, formatter_class=_Formatter)
         if name == verb:  # only the chosen verb's module is imported
             mod = importlib.import_module(module)
-            adder = getattr(mod, f"add_{name.replace('-', '_')}_arguments", None) or mod.add_arguments
+            adder = (
+                getattr(mod, f"add_{name.replace('-', '_')}_arguments", None) or mod.add_arguments
+            )
             adder(p)
             p.set_defaults(_module=mod, _verb=name)
     return parser

@@ -50,7 +50,9 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
     schema = yaml.safe_load(Path(schema_path).read_text())
     Validator = _with_defaults(jsonschema.Draft7Validator)
     # fill defaults first (a pass over the whole document), then report errors by position
-    errors = sorted(Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(
+        Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path))
+    )
     if errors:
         e = errors[0]
         msg = e.message
@@ -59,9 +61,13 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise ConfigError(f"config error at {_path(e)}: {msg}{more}")
     if config["dataset"]["source"] == "local" and not config["dataset"].get("local"):
-        raise ConfigError("config error at dataset.local: source is 'local' but no folder or zip is given")
+        raise ConfigError(
+            "config error at dataset.local: source is 'local' but no folder or zip is given"
+        )
     resolve(config)  # variant-level checks (steps within iterations, names, ...)
     ex = config.get("example_variant")
     if ex and ex not in config["variants"]:
-        raise ConfigError(f"config error at example_variant: {ex!r} is not a variant (known: {sorted(config['variants'])})")
+        raise ConfigError(
+            f"config error at example_variant: {ex!r} is not a variant (known: {sorted(config['variants'])})"
+        )
     return config

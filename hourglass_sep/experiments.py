@@ -24,7 +24,6 @@ iterations for CPU or demo runs without editing any variant:
 from __future__ import annotations
 
 import copy
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -32,10 +31,20 @@ VARIANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 METRICS = ("gnsdr", "gsir", "gsar")
 SOURCES = ("voice", "accompaniment")
 
-ARCH_DEFAULTS = dict(kind="seed", stacks=4, channels=64, growth=64, stem=[64, 128, 128], poolings=5, target="masks")
+ARCH_DEFAULTS = dict(
+    kind="seed", stacks=4, channels=64, growth=64, stem=[64, 128, 128], poolings=5, target="masks"
+)
 TRAIN_DEFAULTS = dict(
-    iterations=15000, lr=0.01, lr_decay_every=0, lr_decay_factor=0.2, batch=4, frames=64,
-    sampling="per_clip", seed=0, precise_bn=None, weight_average=None,
+    iterations=15000,
+    lr=0.01,
+    lr_decay_every=0,
+    lr_decay_factor=0.2,
+    batch=4,
+    frames=64,
+    sampling="per_clip",
+    seed=0,
+    precise_bn=None,
+    weight_average=None,
 )
 
 
@@ -86,7 +95,9 @@ def _reported(entry: dict, where: str) -> tuple[dict | None, str | None]:
             continue
         if isinstance(vals, (list, tuple)):
             if len(vals) != 3:
-                raise ConfigError(f"{where}.reported.{src}: give 3 numbers (GNSDR, GSIR, GSAR), got {vals!r}")
+                raise ConfigError(
+                    f"{where}.reported.{src}: give 3 numbers (GNSDR, GSIR, GSAR), got {vals!r}"
+                )
             vals = dict(zip(METRICS, vals))
         out[src] = {m: (None if vals.get(m) is None else float(vals[m])) for m in METRICS}
     return out, entry.get("reported_note")
@@ -101,10 +112,14 @@ def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
     train = {**TRAIN_DEFAULTS, **copy.deepcopy(spec.get("train") or {})}
     unknown = set(arch) - set(ARCH_DEFAULTS)
     if unknown:
-        raise ConfigError(f"{where}.arch: unknown key(s) {sorted(unknown)}; known: {sorted(ARCH_DEFAULTS)}")
+        raise ConfigError(
+            f"{where}.arch: unknown key(s) {sorted(unknown)}; known: {sorted(ARCH_DEFAULTS)}"
+        )
     unknown = set(train) - set(TRAIN_DEFAULTS)
     if unknown:
-        raise ConfigError(f"{where}.train: unknown key(s) {sorted(unknown)}; known: {sorted(TRAIN_DEFAULTS)}")
+        raise ConfigError(
+            f"{where}.train: unknown key(s) {sorted(unknown)}; known: {sorted(TRAIN_DEFAULTS)}"
+        )
     div = float(scale.get("width_divisor", 1) or 1)
     if div != 1:
         arch["channels"] = max(1, int(round(arch["channels"] / div)))
@@ -127,21 +142,27 @@ def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
     if train["weight_average"] is None:
         train["weight_average"] = float(scale.get("weight_average", 0) or 0)
     if train["weight_average"] and not train["precise_bn"]:
-        raise ConfigError(f"{where}: weight_average {train['weight_average']} needs precise_bn > 0 (scale.precise_bn "
-                          f"or {where}.train.precise_bn): BatchNorm statistics must be re-estimated for averaged weights")
+        raise ConfigError(
+            f"{where}: weight_average {train['weight_average']} needs precise_bn > 0 (scale.precise_bn "
+            f"or {where}.train.precise_bn): BatchNorm statistics must be re-estimated for averaged weights"
+        )
     evals = []
     for k, ev in enumerate(spec.get("evaluate") or [{"step": paper_iters}]):
         w = f"{where}.evaluate[{k}]"
         paper_step = int(ev.get("step", paper_iters))
         if paper_step > paper_iters or paper_step < 1:
-            raise ConfigError(f"{w}.step: {paper_step} is outside 1..{paper_iters} (the variant's iterations)")
+            raise ConfigError(
+                f"{w}.step: {paper_step} is outside 1..{paper_iters} (the variant's iterations)"
+            )
         # the same fraction of the (scaled) run as at paper scale
         step = max(1, int(round(train["iterations"] * paper_step / paper_iters)))
         rep, note = _reported(ev, w)
         evals.append(Evaluation(step, paper_step, ev.get("seed_row"), rep, note))
     steps = [e.step for e in evals]
     if len(set(steps)) != len(steps):
-        raise ConfigError(f"{where}.evaluate: two evaluations fall on the same step {steps} at this scale")
+        raise ConfigError(
+            f"{where}.evaluate: two evaluations fall on the same step {steps} at this scale"
+        )
     return Variant(name, spec.get("note", ""), arch, train, evals, spec.get("label"))
 
 
@@ -154,7 +175,9 @@ def resolve(config: dict) -> dict[str, Variant]:
     if chosen:
         missing = [v for v in chosen if v not in variants]
         if missing:
-            raise ConfigError(f"run_variants: {missing} not defined under variants (known: {sorted(variants)})")
+            raise ConfigError(
+                f"run_variants: {missing} not defined under variants (known: {sorted(variants)})"
+            )
     else:
         chosen = list(variants)
     scale = config.get("scale") or {}
@@ -170,7 +193,10 @@ def training_cost(variant: Variant) -> float:
     more than FLOPs there): 4-stack "Ours" F=12+12 (0.58 s) vs "Park's" F=48 (1.81 s).
     """
     arch, train = variant.arch, variant.train
-    levels = sum((arch["channels"] + level * arch["growth"]) ** 2 / 4**level for level in range(arch["poolings"] + 1))
+    levels = sum(
+        (arch["channels"] + level * arch["growth"]) ** 2 / 4**level
+        for level in range(arch["poolings"] + 1)
+    )
     return float(train["iterations"]) * train["batch"] * arch["stacks"] * (800.0 + levels)
 
 
@@ -217,10 +243,20 @@ def experiment_rows(variants: dict[str, Variant], meta: dict, results: str) -> d
                 label = f"{label} @{e.step}"
             rows.append(
                 dict(
-                    variant=v.name, step=e.step, paper_step=e.paper_step, label=label, note=v.note,
-                    seed_row=e.seed_row, arch=v.arch, parameters=params, train=v.train,
-                    reported=e.reported, reported_note=e.reported_note,
-                    reported_source=(f"seed report result.xlsx, row {e.seed_row}" if e.seed_row else None),
+                    variant=v.name,
+                    step=e.step,
+                    paper_step=e.paper_step,
+                    label=label,
+                    note=v.note,
+                    seed_row=e.seed_row,
+                    arch=v.arch,
+                    parameters=params,
+                    train=v.train,
+                    reported=e.reported,
+                    reported_note=e.reported_note,
+                    reported_source=(
+                        f"seed report result.xlsx, row {e.seed_row}" if e.seed_row else None
+                    ),
                     scale=meta.get("scale"),
                     train_info=f"{results}/models/{v.name}/train.json",
                     history=f"{results}/models/{v.name}/history.csv",

@@ -35,13 +35,23 @@ def stft(wave: np.ndarray | torch.Tensor, keep_nyquist: bool = False) -> torch.T
     x = torch.as_tensor(wave, dtype=torch.float32)
     shape = x.shape[:-1]
     x = x.reshape(-1, x.shape[-1])
-    spec = torch.stft(x, N_FFT, HOP, window=_window(x.device), center=True, pad_mode="constant", return_complex=True)
+    spec = torch.stft(
+        x,
+        N_FFT,
+        HOP,
+        window=_window(x.device),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
     if not keep_nyquist:
         spec = spec[:, :N_BINS]
     return spec.reshape(*shape, spec.shape[-2], spec.shape[-1])
 
 
-def istft(spec: np.ndarray | torch.Tensor, length: int, nyquist: np.ndarray | torch.Tensor | None = None) -> torch.Tensor:
+def istft(
+    spec: np.ndarray | torch.Tensor, length: int, nyquist: np.ndarray | torch.Tensor | None = None
+) -> torch.Tensor:
     """Inverse of :func:`stft`.
 
     ``spec`` has 512 bins (the Nyquist bin is then taken from ``nyquist``, or zero as in
@@ -51,9 +61,15 @@ def istft(spec: np.ndarray | torch.Tensor, length: int, nyquist: np.ndarray | to
     shape = spec.shape[:-2]
     s = spec.reshape(-1, *spec.shape[-2:])
     if s.shape[1] == N_BINS:
-        top = torch.zeros_like(s[:, :1]) if nyquist is None else _tensor(nyquist).reshape(s.shape[0], 1, -1).to(s.dtype)
+        top = (
+            torch.zeros_like(s[:, :1])
+            if nyquist is None
+            else _tensor(nyquist).reshape(s.shape[0], 1, -1).to(s.dtype)
+        )
         s = torch.cat([s, top], dim=1)
-    out = torch.istft(s, N_FFT, HOP, window=_window(s.device, s.real.dtype), center=True, length=length)
+    out = torch.istft(
+        s, N_FFT, HOP, window=_window(s.device, s.real.dtype), center=True, length=length
+    )
     return out.reshape(*shape, length)
 
 

@@ -47,8 +47,15 @@ def _plt():
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12,
-                         "axes.grid": True, "grid.alpha": 0.3})
+    plt.rcParams.update(
+        {
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "figure.titlesize": 12,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+        }
+    )
     return plt
 
 
@@ -94,20 +101,52 @@ def plot_metrics(inputs: Inputs, path: Path) -> Path | None:
     for ax, m in zip(axes, refs.METRICS):
         for k, src in enumerate(refs.SOURCES):
             off = (-h / 2) if k == 0 else (h / 2)
-            vals = np.array([inputs.summary_row(r).get(f"{src}_{m}", np.nan) for r in rows], dtype=float)
-            ax.barh(y + off, np.nan_to_num(vals), height=h, color=SRC_COLORS[src], alpha=0.85,
-                    label=f"{src} (measured)")
+            vals = np.array(
+                [inputs.summary_row(r).get(f"{src}_{m}", np.nan) for r in rows], dtype=float
+            )
+            ax.barh(
+                y + off,
+                np.nan_to_num(vals),
+                height=h,
+                color=SRC_COLORS[src],
+                alpha=0.85,
+                label=f"{src} (measured)",
+            )
             for yi, v in zip(y + off, vals):
                 if np.isfinite(v):
-                    ax.text(v, yi, f" {v:.2f}", va="center", ha="left" if v >= 0 else "right", fontsize=7)
-            rep = np.array([np.nan if reported_value(r, src, m) is None else reported_value(r, src, m) for r in rows])
+                    ax.text(
+                        v,
+                        yi,
+                        f" {v:.2f}",
+                        va="center",
+                        ha="left" if v >= 0 else "right",
+                        fontsize=7,
+                    )
+            rep = np.array(
+                [
+                    np.nan if reported_value(r, src, m) is None else reported_value(r, src, m)
+                    for r in rows
+                ]
+            )
             ok = np.isfinite(rep)
             if ok.any():
-                ax.scatter(rep[ok], (y + off)[ok], marker="D", s=22, color="black", zorder=3,
-                           label="reported (seed report / Park's paper)" if k == 0 else None)
+                ax.scatter(
+                    rep[ok],
+                    (y + off)[ok],
+                    marker="D",
+                    s=22,
+                    color="black",
+                    zorder=3,
+                    label="reported (seed report / Park's paper)" if k == 0 else None,
+                )
             pv = refs.PARK_PAPER.voice if src == "voice" else refs.PARK_PAPER.accompaniment
-            ax.axvline(pv[refs.METRICS.index(m)], color=SRC_COLORS[src], ls=":", lw=1.2,
-                       label=f"Park's paper, {src}")
+            ax.axvline(
+                pv[refs.METRICS.index(m)],
+                color=SRC_COLORS[src],
+                ls=":",
+                lw=1.2,
+                label=f"Park's paper, {src}",
+            )
         ax.axvline(0, color="0.3", lw=0.8)
         ax.set_title(refs.METRIC_NAMES[m])
         ax.set_xlabel(f"{refs.METRIC_NAMES[m]} (dB)")
@@ -115,8 +154,15 @@ def plot_metrics(inputs: Inputs, path: Path) -> Path | None:
     axes[0].set_yticks(y, [_run_label(r) for r in rows])
     axes[0].invert_yaxis()
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=5, bbox_to_anchor=(0.5, -0.01 - 0.25 / max(n, 1)),
-               frameon=False, fontsize=8)
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=5,
+        bbox_to_anchor=(0.5, -0.01 - 0.25 / max(n, 1)),
+        frameon=False,
+        fontsize=8,
+    )
     title = "Separation quality per run (length-weighted means over the test clips)"
     sub = _scale_note(inputs, markers=True)
     if missing:
@@ -139,21 +185,35 @@ def plot_nsdr_distribution(inputs: Inputs, path: Path) -> Path | None:
             continue
         if "status" in s.columns:
             s = s[s["status"].astype(str) == "ok"]
-        vals = {src: pd.to_numeric(s.get(f"{src}_nsdr"), errors="coerce").dropna().to_numpy()
-                if f"{src}_nsdr" in s.columns else np.array([]) for src in refs.SOURCES}
+        vals = {
+            src: pd.to_numeric(s.get(f"{src}_nsdr"), errors="coerce").dropna().to_numpy()
+            if f"{src}_nsdr" in s.columns
+            else np.array([])
+            for src in refs.SOURCES
+        }
         if any(len(v) for v in vals.values()):
             data.append((r, vals))
     if not data:
-        log.warning("nsdr_distribution.png skipped: the score tables hold no per-clip NSDR of the experiment rows")
+        log.warning(
+            "nsdr_distribution.png skipped: the score tables hold no per-clip NSDR of the experiment rows"
+        )
         return None
     n = len(data)
     fig, axes = plt.subplots(1, 2, figsize=(12, 1.4 + 0.45 * n), sharey=True)
     for ax, src in zip(axes, refs.SOURCES):
         series = [d[1][src] if len(d[1][src]) else np.array([np.nan]) for d in data]
         pos = np.arange(n)
-        kw = dict(positions=pos, widths=0.6, patch_artist=True, showmeans=True,
-                  meanprops=dict(marker="^", markerfacecolor="white", markeredgecolor="black", markersize=5),
-                  medianprops=dict(color="black"), flierprops=dict(marker=".", markersize=3, alpha=0.5))
+        kw = dict(
+            positions=pos,
+            widths=0.6,
+            patch_artist=True,
+            showmeans=True,
+            meanprops=dict(
+                marker="^", markerfacecolor="white", markeredgecolor="black", markersize=5
+            ),
+            medianprops=dict(color="black"),
+            flierprops=dict(marker=".", markersize=3, alpha=0.5),
+        )
         try:  # matplotlib >= 3.10
             bp = ax.boxplot(series, orientation="horizontal", **kw)
         except TypeError:
@@ -162,16 +222,27 @@ def plot_nsdr_distribution(inputs: Inputs, path: Path) -> Path | None:
             patch.set_facecolor(SRC_COLORS[src])
             patch.set_alpha(0.6)
         for p, v in zip(pos, series):
-            ax.text(1.0, p, f"n={np.isfinite(v).sum()}", transform=ax.get_yaxis_transform(), fontsize=7,
-                    va="center", ha="right", color="0.35")
+            ax.text(
+                1.0,
+                p,
+                f"n={np.isfinite(v).sum()}",
+                transform=ax.get_yaxis_transform(),
+                fontsize=7,
+                va="center",
+                ha="right",
+                color="0.35",
+            )
         ax.axvline(0, color="0.3", lw=0.8)
         ax.set_title(f"{SRC_NAMES[src]} NSDR per clip")
         ax.set_xlabel("NSDR (dB): SDR of the estimate - SDR of the mixture")
         ax.grid(axis="y", visible=False)
     axes[0].set_yticks(np.arange(n), [_run_label(d[0]) for d in data])
     axes[0].invert_yaxis()
-    fig.suptitle("Per-clip NSDR (box: quartiles, line: median, triangle: unweighted mean)\n" + _scale_note(inputs),
-                 fontsize=11)
+    fig.suptitle(
+        "Per-clip NSDR (box: quartiles, line: median, triangle: unweighted mean)\n"
+        + _scale_note(inputs),
+        fontsize=11,
+    )
     fig.tight_layout()
     return _save(fig, path)
 
@@ -210,7 +281,9 @@ def plot_training_loss(inputs: Inputs, path: Path) -> Path | None:
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("loss: sum over stacks of mean |estimate - target| (log scale)")
-    ax.set_title("Training loss per variant (faint: raw, solid: running mean)\n" + _scale_note(inputs))
+    ax.set_title(
+        "Training loss per variant (faint: raw, solid: running mean)\n" + _scale_note(inputs)
+    )
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
@@ -240,7 +313,9 @@ def example_arrays(model_path: str | Path, audio_path: str | Path) -> dict:
     audio, sr = read_audio(audio_path)
     mix = clip_features(audio, sr, with_sources=False).mixture
     pred = torch.from_numpy(predict_whole(bundle, [mix])[0])[None]
-    voice, acc = sources_from_prediction(pred, torch.from_numpy(mix)[None, None], bundle.arch.target)
+    voice, acc = sources_from_prediction(
+        pred, torch.from_numpy(mix)[None, None], bundle.arch.target
+    )
     voice = voice[0, 0].numpy()
     acc = acc[0, 0].numpy()
     denom = np.where(mix > 1e-8, mix, np.inf)
@@ -258,7 +333,11 @@ def save_example_npz(arrays: dict, path: str | Path) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **{k: arrays[k] for k in EXAMPLE_KEYS}, clip=np.array(str(arrays.get("clip", ""))))
+            np.savez_compressed(
+                fh,
+                **{k: arrays[k] for k in EXAMPLE_KEYS},
+                clip=np.array(str(arrays.get("clip", ""))),
+            )
     return path
 
 
@@ -270,7 +349,9 @@ def load_example_npz(path: str | Path) -> dict:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in EXAMPLE_KEYS if k not in z.files]
             if missing:
-                raise UserError(f"{path}: example npz lacks {missing} (keys: {', '.join(EXAMPLE_KEYS)}, clip)")
+                raise UserError(
+                    f"{path}: example npz lacks {missing} (keys: {', '.join(EXAMPLE_KEYS)}, clip)"
+                )
             out = {k: np.asarray(z[k], dtype=np.float32) for k in EXAMPLE_KEYS}
             out["clip"] = str(z["clip"]) if "clip" in z.files else path.stem
     except UserError:
@@ -279,7 +360,9 @@ def load_example_npz(path: str | Path) -> dict:
         raise UserError(f"{path}: cannot read as an npz ({exc})") from None
     shapes = {k: out[k].shape for k in EXAMPLE_KEYS}
     if len(set(shapes.values())) != 1 or out["mixture"].ndim != 2:
-        raise UserError(f"{path}: the example arrays must all be 2-D of the same shape (bins x frames), got {shapes}")
+        raise UserError(
+            f"{path}: the example arrays must all be 2-D of the same shape (bins x frames), got {shapes}"
+        )
     return out
 
 
@@ -310,21 +393,39 @@ def plot_example(arrays: dict, path: Path, title_extra: str = "") -> Path:
         ax = fig.add_subplot(spec)
         ax.grid(False)
         if kind == "db":
-            im = ax.imshow(db(arrays[key]), origin="lower", aspect="auto", extent=extent, cmap="magma",
-                           vmin=floor, vmax=0, interpolation="nearest")
+            im = ax.imshow(
+                db(arrays[key]),
+                origin="lower",
+                aspect="auto",
+                extent=extent,
+                cmap="magma",
+                vmin=floor,
+                vmax=0,
+                interpolation="nearest",
+            )
             cb = fig.colorbar(im, ax=ax, pad=0.01)
             cb.set_label("dB re. mixture max")
         else:
-            im = ax.imshow(np.clip(arrays[key], 0, 1), origin="lower", aspect="auto", extent=extent, cmap="viridis",
-                           vmin=0, vmax=1, interpolation="nearest")
+            im = ax.imshow(
+                np.clip(arrays[key], 0, 1),
+                origin="lower",
+                aspect="auto",
+                extent=extent,
+                cmap="viridis",
+                vmin=0,
+                vmax=1,
+                interpolation="nearest",
+            )
             cb = fig.colorbar(im, ax=ax, pad=0.01)
             cb.set_label("mask (0-1, clipped)")
         ax.set_title(title)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("frequency (kHz)")
     clip = arrays.get("clip") or "example clip"
-    fig.suptitle(f"Example test clip {clip}: spectrogram, masks and estimates (8 kHz, STFT 1024/256)"
-                 + (f"\n{title_extra}" if title_extra else ""))
+    fig.suptitle(
+        f"Example test clip {clip}: spectrogram, masks and estimates (8 kHz, STFT 1024/256)"
+        + (f"\n{title_extra}" if title_extra else "")
+    )
     return _save(fig, path)
 
 
@@ -357,7 +458,11 @@ def plot_speed(inputs: Inputs, path: Path) -> Path | None:
     for b, hch in zip(bars, hatches):
         b.set_hatch(hch)
     for yi, s in zip(y, secs):
-        txt = f" {s:.2f} s" if s < 60 else (f" {s / 60:.1f} min" if s < 3600 else f" {s / 3600:.2f} h")
+        txt = (
+            f" {s:.2f} s"
+            if s < 60
+            else (f" {s / 60:.1f} min" if s < 3600 else f" {s / 3600:.2f} h")
+        )
         ax.text(s, yi, txt, va="center", fontsize=8)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
@@ -369,13 +474,18 @@ def plot_speed(inputs: Inputs, path: Path) -> Path | None:
         ax.set_xlabel("seconds")
     ax.set_xlim(right=max(secs) * (8 if ax.get_xscale() == "log" else 1.2))
     ax.grid(axis="y", visible=False)
-    ax.set_title("Timings: measured (blue) and the seed report's claims (grey, hatched)\n" + _scale_note(inputs))
+    ax.set_title(
+        "Timings: measured (blue) and the seed report's claims (grey, hatched)\n"
+        + _scale_note(inputs)
+    )
     fig.tight_layout()
     return _save(fig, path)
 
 
 # ----------------------------------------------------------------------------- driver
-def write_figures(inputs: Inputs, outdir: str | Path, example: dict | None = None) -> dict[str, Path | None]:
+def write_figures(
+    inputs: Inputs, outdir: str | Path, example: dict | None = None
+) -> dict[str, Path | None]:
     """Write every figure whose inputs exist; returns ``{name: path or None (skipped)}``."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -390,7 +500,9 @@ def write_figures(inputs: Inputs, outdir: str | Path, example: dict | None = Non
     for name, job in jobs.items():
         path = outdir / f"{name}.png"
         if name == "example" and example is None:
-            log.warning("example.png skipped: no example given (--example-npz, or --example-model with a clip)")
+            log.warning(
+                "example.png skipped: no example given (--example-npz, or --example-model with a clip)"
+            )
         done[name] = job(path)
         if done[name] is None and path.exists():  # never leave a stale figure from an earlier run
             path.unlink()
@@ -420,13 +532,17 @@ def _example_from_args(args) -> dict | None:
         if args.example_clip:
             test = test[test["clip"] == args.example_clip]
             if test.empty:
-                raise UserError(f"{args.catalogue}: no evaluated test clip named {args.example_clip!r}")
+                raise UserError(
+                    f"{args.catalogue}: no evaluated test clip named {args.example_clip!r}"
+                )
         if test.empty:
             log.warning("example.png skipped: %s lists no test clip", args.catalogue)
             return None
         audio = test.iloc[0]["path"]
     if audio is None:
-        raise UserError("--example-model needs a clip: give --example-audio FILE or --catalogue catalogue.tsv")
+        raise UserError(
+            "--example-model needs a clip: give --example-audio FILE or --catalogue catalogue.tsv"
+        )
     arrays = example_arrays(model, audio)
     if args.save_example:
         save_example_npz(arrays, args.save_example)
@@ -436,14 +552,36 @@ def _example_from_args(args) -> dict | None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_inputs_arguments(p)
     g = p.add_argument_group("example clip (example.png)")
-    g.add_argument("--example-npz", default=None, metavar="NPZ",
-                   help="arrays of one clip: mixture, voice_mask, accompaniment_mask, voice, accompaniment (512 x T), clip")
-    g.add_argument("--example-model", default=None, metavar="PT", help="or compute them with this model.pt ...")
-    g.add_argument("--example-audio", default=None, metavar="AUDIO", help="... on this audio file ...")
-    g.add_argument("--catalogue", default=None, metavar="TSV", help="... or on the first evaluated test clip of this catalogue")
-    g.add_argument("--example-clip", default=None, metavar="CLIP", help="with --catalogue: this clip instead of the first")
-    g.add_argument("--save-example", default=None, metavar="NPZ", help="also save the computed example arrays")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder receiving the PNG files")
+    g.add_argument(
+        "--example-npz",
+        default=None,
+        metavar="NPZ",
+        help="arrays of one clip: mixture, voice_mask, accompaniment_mask, voice, accompaniment (512 x T), clip",
+    )
+    g.add_argument(
+        "--example-model", default=None, metavar="PT", help="or compute them with this model.pt ..."
+    )
+    g.add_argument(
+        "--example-audio", default=None, metavar="AUDIO", help="... on this audio file ..."
+    )
+    g.add_argument(
+        "--catalogue",
+        default=None,
+        metavar="TSV",
+        help="... or on the first evaluated test clip of this catalogue",
+    )
+    g.add_argument(
+        "--example-clip",
+        default=None,
+        metavar="CLIP",
+        help="with --catalogue: this clip instead of the first",
+    )
+    g.add_argument(
+        "--save-example", default=None, metavar="NPZ", help="also save the computed example arrays"
+    )
+    p.add_argument(
+        "-o", "--output", required=True, metavar="DIR", help="folder receiving the PNG files"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

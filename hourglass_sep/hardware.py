@@ -14,7 +14,9 @@ import torch
 def cpu_bf16_usable() -> bool:
     """True when oneDNN can run bfloat16 convolutions on this CPU (natively or emulated)."""
     try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return bool(
+            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        )
     except Exception:  # pragma: no cover - older torch builds
         return False
 

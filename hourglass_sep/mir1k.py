@@ -42,8 +42,8 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Sequence
 
 import soundfile as sf
 
@@ -122,7 +122,9 @@ def _normalise_md5(md5: str | None) -> str | None:
         return None
     md5 = str(md5).strip().lower()
     if not _MD5_RE.match(md5):
-        raise UserError(f"--md5 {md5!r}: not an md5 (32 hex digits); or pass 'none' to skip the archive check")
+        raise UserError(
+            f"--md5 {md5!r}: not an md5 (32 hex digits); or pass 'none' to skip the archive check"
+        )
     return md5
 
 
@@ -135,7 +137,9 @@ def read_manifest(path: str | os.PathLike) -> dict[str, str]:
         reader = csv.DictReader(f, delimiter="\t")
         cols = reader.fieldnames or []
         if "clip" not in cols or "wav_md5" not in cols:
-            raise UserError(f"{path}: not an md5 manifest: columns are {cols}, need 'clip' and 'wav_md5'")
+            raise UserError(
+                f"{path}: not an md5 manifest: columns are {cols}, need 'clip' and 'wav_md5'"
+            )
         out: dict[str, str] = {}
         for i, row in enumerate(reader, start=2):
             clip, md5 = (row.get("clip") or "").strip(), (row.get("wav_md5") or "").strip().lower()
@@ -210,19 +214,26 @@ def _download_once(url: str, part: Path, timeout: float, progress: bool) -> None
             _, total = _content_range(exc.headers.get("Content-Range"))
             exc.close()
             if total is not None and total == offset:
-                log.info("%s: the partial download is already complete (%d bytes)", part.name, offset)
+                log.info(
+                    "%s: the partial download is already complete (%d bytes)", part.name, offset
+                )
                 return
             log.info("%s: server refused to resume at byte %d; restarting", url, offset)
             part.unlink()
-            raise _DownloadError(f"cannot resume at byte {offset} (HTTP 416); restarting", transient=True)
+            raise _DownloadError(
+                f"cannot resume at byte {offset} (HTTP 416); restarting", transient=True
+            )
         exc.close()
-        raise _DownloadError(_describe(exc), transient=exc.code in (408, 429, 500, 502, 503, 504)) from None
+        raise _DownloadError(
+            _describe(exc), transient=exc.code in (408, 429, 500, 502, 503, 504)
+        ) from None
     except ValueError as exc:  # unknown url type, malformed URL
         raise _DownloadError(f"not a usable URL ({exc})") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         # connection refused, DNS failure, TLS errors, timeouts while connecting
         transient = isinstance(exc, (socket.timeout, TimeoutError)) or (
-            isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, (socket.timeout, TimeoutError))
+            isinstance(exc, urllib.error.URLError)
+            and isinstance(exc.reason, (socket.timeout, TimeoutError))
         )
         raise _DownloadError(_describe(exc), transient=transient) from None
 
@@ -240,7 +251,9 @@ def _download_once(url: str, part: Path, timeout: float, progress: bool) -> None
                     transient=True,
                 )
             mode = "ab"
-            log.info("%s: resuming at byte %d of %s", url, offset, total if total is not None else "?")
+            log.info(
+                "%s: resuming at byte %d of %s", url, offset, total if total is not None else "?"
+            )
         else:
             if offset:
                 log.info("%s: server ignored the Range request; restarting from byte 0", url)
@@ -249,7 +262,10 @@ def _download_once(url: str, part: Path, timeout: float, progress: bool) -> None
         if total is None and length is not None:
             total = offset + length
         if "text/html" in ctype.lower():
-            log.warning("%s: the server sent text/html (an error or login page?); the md5 check will tell", url)
+            log.warning(
+                "%s: the server sent text/html (an error or login page?); the md5 check will tell",
+                url,
+            )
         got = offset
         bar = _bar(total, offset, ARCHIVE_NAME, progress)
         try:
@@ -260,14 +276,21 @@ def _download_once(url: str, part: Path, timeout: float, progress: bool) -> None
             while True:
                 try:
                     chunk = resp.read(CHUNK)
-                except (OSError, http.client.HTTPException) as exc:  # timeout, reset, IncompleteRead
-                    raise _DownloadError(f"{_describe(exc)} after {got} bytes", transient=True) from None
+                except (
+                    OSError,
+                    http.client.HTTPException,
+                ) as exc:  # timeout, reset, IncompleteRead
+                    raise _DownloadError(
+                        f"{_describe(exc)} after {got} bytes", transient=True
+                    ) from None
                 if not chunk:
                     break
                 try:
                     f.write(chunk)
                 except OSError as exc:  # disk full, permissions: not the network's fault
-                    raise UserError(f"{part}: cannot write the download ({exc.strerror or exc})") from None
+                    raise UserError(
+                        f"{part}: cannot write the download ({exc.strerror or exc})"
+                    ) from None
                 got += len(chunk)
                 bar.update(len(chunk))
     if total is not None and got < total:
@@ -308,7 +331,9 @@ def download(
             got = md5sum(part, progress=False)
             if got != md5:
                 if resumed and not restarted:
-                    log.warning("%s: md5 mismatch after resuming; downloading again from scratch", url)
+                    log.warning(
+                        "%s: md5 mismatch after resuming; downloading again from scratch", url
+                    )
                     part.unlink()
                     restarted = True
                     continue
@@ -391,7 +416,9 @@ def safe_extract(
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as exc:
-        raise UserError(f"{archive}: not a zip archive ({exc}); expected the MIR-1K release (MIR-1K.zip)") from None
+        raise UserError(
+            f"{archive}: not a zip archive ({exc}); expected the MIR-1K release (MIR-1K.zip)"
+        ) from None
     except OSError as exc:
         raise UserError(f"{archive}: cannot open ({exc.strerror or exc})") from None
     with zf:
@@ -414,7 +441,10 @@ def safe_extract(
             i
             for i in infos
             if not i.is_dir()
-            and (i.filename in wanted or (extract_all and i.filename.replace("\\", "/").startswith(prefix)))
+            and (
+                i.filename in wanted
+                or (extract_all and i.filename.replace("\\", "/").startswith(prefix))
+            )
             and "__MACOSX" not in i.filename
         ]
         need = sum(i.file_size for i in chosen)
@@ -428,10 +458,12 @@ def safe_extract(
         base = root.resolve()
         paths: list[Path] = []
         for info in chosen:
-            rel = info.filename.replace("\\", "/")[len(prefix):]
+            rel = info.filename.replace("\\", "/")[len(prefix) :]
             target = root / rel
             if not str(target.resolve()).startswith(str(base) + os.sep):  # belt and braces
-                raise UserError(f"{archive}: refusing to extract: member {info.filename!r} would leave {root}")
+                raise UserError(
+                    f"{archive}: refusing to extract: member {info.filename!r} would leave {root}"
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 with zf.open(info) as src, open(target, "wb") as dst:
@@ -475,9 +507,13 @@ def validate_clips(
         if info.samplerate != EXPECTED_SR:
             problems.append(f"{info.samplerate} Hz, expected {EXPECTED_SR} Hz")
         if info.channels != EXPECTED_CHANNELS:
-            problems.append(f"{info.channels} channel(s), expected {EXPECTED_CHANNELS} (left accompaniment, right voice)")
+            problems.append(
+                f"{info.channels} channel(s), expected {EXPECTED_CHANNELS} (left accompaniment, right voice)"
+            )
         if info.subtype != EXPECTED_SUBTYPE:
-            problems.append(f"sample format {info.subtype}, expected 16-bit PCM ({EXPECTED_SUBTYPE})")
+            problems.append(
+                f"sample format {info.subtype}, expected 16-bit PCM ({EXPECTED_SUBTYPE})"
+            )
         if info.frames <= 0:
             problems.append("no samples")
         if problems:
@@ -513,9 +549,13 @@ def read_marker(dataset_dir: str | os.PathLike) -> dict | None:
         return None
     if not isinstance(data, dict) or data.get("format") != MARKER_FORMAT or not wav_dir.is_dir():
         return None
-    wavs = [p for p in wav_dir.iterdir() if p.suffix.lower() == ".wav" and not p.name.startswith(".")]
+    wavs = [
+        p for p in wav_dir.iterdir() if p.suffix.lower() == ".wav" and not p.name.startswith(".")
+    ]
     if len(wavs) != data.get("clips") or sum(p.stat().st_size for p in wavs) != data.get("bytes"):
-        log.warning("%s: marker does not match the files (clips or sizes changed); fetching again", marker)
+        log.warning(
+            "%s: marker does not match the files (clips or sizes changed); fetching again", marker
+        )
         return None
     return data
 
@@ -540,7 +580,9 @@ def _lock(dest: Path):
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise UserError(f"{dest}: another fetch-mir1k is running on this folder; wait for it to finish") from None
+            raise UserError(
+                f"{dest}: another fetch-mir1k is running on this folder; wait for it to finish"
+            ) from None
         try:
             yield
         finally:
@@ -574,7 +616,9 @@ def _local_wav_dir(folder: Path) -> Path:
         entries = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
     except OSError as exc:
         raise UserError(f"{folder}: cannot list ({exc.strerror or exc})") from None
-    shown = ", ".join(entries[:10]) + (f", and {len(entries) - 10} more" if len(entries) > 10 else "")
+    shown = ", ".join(entries[:10]) + (
+        f", and {len(entries) - 10} more" if len(entries) > 10 else ""
+    )
     raise UserError(
         f"{folder}: no {WAV_DIR}/ folder (looked for {folder}/{DATASET_DIR}/{WAV_DIR} and {folder}/{WAV_DIR}); "
         f"found instead: {shown or 'an empty folder'}; point --archive at the MIR-1K folder or at MIR-1K.zip"
@@ -582,7 +626,9 @@ def _local_wav_dir(folder: Path) -> Path:
 
 
 def _import_folder(src_wav: Path, out_root: Path) -> tuple[Path, list[Path]]:
-    wavs = sorted(p for p in src_wav.iterdir() if p.suffix.lower() == ".wav" and not p.name.startswith("."))
+    wavs = sorted(
+        p for p in src_wav.iterdir() if p.suffix.lower() == ".wav" and not p.name.startswith(".")
+    )
     if not wavs:
         kinds: dict[str, int] = {}
         for p in src_wav.iterdir():
@@ -599,7 +645,9 @@ def _import_folder(src_wav: Path, out_root: Path) -> tuple[Path, list[Path]]:
     need = sum(p.stat().st_size for p in wavs)
     free = shutil.disk_usage(out_root).free
     if need > free:
-        raise UserError(f"{src_wav}: copying needs {_human(need)} but {out_root} has only {_human(free)} free")
+        raise UserError(
+            f"{src_wav}: copying needs {_human(need)} but {out_root} has only {_human(free)} free"
+        )
     out = []
     for p in wavs:
         if not p.is_file():
@@ -646,7 +694,9 @@ def fetch(
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"{dest}: cannot create the destination folder ({exc.strerror or exc})") from None
+        raise UserError(
+            f"{dest}: cannot create the destination folder ({exc.strerror or exc})"
+        ) from None
     final = dest / DATASET_DIR
     with _lock(dest):
         marker = read_marker(final)
@@ -711,13 +761,26 @@ def fetch(
                 else:
                     bad = target.with_name(target.name + ".bad")
                     os.replace(target, bad)
-                    log.warning("%s: md5 %s is not the expected %s; moved aside to %s", target, got, md5, bad)
+                    log.warning(
+                        "%s: md5 %s is not the expected %s; moved aside to %s",
+                        target,
+                        got,
+                        md5,
+                        bad,
+                    )
             if zip_path is None:
                 errors = []
                 for url in url_list:
                     log.info("downloading %s", url)
                     try:
-                        zip_path = download(url, target, md5=md5, progress=progress, timeout=timeout, retries=retries)
+                        zip_path = download(
+                            url,
+                            target,
+                            md5=md5,
+                            progress=progress,
+                            timeout=timeout,
+                            retries=retries,
+                        )
                     except _DownloadError as exc:
                         log.warning("%s: %s", url, exc)
                         errors.append(f"  {url}: {exc}")
@@ -734,7 +797,9 @@ def fetch(
                         else ""
                     )
                     raise UserError(
-                        f"could not download MIR-1K from any of {len(url_list)} URL(s):\n" + "\n".join(errors) + "\n"
+                        f"could not download MIR-1K from any of {len(url_list)} URL(s):\n"
+                        + "\n".join(errors)
+                        + "\n"
                         f"Nothing was installed in {final}.{left} If you have no network, copy MIR-1K.zip (or an "
                         "extracted MIR-1K folder) here from elsewhere and run again with --archive PATH"
                         + ("" if urls else ", or give a mirror with --url URL")
@@ -749,7 +814,11 @@ def fetch(
             clips, seconds, checked = validate_clips(wavs, manifest_md5, origin=src_desc)
             if manifest_md5 is not None:
                 missing = len(set(manifest_md5) - {p.stem for p in wavs})
-                log.info("manifest: %d clip(s) checked by md5, %d listed clip(s) not in the source", checked, missing)
+                log.info(
+                    "manifest: %d clip(s) checked by md5, %d listed clip(s) not in the source",
+                    checked,
+                    missing,
+                )
             info = {
                 "format": MARKER_FORMAT,
                 "source": src_desc,
@@ -788,7 +857,9 @@ def _adopt(final: Path, manifest, manifest_md5: dict[str, str] | None, t0: float
     wav_dir = final / WAV_DIR
     if not wav_dir.is_dir():
         _local_wav_dir(final)  # raises, naming what is there instead
-    wavs = sorted(p for p in wav_dir.iterdir() if p.suffix.lower() == ".wav" and not p.name.startswith("."))
+    wavs = sorted(
+        p for p in wav_dir.iterdir() if p.suffix.lower() == ".wav" and not p.name.startswith(".")
+    )
     clips, seconds, checked = validate_clips(wavs, manifest_md5, origin=str(final))
     _write_marker(
         final,
@@ -806,7 +877,17 @@ def _adopt(final: Path, manifest, manifest_md5: dict[str, str] | None, t0: float
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     )
-    return FetchResult(wav_dir, clips, seconds, str(final.resolve()), None, False, time.monotonic() - t0, None, checked)
+    return FetchResult(
+        wav_dir,
+        clips,
+        seconds,
+        str(final.resolve()),
+        None,
+        False,
+        time.monotonic() - t0,
+        None,
+        checked,
+    )
 
 
 def _previous_source(dest: Path) -> str | None:
@@ -826,14 +907,20 @@ def fetch_mir1k(
     **kwargs,
 ) -> Path:
     """Fetch/import, verify and install MIR-1K under ``dest``; return ``dest/MIR-1K/Wavfile``."""
-    return fetch(dest, urls=urls, archive=archive, md5=md5, manifest=manifest, progress=progress, **kwargs).wav_dir
+    return fetch(
+        dest, urls=urls, archive=archive, md5=md5, manifest=manifest, progress=progress, **kwargs
+    ).wav_dir
 
 
 # --------------------------------------------------------------------------- CLI
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dest", required=True, help="folder that receives MIR-1K/Wavfile/ (and the downloaded zip)")
+    p.add_argument(
+        "--dest",
+        required=True,
+        help="folder that receives MIR-1K/Wavfile/ (and the downloaded zip)",
+    )
     p.add_argument(
         "--url",
         action="append",
@@ -858,11 +945,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="TSV",
         help="per-clip md5 index (TSV with columns clip, wav_md5); every extracted clip it lists is checked",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds (connect and each read)")
-    p.add_argument("--retries", type=int, default=3, help="retries per URL after a dropped connection (resuming)")
-    p.add_argument("--extract-all", action="store_true", help="also extract the label folders, not only Wavfile/")
     p.add_argument(
-        "--delete-archive", action="store_true", help="delete the downloaded zip after a successful install"
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="network timeout in seconds (connect and each read)",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="retries per URL after a dropped connection (resuming)",
+    )
+    p.add_argument(
+        "--extract-all",
+        action="store_true",
+        help="also extract the label folders, not only Wavfile/",
+    )
+    p.add_argument(
+        "--delete-archive",
+        action="store_true",
+        help="delete the downloaded zip after a successful install",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 

@@ -18,7 +18,7 @@ for every target mode.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -75,7 +75,7 @@ class ArchConfig:
     @property
     def time_multiple(self) -> int:
         """Input frames must be a multiple of this (2 ** poolings)."""
-        return 2 ** self.poolings
+        return 2**self.poolings
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -83,7 +83,7 @@ class ArchConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ArchConfig":
+    def from_dict(cls, d: dict) -> ArchConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -96,7 +96,9 @@ class ConvBNReLU(nn.Sequential):
     """The seed's unit: Conv2d (same padding, bias) -> BatchNorm2d -> ReLU."""
 
     def __init__(self, ci: int, co: int, k: int = 3):
-        super().__init__(nn.Conv2d(ci, co, k, padding=k // 2), nn.BatchNorm2d(co), nn.ReLU(inplace=True))
+        super().__init__(
+            nn.Conv2d(ci, co, k, padding=k // 2), nn.BatchNorm2d(co), nn.ReLU(inplace=True)
+        )
 
 
 class SeedHourglass(nn.Module):
@@ -136,7 +138,9 @@ class SeedStackedHourglass(nn.Module):
         stem += [ConvBNReLU(a, b) for a, b in zip(widths[1:-1], widths[2:])]
         stem.append(ConvBNReLU(widths[-1], Fc))
         self.stem = nn.Sequential(*stem)
-        self.hourglasses = nn.ModuleList(SeedHourglass(cfg.poolings - 1, Fc, cfg.growth) for _ in range(cfg.stacks))
+        self.hourglasses = nn.ModuleList(
+            SeedHourglass(cfg.poolings - 1, Fc, cfg.growth) for _ in range(cfg.stacks)
+        )
         self.features = nn.ModuleList(
             nn.Sequential(ConvBNReLU(Fc, Fc), ConvBNReLU(Fc, Fc, 1)) for _ in range(cfg.stacks)
         )
@@ -193,10 +197,18 @@ class ParkStackedHourglass(nn.Module):
         stem.append(ConvReLU(widths[-1], f))
         self.stem = nn.Sequential(*stem)
         self.hourglasses = nn.ModuleList(ParkHourglass(cfg.poolings, f) for _ in range(cfg.stacks))
-        self.features = nn.ModuleList(nn.Sequential(ConvReLU(f, f), ConvReLU(f, f, 1)) for _ in range(cfg.stacks))
-        self.heads = nn.ModuleList(ConvReLU(f, cfg.outputs, 1, relu=False) for _ in range(cfg.stacks))
-        self.merge_feat = nn.ModuleList(ConvReLU(f, f, 1, relu=False) for _ in range(cfg.stacks - 1))
-        self.merge_pred = nn.ModuleList(ConvReLU(cfg.outputs, f, 1, relu=False) for _ in range(cfg.stacks - 1))
+        self.features = nn.ModuleList(
+            nn.Sequential(ConvReLU(f, f), ConvReLU(f, f, 1)) for _ in range(cfg.stacks)
+        )
+        self.heads = nn.ModuleList(
+            ConvReLU(f, cfg.outputs, 1, relu=False) for _ in range(cfg.stacks)
+        )
+        self.merge_feat = nn.ModuleList(
+            ConvReLU(f, f, 1, relu=False) for _ in range(cfg.stacks - 1)
+        )
+        self.merge_pred = nn.ModuleList(
+            ConvReLU(cfg.outputs, f, 1, relu=False) for _ in range(cfg.stacks - 1)
+        )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.stem(x)
@@ -225,7 +237,9 @@ def uses_mask(target: str) -> bool:
     return not target.startswith("end-to-end")
 
 
-def loss_terms(pred: torch.Tensor, mix: torch.Tensor, voice: torch.Tensor, acc: torch.Tensor, target: str) -> torch.Tensor:
+def loss_terms(
+    pred: torch.Tensor, mix: torch.Tensor, voice: torch.Tensor, acc: torch.Tensor, target: str
+) -> torch.Tensor:
     """Mean |estimate - target| of one stack's prediction (the seed's L1 loss).
 
     Masks are applied to the mixture first (Park's loss: |mask * mix - source|).
@@ -242,7 +256,9 @@ def loss_terms(pred: torch.Tensor, mix: torch.Tensor, voice: torch.Tensor, acc: 
     return (est - ref).abs().mean()
 
 
-def sources_from_prediction(pred: torch.Tensor, mix: torch.Tensor, target: str) -> tuple[torch.Tensor, torch.Tensor]:
+def sources_from_prediction(
+    pred: torch.Tensor, mix: torch.Tensor, target: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(voice, accompaniment) magnitudes from the last stack's prediction.
 
     ``pred``: (B, outputs, 512, T); ``mix``: (B, 1, 512, T) normalised magnitude.

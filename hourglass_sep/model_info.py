@@ -37,7 +37,7 @@ from torch.utils._pytree import tree_leaves
 
 from .errors import UserError
 from .features import HOP, N_BINS, SR
-from .model import TARGETS, ArchConfig, KINDS, build_model, count_parameters
+from .model import KINDS, TARGETS, ArchConfig, build_model, count_parameters
 
 FRAMES_PER_SECOND = SR / HOP  # 31.25
 
@@ -118,7 +118,9 @@ def model_info(arch: ArchConfig | dict, window_frames: int = 64) -> dict:
         arch = ArchConfig.from_dict(arch)
     mult = arch.time_multiple
     if window_frames % mult:
-        raise UserError(f"window of {window_frames} frames: must be a multiple of {mult} (2 ** poolings)")
+        raise UserError(
+            f"window of {window_frames} frames: must be a multiple of {mult} (2 ** poolings)"
+        )
     model = _meta_model(arch)
     params = count_parameters(model)
     x = torch.empty(1, 1, N_BINS, window_frames, device="meta")
@@ -146,7 +148,9 @@ def _stem(text: str) -> tuple[int, ...]:
     try:
         widths = tuple(int(v) for v in str(text).replace(" ", "").split(",") if v)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--stem {text!r}: expected comma-separated widths, e.g. 64,128,128") from None
+        raise argparse.ArgumentTypeError(
+            f"--stem {text!r}: expected comma-separated widths, e.g. 64,128,128"
+        ) from None
     if not widths:
         raise argparse.ArgumentTypeError("--stem: give at least one width")
     return widths
@@ -156,26 +160,55 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = ArchConfig()
     g = p.add_argument_group("architecture (defaults: the seed's 'Ours')")
     g.add_argument("--kind", choices=KINDS, default=None, help=f"network family (default {d.kind})")
-    g.add_argument("--stacks", type=int, default=None, help=f"hourglass stacks (default {d.stacks})")
-    g.add_argument("--channels", type=int, default=None, help=f"first-level channels F (default {d.channels})")
-    g.add_argument("--growth", type=int, default=None, help=f"channels added per pooling (default {d.growth})")
-    g.add_argument("--stem", type=_stem, default=None, help=f"stem widths (default {','.join(map(str, d.stem))})")
-    g.add_argument("--poolings", type=int, default=None, help=f"poolings per hourglass (default {d.poolings})")
-    g.add_argument("--target", choices=list(TARGETS), default=None, help=f"what the network predicts (default {d.target})")
+    g.add_argument(
+        "--stacks", type=int, default=None, help=f"hourglass stacks (default {d.stacks})"
+    )
+    g.add_argument(
+        "--channels", type=int, default=None, help=f"first-level channels F (default {d.channels})"
+    )
+    g.add_argument(
+        "--growth", type=int, default=None, help=f"channels added per pooling (default {d.growth})"
+    )
+    g.add_argument(
+        "--stem",
+        type=_stem,
+        default=None,
+        help=f"stem widths (default {','.join(map(str, d.stem))})",
+    )
+    g.add_argument(
+        "--poolings", type=int, default=None, help=f"poolings per hourglass (default {d.poolings})"
+    )
+    g.add_argument(
+        "--target",
+        choices=list(TARGETS),
+        default=None,
+        help=f"what the network predicts (default {d.target})",
+    )
     p.add_argument("--model", help="read the architecture from a model.pt instead")
     p.add_argument("--variant", help="read the architecture of this variant from --config")
-    p.add_argument("--config", action="append", default=None,
-                   help="workflow config YAML (variants: {NAME: {arch: {...}}}); repeat to merge presets in order")
-    p.add_argument("--paper-scale", action="store_true",
-                   help="with --variant: ignore the config's scale: section (default: apply it, as the workflow does)")
-    p.add_argument("--frames", type=int, default=64, help="window length (frames) for the activation memory")
+    p.add_argument(
+        "--config",
+        action="append",
+        default=None,
+        help="workflow config YAML (variants: {NAME: {arch: {...}}}); repeat to merge presets in order",
+    )
+    p.add_argument(
+        "--paper-scale",
+        action="store_true",
+        help="with --variant: ignore the config's scale: section (default: apply it, as the workflow does)",
+    )
+    p.add_argument(
+        "--frames", type=int, default=64, help="window length (frames) for the activation memory"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
 def _deep_merge(a: dict, b: dict) -> dict:
     out = dict(a)
     for k, v in b.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = (
+            _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
     return out
 
 
@@ -198,12 +231,16 @@ def arch_from_config(paths: list[str], variant: str, paper_scale: bool = False) 
         except yaml.YAMLError as exc:
             raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(data, dict):
-            raise UserError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+            raise UserError(
+                f"{path}: expected a mapping at the top level, got {type(data).__name__}"
+            )
         config = _deep_merge(config, data)
     where = " + ".join(map(str, paths))
     variants = config.get("variants")
     if not isinstance(variants, dict) or not variants:
-        raise UserError(f"{where}: no `variants:` mapping; expected variants: {{NAME: {{arch: {{...}}}}}}")
+        raise UserError(
+            f"{where}: no `variants:` mapping; expected variants: {{NAME: {{arch: {{...}}}}}}"
+        )
     if variant not in variants:
         raise UserError(f"{where}: no variant {variant!r}; known: {', '.join(sorted(variants))}")
     spec = variants[variant] or {}
@@ -216,7 +253,9 @@ def arch_from_config(paths: list[str], variant: str, paper_scale: bool = False) 
     known = set(ArchConfig.__dataclass_fields__)
     unknown = set(arch) - known
     if unknown:
-        raise UserError(f"{where}: variants.{variant}.arch: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        raise UserError(
+            f"{where}: variants.{variant}.arch: unknown key(s) {sorted(unknown)}; known: {sorted(known)}"
+        )
     scale = config.get("scale") or {}
     if scale and not paper_scale:
         try:
@@ -238,7 +277,9 @@ def arch_from_args(args: argparse.Namespace) -> ArchConfig:
     given = [f for f in ARCH_FLAGS if getattr(args, f, None) is not None]
     sources = [s for s in ("model", "variant") if getattr(args, s, None)]
     if len(sources) > 1 or (sources and given):
-        raise UserError("give the architecture one way: flags (--stacks ...), --model M.pt, or --variant NAME --config C.yaml")
+        raise UserError(
+            "give the architecture one way: flags (--stacks ...), --model M.pt, or --variant NAME --config C.yaml"
+        )
     if args.model:
         from .separate import read_model_file
 
@@ -258,15 +299,17 @@ def arch_from_args(args: argparse.Namespace) -> ArchConfig:
 
 def format_info(info: dict) -> str:
     a = info["arch"]
-    return "\n".join([
-        f"architecture   {a['kind']}: {a['stacks']} stacks, F={a['channels']}, +{a['growth']}/pooling, "
-        f"stem {','.join(map(str, a['stem']))}, {a['poolings']} poolings, target {a['target']}",
-        f"parameters     {info['parameters']:,} ({info['weights_bytes'] / 2**20:.1f} MiB fp32)",
-        f"compute        {info['gflop_per_second']:.2f} GFLOP per second of audio "
-        f"({info['gflop_per_window']:.2f} GFLOP per 512x{info['window_frames']} window; conv MACs x 2)",
-        f"activations    {info['peak_activation_mib']:.1f} MiB peak for one 512x{info['window_frames']} window "
-        "(batch 1, fp32, inference)",
-    ])
+    return "\n".join(
+        [
+            f"architecture   {a['kind']}: {a['stacks']} stacks, F={a['channels']}, +{a['growth']}/pooling, "
+            f"stem {','.join(map(str, a['stem']))}, {a['poolings']} poolings, target {a['target']}",
+            f"parameters     {info['parameters']:,} ({info['weights_bytes'] / 2**20:.1f} MiB fp32)",
+            f"compute        {info['gflop_per_second']:.2f} GFLOP per second of audio "
+            f"({info['gflop_per_window']:.2f} GFLOP per 512x{info['window_frames']} window; conv MACs x 2)",
+            f"activations    {info['peak_activation_mib']:.1f} MiB peak for one 512x{info['window_frames']} window "
+            "(batch 1, fp32, inference)",
+        ]
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,7 +23,6 @@ import logging
 import os
 from pathlib import Path
 
-
 from . import __version__
 from . import references as refs
 from .audio import atomic_path
@@ -42,7 +41,11 @@ from .workbook import (
 
 log = logging.getLogger(__name__)
 
-METRIC_HEADERS = [f"{'Voice' if s == 'voice' else 'Acc.'} {refs.METRIC_NAMES[m]}" for s in refs.SOURCES for m in refs.METRICS]
+METRIC_HEADERS = [
+    f"{'Voice' if s == 'voice' else 'Acc.'} {refs.METRIC_NAMES[m]}"
+    for s in refs.SOURCES
+    for m in refs.METRICS
+]
 FIGURE_TITLES = {
     "metrics": "GNSDR / GSIR / GSAR per run, with the reported values",
     "nsdr_distribution": "Per-clip NSDR per run",
@@ -94,8 +97,10 @@ def md_table(headers: list[str], rows: list[list], align: str | None = None) -> 
     """A GitHub-flavoured Markdown table; ``align`` is one of l/r/c per column."""
     align = align or ("l" + "r" * (len(headers) - 1))
     sep = {"l": "---", "r": "---:", "c": ":---:"}
-    lines = ["| " + " | ".join(md_escape(h) for h in headers) + " |",
-             "|" + "|".join(sep[a] for a in align) + "|"]
+    lines = [
+        "| " + " | ".join(md_escape(h) for h in headers) + " |",
+        "|" + "|".join(sep[a] for a in align) + "|",
+    ]
     for r in rows:
         lines.append("| " + " | ".join(md_escape(c) for c in r) + " |")
     return "\n".join(lines)
@@ -103,7 +108,11 @@ def md_table(headers: list[str], rows: list[list], align: str | None = None) -> 
 
 # ----------------------------------------------------------------------------- tables
 def _metrics(rec: dict | None, kind: str = "") -> list:
-    return [None if rec is None else rec.get(metric_col(s, m, kind)) for s in refs.SOURCES for m in refs.METRICS]
+    return [
+        None if rec is None else rec.get(metric_col(s, m, kind))
+        for s in refs.SOURCES
+        for m in refs.METRICS
+    ]
 
 
 def _reported_metrics(rep: dict | None) -> list:
@@ -115,7 +124,9 @@ def _reported_metrics(rep: dict | None) -> list:
 
 
 def _diffs(meas: list, rep: list) -> list:
-    return [None if _num(a) is None or _num(b) is None else _num(a) - _num(b) for a, b in zip(meas, rep)]
+    return [
+        None if _num(a) is None or _num(b) is None else _num(a) - _num(b) for a, b in zip(meas, rep)
+    ]
 
 
 class Tables:
@@ -133,8 +144,17 @@ class Tables:
     def _measured(self, rec: dict) -> bool:
         return any(_num(v) is not None for v in _metrics(rec))
 
-    def _block(self, name: str, mid: list, row: dict | None, rec: dict | None, seed_row: int | None,
-               rep_mid: list, rep_label: str | None = None, mid_diff: list | None = None) -> list[list]:
+    def _block(
+        self,
+        name: str,
+        mid: list,
+        row: dict | None,
+        rec: dict | None,
+        seed_row: int | None,
+        rep_mid: list,
+        rep_label: str | None = None,
+        mid_diff: list | None = None,
+    ) -> list[list]:
         """Three lines: measured, reported, difference (or explanations when a piece is missing).
 
         ``mid``/``rep_mid``: the formatted middle columns (parameters, step, ...) of the
@@ -144,7 +164,14 @@ class Tables:
         rep_vals = _reported_metrics(rep)
         lines = []
         if rec is None:
-            lines.append([f"**{name}**", "measured: not run in this configuration", *[DASH] * len(mid), *[DASH] * 6])
+            lines.append(
+                [
+                    f"**{name}**",
+                    "measured: not run in this configuration",
+                    *[DASH] * len(mid),
+                    *[DASH] * 6,
+                ]
+            )
         elif not self._measured(rec):
             lines.append([f"**{name}**", f"measured: {rec['status']}", *mid, *[DASH] * 6])
         else:
@@ -152,14 +179,21 @@ class Tables:
         src = rep_label or (f"seed report, row {seed_row}" if seed_row is not None else "reported")
         if rep is None:
             note = (row or {}).get("reported_note") or (
-                refs.SEED_BY_ROW[seed_row].note if seed_row in refs.SEED_BY_ROW else "")
+                refs.SEED_BY_ROW[seed_row].note if seed_row in refs.SEED_BY_ROW else ""
+            )
             lines.append(["", f"{src}: {note or 'no value printed'}", *rep_mid, *[DASH] * 6])
         else:
             lines.append(["", src, *rep_mid, *[fmt(v) for v in rep_vals]])
         if rec is not None and rep is not None and self._measured(rec):
             md = mid_diff if mid_diff is not None else [""] * len(mid)
-            lines.append(["", "difference (measured − reported)", *md,
-                          *[fmt_diff(v) for v in _diffs(_metrics(rec), rep_vals)]])
+            lines.append(
+                [
+                    "",
+                    "difference (measured − reported)",
+                    *md,
+                    *[fmt_diff(v) for v in _diffs(_metrics(rec), rep_vals)],
+                ]
+            )
         return lines
 
     def _pick(self, seed_row: int) -> tuple[dict | None, dict | None]:
@@ -180,7 +214,9 @@ class Tables:
             pdiff = None
             if rec and _num(rec.get("parameters")) is not None and sr.parameters:
                 pdiff = [f"{int(_num(rec['parameters']) - sr.parameters):+,}"]
-            rows += self._block(name, mid, row, rec, seed_row, [fmt_int(sr.parameters)], mid_diff=pdiff)
+            rows += self._block(
+                name, mid, row, rec, seed_row, [fmt_int(sr.parameters)], mid_diff=pdiff
+            )
         return md_table(["Model", "", "Parameters", *METRIC_HEADERS], rows, "ll" + "r" * 7)
 
     def table2(self) -> str:
@@ -197,13 +233,33 @@ class Tables:
         pp = refs.PARK_PAPER
         row, rec = self._pick(refs.PARK_PAPER_ROW)
         if row is None:
-            rows.append(["**Park's paper**", f"{refs.PARK_ARXIV} (seed report row {pp.row})", fmt_int(pp.iterations),
-                         *[fmt(v) for v in _reported_metrics(pp.reported())]])
-            rows.append(["", "measured: Park's original network not run in this configuration", DASH, *[DASH] * 6])
+            rows.append(
+                [
+                    "**Park's paper**",
+                    f"{refs.PARK_ARXIV} (seed report row {pp.row})",
+                    fmt_int(pp.iterations),
+                    *[fmt(v) for v in _reported_metrics(pp.reported())],
+                ]
+            )
+            rows.append(
+                [
+                    "",
+                    "measured: Park's original network not run in this configuration",
+                    DASH,
+                    *[DASH] * 6,
+                ]
+            )
         else:
             name = (row.get("label") or "Park's original").split(" @")[0]
-            rows += self._block(name, [self._iter_text(row)], row, rec, pp.row, [fmt_int(pp.iterations)],
-                                rep_label=f"Park's paper ({refs.PARK_ARXIV}), seed row {pp.row}")
+            rows += self._block(
+                name,
+                [self._iter_text(row)],
+                row,
+                rec,
+                pp.row,
+                [fmt_int(pp.iterations)],
+                rep_label=f"Park's paper ({refs.PARK_ARXIV}), seed row {pp.row}",
+            )
         return md_table(["Model", "", "Iterations", *METRIC_HEADERS], rows, "ll" + "r" * 7)
 
     @staticmethod
@@ -221,15 +277,30 @@ class Tables:
             n += 1
             seed = refs.SEED_BY_ROW.get(int(sr)) if sr is not None else None
             name = row.get("label") or row["variant"]
-            mid = [str(sr) if sr is not None else "new", self._iter_text(row), fmt_int(rec.get("parameters"))]
-            rep_mid = [str(sr) if sr is not None else DASH,
-                       fmt_int(seed.iterations) if seed else DASH,
-                       fmt_int(seed.parameters) if seed else DASH]
-            rows += self._block(name, mid, row, rec, int(sr) if sr is not None else None, rep_mid,
-                                rep_label=None if sr is not None else "reported")
+            mid = [
+                str(sr) if sr is not None else "new",
+                self._iter_text(row),
+                fmt_int(rec.get("parameters")),
+            ]
+            rep_mid = [
+                str(sr) if sr is not None else DASH,
+                fmt_int(seed.iterations) if seed else DASH,
+                fmt_int(seed.parameters) if seed else DASH,
+            ]
+            rows += self._block(
+                name,
+                mid,
+                row,
+                rec,
+                int(sr) if sr is not None else None,
+                rep_mid,
+                rep_label=None if sr is not None else "reported",
+            )
         if not rows:
             return "_No other runs in this configuration._", 0
-        return md_table(["Run", "", "Seed row", "Step", "Parameters", *METRIC_HEADERS], rows, "ll" + "r" * 9), n
+        return md_table(
+            ["Run", "", "Seed row", "Step", "Parameters", *METRIC_HEADERS], rows, "ll" + "r" * 9
+        ), n
 
     def ablation_notes(self) -> list[str]:
         main = set(refs.TABLE1_ROWS) | set(refs.TABLE2_ROWS) | {refs.PARK_PAPER_ROW}
@@ -238,8 +309,10 @@ class Tables:
             sr = row.get("seed_row")
             if sr is not None and int(sr) in main:
                 continue
-            out.append(f"**{row.get('label') or row['variant']}** (`{row['variant']}`, step {row['step']:,}): "
-                       f"{row.get('note') or 'no description'}")
+            out.append(
+                f"**{row.get('label') or row['variant']}** (`{row['variant']}`, step {row['step']:,}): "
+                f"{row.get('note') or 'no description'}"
+            )
         return out
 
     def not_reproduced(self) -> list[str]:
@@ -247,23 +320,63 @@ class Tables:
         return [f"row {r.row} ({r.change})" for r in refs.SEED_ROWS if r.row not in ran]
 
     def all_runs(self) -> str:
-        cols = ["label", "variant", "seed row", "status", "parameters", "iterations", "lr", "sampling",
-                "device", "train time (s)", "test clips", "test time (s)"]
+        cols = [
+            "label",
+            "variant",
+            "seed row",
+            "status",
+            "parameters",
+            "iterations",
+            "lr",
+            "sampling",
+            "device",
+            "train time (s)",
+            "test clips",
+            "test time (s)",
+        ]
         rows = []
         for rec in self.recs:
-            rows.append([rec["label"], f"`{rec['variant']}`",
-                         DASH if _num(rec["seed row"]) is None else str(int(rec["seed row"])),
-                         rec["status"], fmt_int(rec["parameters"]), fmt_int(rec["iterations"]),
-                         DASH if _num(rec["lr"]) is None else f"{rec['lr']:g}", txt(rec["sampling"]),
-                         txt(rec["device"]), fmt_seconds(rec["train time (s)"]), fmt_int(rec["test clips"]),
-                         fmt_seconds(rec["test time (s)"])])
-        return md_table(["Run", "Variant", "Seed row", "Status", "Parameters", "Step", "lr", "Sampling", "Device",
-                         "Train time", "Test clips", "Scoring time"], rows, "llrlrrrllrrr")
+            rows.append(
+                [
+                    rec["label"],
+                    f"`{rec['variant']}`",
+                    DASH if _num(rec["seed row"]) is None else str(int(rec["seed row"])),
+                    rec["status"],
+                    fmt_int(rec["parameters"]),
+                    fmt_int(rec["iterations"]),
+                    DASH if _num(rec["lr"]) is None else f"{rec['lr']:g}",
+                    txt(rec["sampling"]),
+                    txt(rec["device"]),
+                    fmt_seconds(rec["train time (s)"]),
+                    fmt_int(rec["test clips"]),
+                    fmt_seconds(rec["test time (s)"]),
+                ]
+            )
+        return md_table(
+            [
+                "Run",
+                "Variant",
+                "Seed row",
+                "Status",
+                "Parameters",
+                "Step",
+                "lr",
+                "Sampling",
+                "Device",
+                "Train time",
+                "Test clips",
+                "Scoring time",
+            ],
+            rows,
+            "llrlrrrllrrr",
+        )
 
 
 def speed_section(inputs: Inputs, tables: Tables) -> dict:
-    claims = [f"{c.what}: **{fmt_seconds(c.seconds)}** on a {c.device} ({c.source}{'; ' + c.note if c.note else ''})"
-              for c in refs.TIMING_CLAIMS]
+    claims = [
+        f"{c.what}: **{fmt_seconds(c.seconds)}** on a {c.device} ({c.source}{'; ' + c.note if c.note else ''})"
+        for c in refs.TIMING_CLAIMS
+    ]
     measured = None
     if inputs.speed is not None and len(inputs.speed):
         rows = []
@@ -276,21 +389,38 @@ def speed_section(inputs: Inputs, tables: Tables) -> dict:
     train = []
     for rec in tables.recs:
         if _num(rec["train time (s)"]) is not None:
-            train.append([rec["label"], f"{int(rec['iterations']):,}", txt(rec["device"]),
-                          fmt_seconds(rec["train time (s)"])])
+            train.append(
+                [
+                    rec["label"],
+                    f"{int(rec['iterations']):,}",
+                    txt(rec["device"]),
+                    fmt_seconds(rec["train time (s)"]),
+                ]
+            )
     scoring = []
     for rec in tables.recs:
         if _num(rec["test time (s)"]) is not None:
             clips = _num(rec["test clips"])
             per = rec["test time (s)"] / clips if clips else None
-            scoring.append([rec["label"], fmt_int(clips), fmt_seconds(rec["test time (s)"]),
-                            DASH if per is None else f"{per:.2f} s"])
+            scoring.append(
+                [
+                    rec["label"],
+                    fmt_int(clips),
+                    fmt_seconds(rec["test time (s)"]),
+                    DASH if per is None else f"{per:.2f} s",
+                ]
+            )
     return {
         "claims": claims,
         "measured": measured,
-        "training": md_table(["Run", "Steps", "Device", "Train time"], train, "lrlr") if train else None,
-        "scoring": md_table(["Run", "Clips", "Scoring time (sum over clips)", "Per clip"], scoring, "lrrr")
-        if scoring else None,
+        "training": md_table(["Run", "Steps", "Device", "Train time"], train, "lrlr")
+        if train
+        else None,
+        "scoring": md_table(
+            ["Run", "Clips", "Scoring time (sum over clips)", "Per clip"], scoring, "lrrr"
+        )
+        if scoring
+        else None,
     }
 
 
@@ -312,7 +442,9 @@ def figure_links(figdir: str | Path | None, out: Path) -> list[dict]:
 def provenance(inputs: Inputs) -> list[str]:
     meta = inputs.meta
     sc = scale_info(meta, inputs.rows)
-    items = [f"Generated {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by hourglass-sep {__version__}."]
+    items = [
+        f"Generated {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by hourglass-sep {__version__}."
+    ]
     if sc["preset"]:
         items.append(f"Preset: `{sc['preset']}`.")
     items.append(f"Scale: {sc['name']}" + (f" ({sc['details']})." if sc["details"] else "."))
@@ -331,17 +463,35 @@ def provenance(inputs: Inputs) -> list[str]:
     if "scorer" in inputs.summary.columns:
         scorers = sorted({str(s) for s in inputs.summary["scorer"].dropna()})
         if scorers:
-            items.append("Scorer: " + ", ".join(f"`{s}`" for s in scorers) + " (BSS Eval v3 sources, whole clip).")
+            items.append(
+                "Scorer: "
+                + ", ".join(f"`{s}`" for s in scorers)
+                + " (BSS Eval v3 sources, whole clip)."
+            )
     if meta.get("date"):
-        items.append(f"Experiment table written {meta['date']}" + (
-            f" by hourglass-sep {meta['version']}." if meta.get("version") else "."))
+        items.append(
+            f"Experiment table written {meta['date']}"
+            + (f" by hourglass-sep {meta['version']}." if meta.get("version") else ".")
+        )
     for k, v in meta.items():
-        if k in ("preset", "scale", "scale_settings", "dataset", "test_clips", "date", "version", "title"):
+        if k in (
+            "preset",
+            "scale",
+            "scale_settings",
+            "dataset",
+            "test_clips",
+            "date",
+            "version",
+            "title",
+        ):
             continue
         if isinstance(v, (str, int, float)) and len(str(v)) < 200:
             items.append(f"{k}: {v}")
-    items.append(f"Inputs: `{inputs.sources.get('experiments')}`, `{inputs.sources.get('summary')}`"
-                 + (f", `{inputs.sources.get('speed')}`" if inputs.sources.get("speed") else "") + ".")
+    items.append(
+        f"Inputs: `{inputs.sources.get('experiments')}`, `{inputs.sources.get('summary')}`"
+        + (f", `{inputs.sources.get('speed')}`" if inputs.sources.get("speed") else "")
+        + "."
+    )
     items.append(f"References: {refs.PARK_CITATION}; seed report code {refs.SEED_CODE}.")
     return items
 
@@ -353,7 +503,8 @@ def build_context(inputs: Inputs, figdir=None, out: str | Path = "report.md") ->
     abl, n_abl = t.ablations()
     statuses = [r for r in t.recs if not str(r["status"]).startswith("ok")]
     return {
-        "title": inputs.meta.get("title") or "Singing-voice separation with stacked hourglass networks on MIR-1K",
+        "title": inputs.meta.get("title")
+        or "Singing-voice separation with stacked hourglass networks on MIR-1K",
         "scale": sc,
         "reduced": sc["reduced"],
         "table1": t.table1(),
@@ -363,7 +514,9 @@ def build_context(inputs: Inputs, figdir=None, out: str | Path = "report.md") ->
         "ablation_notes": t.ablation_notes(),
         "not_reproduced": t.not_reproduced(),
         "all_runs": t.all_runs(),
-        "problems": [f"`{r['variant']}` step {int(r['iterations']):,}: {r['status']}" for r in statuses],
+        "problems": [
+            f"`{r['variant']}` step {int(r['iterations']):,}: {r['status']}" for r in statuses
+        ],
         "speed": speed_section(inputs, t),
         "figures": figure_links(figdir, out),
         "figures_dir": str(figdir) if figdir else None,
@@ -379,7 +532,9 @@ def render(context: dict, template: str | Path) -> str:
 
     template = Path(template)
     if not template.exists():
-        raise UserError(f"{template}: report template not found (the repository ships reports/report.md.j2)")
+        raise UserError(
+            f"{template}: report template not found (the repository ships reports/report.md.j2)"
+        )
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template.resolve().parent)),
         undefined=jinja2.StrictUndefined,
@@ -405,19 +560,45 @@ def write_report(inputs: Inputs, template: str | Path, out: str | Path, figdir=N
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--experiments", required=True, metavar="JSON", help="experiments.json written by the workflow")
-    p.add_argument("--summary", required=True, metavar="TSV", help="summary.tsv from `hourglass-sep aggregate`")
-    p.add_argument("--scores", nargs="*", default=[], metavar="TSV",
-                   help="per-clip score tables (optional: scoring times)")
-    p.add_argument("--speed", default=None, metavar="TSV", help="timings (what, device, seconds, detail); optional")
-    p.add_argument("--figures", default=None, metavar="DIR", help="folder holding the PNG figures (linked relatively)")
-    p.add_argument("--template", default="reports/report.md.j2", metavar="J2", help="Jinja2 Markdown template")
+    p.add_argument(
+        "--experiments",
+        required=True,
+        metavar="JSON",
+        help="experiments.json written by the workflow",
+    )
+    p.add_argument(
+        "--summary", required=True, metavar="TSV", help="summary.tsv from `hourglass-sep aggregate`"
+    )
+    p.add_argument(
+        "--scores",
+        nargs="*",
+        default=[],
+        metavar="TSV",
+        help="per-clip score tables (optional: scoring times)",
+    )
+    p.add_argument(
+        "--speed",
+        default=None,
+        metavar="TSV",
+        help="timings (what, device, seconds, detail); optional",
+    )
+    p.add_argument(
+        "--figures",
+        default=None,
+        metavar="DIR",
+        help="folder holding the PNG figures (linked relatively)",
+    )
+    p.add_argument(
+        "--template", default="reports/report.md.j2", metavar="J2", help="Jinja2 Markdown template"
+    )
     p.add_argument("-o", "--output", required=True, metavar="MD", help="report to write")
 
 
 def run(args: argparse.Namespace) -> int:
     inputs = load_inputs(args.experiments, args.summary, args.scores, args.speed)
     if args.figures and not Path(args.figures).is_dir():
-        log.warning("%s: figures folder not found; the report lists the figures as missing", args.figures)
+        log.warning(
+            "%s: figures folder not found; the report lists the figures as missing", args.figures
+        )
     write_report(inputs, args.template, args.output, args.figures)
     return 0

@@ -33,8 +33,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -52,14 +53,26 @@ METRICS = ("sdr", "sir", "sar")
 FILTER_LEN = 512
 # an estimate may be shorter than its reference (STFT framing), but not by more than this
 DEFAULT_MAX_SHORTFALL_S = 0.25
-BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-            "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+BLAS_ENV = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 MIX_COLUMNS = [f"{s}_mix_{m}" for s in SOURCES for m in METRICS]
 BASELINE_COLUMNS = ["clip", "singer", "samples", "scorer", "seconds", "status"] + MIX_COLUMNS
-SCORE_COLUMNS = ["variant", "step", "clip", "singer", "samples", "scorer", "seconds", "status"] + [
-    f"{s}_{m}" for s in SOURCES for m in ("sdr", "sir", "sar", "nsdr", "mix_sdr", "mix_sir", "mix_sar")
-] + ["mix_from"]
+SCORE_COLUMNS = (
+    ["variant", "step", "clip", "singer", "samples", "scorer", "seconds", "status"]
+    + [
+        f"{s}_{m}"
+        for s in SOURCES
+        for m in ("sdr", "sir", "sar", "nsdr", "mix_sdr", "mix_sir", "mix_sar")
+    ]
+    + ["mix_from"]
+)
 
 PIP_NAME = {"museval": "museval", "fast_bss_eval": "fast-bss-eval"}
 
@@ -140,8 +153,14 @@ def _museval_eval(mm) -> Callable:
         # clip, bss_eval_sources criteria: identical to museval.metrics.bss_eval_sources
         # (and mir_eval.separation.bss_eval_sources) with compute_permutation=False.
         sdr, _isr, sir, sar, _perm = mm.bss_eval(
-            refs, ests, window=np.inf, hop=np.inf, compute_permutation=False,
-            filters_len=FILTER_LEN, framewise_filters=False, bsseval_sources_version=True,
+            refs,
+            ests,
+            window=np.inf,
+            hop=np.inf,
+            compute_permutation=False,
+            filters_len=FILTER_LEN,
+            framewise_filters=False,
+            bsseval_sources_version=True,
         )
         return {"sdr": sdr[:, 0], "sir": sir[:, 0], "sar": sar[:, 0]}
 
@@ -164,12 +183,22 @@ def _fast_bss_eval_eval(fb) -> Callable:
             # pairing, so this costs the same as the unpaired computation.)
             coh_sdr, coh_sar = square_cosine(refs, ests, filter_length=FILTER_LEN, pairwise=True)
             neg_sdr, neg_sir, neg_sar = to_db(coh_sdr, coh_sar, clamp_db=None)
-            return {"sdr": -neg_sdr[diag, diag], "sir": -neg_sir[diag, diag], "sar": -neg_sar[diag, diag]}
+            return {
+                "sdr": -neg_sdr[diag, diag],
+                "sir": -neg_sir[diag, diag],
+                "sar": -neg_sar[diag, diag],
+            }
         # layout of fast_bss_eval changed: the public API (best permutation) is only usable
         # when that permutation is the identity
-        sdr, sir, sar, perm = fb.bss_eval_sources(refs, ests, filter_length=FILTER_LEN, compute_permutation=True)
-        if not np.array_equal(np.asarray(perm), diag):  # pragma: no cover - needs another fast_bss_eval
-            raise ClipError("fast_bss_eval matched the estimates to other sources; score with --backend museval")
+        sdr, sir, sar, perm = fb.bss_eval_sources(
+            refs, ests, filter_length=FILTER_LEN, compute_permutation=True
+        )
+        if not np.array_equal(
+            np.asarray(perm), diag
+        ):  # pragma: no cover - needs another fast_bss_eval
+            raise ClipError(
+                "fast_bss_eval matched the estimates to other sources; score with --backend museval"
+            )
         return {"sdr": sdr, "sir": sir, "sar": sar}
 
     return run
@@ -200,10 +229,13 @@ def scorer_name(backend: str) -> str:
 
 # --------------------------------------------------------------------------- metrics
 
+
 def _as_sources(x: Any, what: str) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[0] != len(SOURCES):
-        raise ClipError(f"{what} must have shape (2, samples) (voice, accompaniment); got {x.shape}")
+        raise ClipError(
+            f"{what} must have shape (2, samples) (voice, accompaniment); got {x.shape}"
+        )
     if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
         raise ClipError(f"{what} has dtype {x.dtype}, expected floating point samples")
     return np.ascontiguousarray(x, dtype=np.float64)
@@ -216,7 +248,9 @@ def check_signals(refs: np.ndarray, ests: np.ndarray, names: Sequence[str] = SOU
         raise ClipError(f"length mismatch: references {refs.shape}, estimates {ests.shape}")
     names = list(names) if len(names) == refs.shape[0] else [str(i) for i in range(refs.shape[0])]
     if refs.shape[1] < FILTER_LEN:
-        raise ClipError(f"too short: {refs.shape[1]} samples (BSS Eval needs at least {FILTER_LEN})")
+        raise ClipError(
+            f"too short: {refs.shape[1]} samples (BSS Eval needs at least {FILTER_LEN})"
+        )
     for name, arr in (("reference", refs), ("estimate", ests)):
         bad = [s for s, row in zip(names, arr) if not np.all(np.isfinite(row))]
         if bad:
@@ -226,7 +260,9 @@ def check_signals(refs: np.ndarray, ests: np.ndarray, names: Sequence[str] = SOU
             raise ClipError(f"silent {name} (all zeros): {', '.join(silent)}")
 
 
-def bss_eval_sources(refs: np.ndarray, ests: np.ndarray, backend: str = DEFAULT_BACKEND) -> dict[str, np.ndarray]:
+def bss_eval_sources(
+    refs: np.ndarray, ests: np.ndarray, backend: str = DEFAULT_BACKEND
+) -> dict[str, np.ndarray]:
     """BSS Eval v3 ``bss_eval_sources`` (whole signal, 512-tap filters), estimate i vs reference i.
 
     ``refs`` and ``ests`` are ``(n_sources, samples)`` (voice, accompaniment for MIR-1K).
@@ -237,7 +273,9 @@ def bss_eval_sources(refs: np.ndarray, ests: np.ndarray, backend: str = DEFAULT_
     refs = np.ascontiguousarray(np.asarray(refs, dtype=np.float64))
     ests = np.ascontiguousarray(np.asarray(ests, dtype=np.float64))
     if refs.ndim != 2 or ests.ndim != 2:
-        raise ClipError(f"expected two (sources, samples) arrays; got shapes {refs.shape}, {ests.shape}")
+        raise ClipError(
+            f"expected two (sources, samples) arrays; got shapes {refs.shape}, {ests.shape}"
+        )
     check_signals(refs, ests)
     fn = get_backend(backend)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -299,8 +337,10 @@ def score_clip(
             )
         refs = refs[:, :m]
         check_signals(refs, ests)
-        if baseline is not None and baseline_samples == m and not any(
-            math.isnan(float(baseline.get(c, math.nan))) for c in MIX_COLUMNS
+        if (
+            baseline is not None
+            and baseline_samples == m
+            and not any(math.isnan(float(baseline.get(c, math.nan))) for c in MIX_COLUMNS)
         ):
             mix = {c: float(baseline[c]) for c in MIX_COLUMNS}
             row["mix_from"] = "baseline"
@@ -325,12 +365,15 @@ def score_clip(
 
 # --------------------------------------------------------------------------- clips and files
 
+
 def load_catalogue(path: str | os.PathLike):
     from .catalogue import read_catalogue
 
     df = read_catalogue(path)
     if "evaluate" not in df.columns:
-        raise UserError(f"{path}: catalogue has no 'evaluate' column; write it with `hourglass-sep catalogue`")
+        raise UserError(
+            f"{path}: catalogue has no 'evaluate' column; write it with `hourglass-sep catalogue`"
+        )
     return df
 
 
@@ -356,9 +399,13 @@ class EstimatesIndex:
         for p in paths:
             p = Path(p)
             if not p.exists():
-                raise UserError(f"{p}: estimates file not found; write it with `hourglass-sep separate --estimates`")
+                raise UserError(
+                    f"{p}: estimates file not found; write it with `hourglass-sep separate --estimates`"
+                )
             if p.is_dir():
-                raise UserError(f"{p}: is a directory; --estimates expects the .npz written by `hourglass-sep separate`")
+                raise UserError(
+                    f"{p}: is a directory; --estimates expects the .npz written by `hourglass-sep separate`"
+                )
             try:
                 with np.load(p, allow_pickle=False) as z:
                     keys = set(z.files)
@@ -422,11 +469,15 @@ def read_baselines(paths: Sequence[str | os.PathLike]):
     for p in paths:
         p = Path(p)
         if not p.exists():
-            raise UserError(f"{p}: baseline table not found; write it with `hourglass-sep baseline`")
+            raise UserError(
+                f"{p}: baseline table not found; write it with `hourglass-sep baseline`"
+            )
         try:
             df = pd.read_csv(p, sep="\t")
         except Exception as exc:
-            raise UserError(f"{p}: cannot read as a TSV table ({type(exc).__name__}: {exc})") from None
+            raise UserError(
+                f"{p}: cannot read as a TSV table ({type(exc).__name__}: {exc})"
+            ) from None
         missing = [c for c in ("clip", "samples", "status", *MIX_COLUMNS) if c not in df.columns]
         if missing:
             raise UserError(
@@ -440,16 +491,24 @@ def read_baselines(paths: Sequence[str | os.PathLike]):
     df["clip"] = df["clip"].astype(str)
     dup = df["clip"].duplicated()
     if dup.any():
-        log.warning("%d clips appear in more than one baseline file; keeping the first", int(dup.sum()))
+        log.warning(
+            "%d clips appear in more than one baseline file; keeping the first", int(dup.sum())
+        )
         df = df[~dup]
     return df.set_index("clip", drop=False)
 
 
 # --------------------------------------------------------------------------- tasks (run in workers)
 
+
 def _baseline_task(task: dict) -> dict:
     t0 = time.perf_counter()
-    row = {"clip": task["clip"], "singer": task["singer"], "samples": task["samples"], "status": "ok"}
+    row = {
+        "clip": task["clip"],
+        "singer": task["singer"],
+        "samples": task["samples"],
+        "status": "ok",
+    }
     row.update({c: math.nan for c in MIX_COLUMNS})
     try:
         refs, _sr = read_references(task["path"])
@@ -471,8 +530,12 @@ def _score_task(task: dict) -> dict:
             raise ClipError("missing from estimates")
         ests = _read_estimates(task["estimates"], task["clip"])
         refs, sr = read_references(task["path"])
-        shortfall = None if task["max_shortfall_s"] is None else int(round(task["max_shortfall_s"] * sr))
-        row = score_clip(refs, ests, task["backend"], task["baseline"], task["baseline_samples"], shortfall)
+        shortfall = (
+            None if task["max_shortfall_s"] is None else int(round(task["max_shortfall_s"] * sr))
+        )
+        row = score_clip(
+            refs, ests, task["backend"], task["baseline"], task["baseline_samples"], shortfall
+        )
     except ClipError as exc:
         row = _empty_score_row(task["samples"], str(exc))
     except Exception as exc:  # never stop a long job half way
@@ -483,6 +546,7 @@ def _score_task(task: dict) -> dict:
 
 
 # --------------------------------------------------------------------------- parallel map
+
 
 def default_workers() -> int:
     """Snakemake's ``threads`` (it exports OMP_NUM_THREADS) or the number of CPUs."""
@@ -528,8 +592,14 @@ def _init_worker(backend: str) -> None:
     get_backend(backend)  # load once per worker, outside the timed tasks
 
 
-def run_tasks(fn: Callable[[dict], dict], tasks: list[dict], workers: int, backend: str,
-              progress: bool = False, desc: str = "clips") -> list[dict]:
+def run_tasks(
+    fn: Callable[[dict], dict],
+    tasks: list[dict],
+    workers: int,
+    backend: str,
+    progress: bool = False,
+    desc: str = "clips",
+) -> list[dict]:
     """Apply ``fn`` to each task: in this process when ``workers <= 1``, else in a
     ``ProcessPoolExecutor`` of spawned workers with one BLAS thread each."""
     from tqdm import tqdm
@@ -537,7 +607,14 @@ def run_tasks(fn: Callable[[dict], dict], tasks: list[dict], workers: int, backe
     get_backend(backend)  # a missing backend is reported before any work starts
     workers = max(1, min(int(workers), len(tasks)))
     results: list[dict] = []
-    bar = tqdm(total=len(tasks), desc=desc, unit="clip", disable=not progress, mininterval=1.0, file=sys.stderr)
+    bar = tqdm(
+        total=len(tasks),
+        desc=desc,
+        unit="clip",
+        disable=not progress,
+        mininterval=1.0,
+        file=sys.stderr,
+    )
     try:
         if workers <= 1:
             with _limit_blas_here():
@@ -548,10 +625,15 @@ def run_tasks(fn: Callable[[dict], dict], tasks: list[dict], workers: int, backe
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
-            with _single_blas_thread_env(), ProcessPoolExecutor(
-                max_workers=workers, mp_context=mp.get_context("spawn"),
-                initializer=_init_worker, initargs=(backend,),
-            ) as pool:
+            with (
+                _single_blas_thread_env(),
+                ProcessPoolExecutor(
+                    max_workers=workers,
+                    mp_context=mp.get_context("spawn"),
+                    initializer=_init_worker,
+                    initargs=(backend,),
+                ) as pool,
+            ):
                 futures = [pool.submit(fn, t) for t in tasks]
                 for fut in as_completed(futures):
                     results.append(fut.result())
@@ -563,12 +645,21 @@ def run_tasks(fn: Callable[[dict], dict], tasks: list[dict], workers: int, backe
 
 # --------------------------------------------------------------------------- tables
 
-def mixture_baseline(clips, backend: str = DEFAULT_BACKEND, workers: int = 1, progress: bool = False):
+
+def mixture_baseline(
+    clips, backend: str = DEFAULT_BACKEND, workers: int = 1, progress: bool = False
+):
     """The mixture's SDR/SIR/SAR per clip (catalogue rows ``clips``) -> baseline DataFrame."""
     import pandas as pd
 
     tasks = [
-        {"clip": str(r.clip), "singer": str(r.singer), "path": str(r.path), "samples": int(r.samples), "backend": backend}
+        {
+            "clip": str(r.clip),
+            "singer": str(r.singer),
+            "path": str(r.path),
+            "samples": int(r.samples),
+            "backend": backend,
+        }
         for r in clips.itertuples(index=False)
     ]
     rows = run_tasks(_baseline_task, tasks, workers, backend, progress, desc="baseline")
@@ -614,8 +705,11 @@ def score_estimates(
     expected = set(clips["clip"].astype(str))
     extra = [c for c in index.where if c not in expected]
     if extra:
-        log.info("%d clips in the estimates are not among the clips to score (e.g. %s); ignored",
-                 len(extra), extra[0])
+        log.info(
+            "%d clips in the estimates are not among the clips to score (e.g. %s); ignored",
+            len(extra),
+            extra[0],
+        )
     tasks = []
     for r in clips.itertuples(index=False):
         clip = str(r.clip)
@@ -625,14 +719,26 @@ def score_estimates(
             if str(brow["status"]) == "ok":  # a failed baseline row: the mixture is rescored here
                 b = {c: float(brow[c]) for c in MIX_COLUMNS}
                 bs = int(brow["samples"])
-        tasks.append({
-            "clip": clip, "singer": str(r.singer), "path": str(r.path), "samples": int(r.samples),
-            "estimates": index.where.get(clip), "backend": backend, "baseline": b,
-            "baseline_samples": bs, "max_shortfall_s": max_shortfall_s,
-        })
+        tasks.append(
+            {
+                "clip": clip,
+                "singer": str(r.singer),
+                "path": str(r.path),
+                "samples": int(r.samples),
+                "estimates": index.where.get(clip),
+                "backend": backend,
+                "baseline": b,
+                "baseline_samples": bs,
+                "max_shortfall_s": max_shortfall_s,
+            }
+        )
     n_missing = sum(t["estimates"] is None for t in tasks)
     if n_missing:
-        log.warning("%d of %d clips are missing from the estimates; recorded as failures", n_missing, len(tasks))
+        log.warning(
+            "%d of %d clips are missing from the estimates; recorded as failures",
+            n_missing,
+            len(tasks),
+        )
     try:
         rows = run_tasks(_score_task, tasks, workers, backend, progress, desc="score")
     finally:
@@ -654,13 +760,22 @@ def write_table(df, path: str | os.PathLike) -> None:
 
 # --------------------------------------------------------------------------- CLI
 
+
 def _common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalogue", required=True, help="catalogue TSV (hourglass-sep catalogue)")
-    p.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
-                   help="BSS Eval implementation (same numbers to ~1e-6 dB; fast_bss_eval is ~2x faster)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="worker processes (one BLAS thread each); default: $OMP_NUM_THREADS "
-                        "(Snakemake's threads) or the number of CPUs")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=DEFAULT_BACKEND,
+        help="BSS Eval implementation (same numbers to ~1e-6 dB; fast_bss_eval is ~2x faster)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (one BLAS thread each); default: $OMP_NUM_THREADS "
+        "(Snakemake's threads) or the number of CPUs",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -672,17 +787,33 @@ def add_baseline_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_score_arguments(p: argparse.ArgumentParser) -> None:
     _common_arguments(p)
-    p.add_argument("--estimates", required=True, nargs="+",
-                   help="estimates .npz written by `hourglass-sep separate --estimates` (several: shards)")
-    p.add_argument("--baseline", nargs="+", default=None,
-                   help="baseline TSV(s) from `hourglass-sep baseline` (all shards); "
-                        "omitted: the mixture is scored here for every clip")
-    p.add_argument("--shard", default="0/1", help="score shard I/N (0-based) of the evaluated test clips")
+    p.add_argument(
+        "--estimates",
+        required=True,
+        nargs="+",
+        help="estimates .npz written by `hourglass-sep separate --estimates` (several: shards)",
+    )
+    p.add_argument(
+        "--baseline",
+        nargs="+",
+        default=None,
+        help="baseline TSV(s) from `hourglass-sep baseline` (all shards); "
+        "omitted: the mixture is scored here for every clip",
+    )
+    p.add_argument(
+        "--shard", default="0/1", help="score shard I/N (0-based) of the evaluated test clips"
+    )
     p.add_argument("--variant", required=True, help="variant name written in the table")
-    p.add_argument("--step", required=True, help="training step of the model (written in the table)")
-    p.add_argument("--max-shortfall", type=float, default=DEFAULT_MAX_SHORTFALL_S,
-                   help="seconds an estimate may be shorter than its reference before the clip is "
-                        "recorded as a length mismatch")
+    p.add_argument(
+        "--step", required=True, help="training step of the model (written in the table)"
+    )
+    p.add_argument(
+        "--max-shortfall",
+        type=float,
+        default=DEFAULT_MAX_SHORTFALL_S,
+        help="seconds an estimate may be shorter than its reference before the clip is "
+        "recorded as a length mismatch",
+    )
     p.add_argument("-o", "--output", required=True, help="per-clip scores TSV to write")
 
 
@@ -710,8 +841,10 @@ def run_baseline(args: argparse.Namespace) -> int:
     df = mixture_baseline(clips, args.backend, _workers(args), progress=not args.no_progress)
     write_table(df, args.output)
     ok = int((df["status"] == "ok").sum())
-    print(f"{args.output}: mixture baseline of {len(df)} clips ({ok} ok, {len(df) - ok} failed), "
-          f"{args.backend}, {time.perf_counter() - t0:.1f} s")
+    print(
+        f"{args.output}: mixture baseline of {len(df)} clips ({ok} ok, {len(df) - ok} failed), "
+        f"{args.backend}, {time.perf_counter() - t0:.1f} s"
+    )
     return 0
 
 
@@ -723,19 +856,33 @@ def run_score(args: argparse.Namespace) -> int:
     _check_paths(clips, args.catalogue)
     baseline = read_baselines(args.baseline) if args.baseline else None
     if baseline is not None and "scorer" in baseline.columns:
-        other = sorted({str(s) for s in baseline["scorer"] if not str(s).startswith(args.backend + " ")})
+        other = sorted(
+            {str(s) for s in baseline["scorer"] if not str(s).startswith(args.backend + " ")}
+        )
         if other:
-            log.info("baseline scored with %s, estimates with %s (the backends agree to ~1e-6 dB)",
-                     ", ".join(other), args.backend)
+            log.info(
+                "baseline scored with %s, estimates with %s (the backends agree to ~1e-6 dB)",
+                ", ".join(other),
+                args.backend,
+            )
     t0 = time.perf_counter()
     df = score_estimates(
-        clips, args.estimates, baseline, args.backend, _workers(args), args.variant, _step_value(args.step),
-        max_shortfall_s=args.max_shortfall, progress=not args.no_progress,
+        clips,
+        args.estimates,
+        baseline,
+        args.backend,
+        _workers(args),
+        args.variant,
+        _step_value(args.step),
+        max_shortfall_s=args.max_shortfall,
+        progress=not args.no_progress,
     )
     write_table(df, args.output)
     ok = df["status"] == "ok"
-    msg = f"{args.output}: {len(df)} clips ({int(ok.sum())} ok, {int((~ok).sum())} failed), {args.backend}, " \
-          f"{time.perf_counter() - t0:.1f} s"
+    msg = (
+        f"{args.output}: {len(df)} clips ({int(ok.sum())} ok, {int((~ok).sum())} failed), {args.backend}, "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
     if ok.any():
         w = df.loc[ok, "samples"].astype(float)
         msg += "; GNSDR voice {:.3f} dB, accompaniment {:.3f} dB".format(

@@ -53,9 +53,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -65,7 +65,13 @@ from torch import nn
 from . import features
 from .audio import AUDIO_SUFFIXES, atomic_path, read_audio, resample, write_audio
 from .errors import UserError
-from .model import ArchConfig, SeedHourglass, SeedStackedHourglass, build_model, sources_from_prediction
+from .model import (
+    ArchConfig,
+    SeedHourglass,
+    SeedStackedHourglass,
+    build_model,
+    sources_from_prediction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +115,9 @@ def resolve_precision(requested: str, device: torch.device) -> str:
     ok, native, where = bf16_support(device)
     if requested == "bf16":
         if not ok:
-            raise UserError(f"--precision bf16: {where} does not support bfloat16; use --precision fp32")
+            raise UserError(
+                f"--precision bf16: {where} does not support bfloat16; use --precision fp32"
+            )
         return "bf16"
     return "bf16" if native else "fp32"
 
@@ -145,7 +153,9 @@ def reuse_freed_memory(keep_bytes: int = 2**31 - 1) -> bool:
         if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
             M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-            ok = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, int(keep_bytes)))
+            ok = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(
+                libc.mallopt(M_TRIM_THRESHOLD, int(keep_bytes))
+            )
     except Exception:  # pragma: no cover - exotic platforms
         ok = False
     _ALLOCATOR_TUNED = ok
@@ -181,8 +191,12 @@ def fold_batchnorm(model: nn.Module) -> int:
                 b = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(mean)
                 s = gamma / torch.sqrt(var + bn.eps)
                 shape = (-1,) + (1,) * (w.dim() - 1)
-                conv.weight = nn.Parameter((w * s.view(shape)).to(conv.weight.dtype), requires_grad=False)
-                conv.bias = nn.Parameter(((b - mean) * s + beta).to(conv.weight.dtype), requires_grad=False)
+                conv.weight = nn.Parameter(
+                    (w * s.view(shape)).to(conv.weight.dtype), requires_grad=False
+                )
+                conv.bias = nn.Parameter(
+                    ((b - mean) * s + beta).to(conv.weight.dtype), requires_grad=False
+                )
             module[i + 1] = nn.Identity()
             folded += 1
     return folded
@@ -275,9 +289,11 @@ class ModelBundle:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
     def describe(self) -> str:
-        return (f"{self.source}: {self.arch.kind} {self.arch.stacks}x{self.arch.channels}+{self.arch.growth} "
-                f"({self.arch.target}) on {self.device} {self.precision}, "
-                f"BN {'folded' if self.folded else 'kept'}, {'channels_last' if self.channels_last else 'NCHW'}")
+        return (
+            f"{self.source}: {self.arch.kind} {self.arch.stacks}x{self.arch.channels}+{self.arch.growth} "
+            f"({self.arch.target}) on {self.device} {self.precision}, "
+            f"BN {'folded' if self.folded else 'kept'}, {'channels_last' if self.channels_last else 'NCHW'}"
+        )
 
 
 def prepare_model(
@@ -325,11 +341,17 @@ def read_model_file(path: str | os.PathLike) -> tuple[ArchConfig, dict, dict]:
     """
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: model file not found; train one with `hourglass-sep train -o {path.name}`")
+        raise UserError(
+            f"{path}: model file not found; train one with `hourglass-sep train -o {path.name}`"
+        )
     if path.is_dir():
-        raise UserError(f"{path}: is a directory; --model expects the model.pt written by `hourglass-sep train`")
+        raise UserError(
+            f"{path}: is a directory; --model expects the model.pt written by `hourglass-sep train`"
+        )
     if path.stat().st_size == 0:
-        raise UserError(f"{path}: model file is empty (0 bytes; an interrupted copy?); re-create it with `hourglass-sep train`")
+        raise UserError(
+            f"{path}: model file is empty (0 bytes; an interrupted copy?); re-create it with `hourglass-sep train`"
+        )
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -338,14 +360,20 @@ def read_model_file(path: str | os.PathLike) -> tuple[ArchConfig, dict, dict]:
             "the file is corrupt, truncated or not a torch.save file — re-create it with `hourglass-sep train`"
         ) from None
     if not isinstance(data, dict):
-        raise UserError(f"{path}: not an hourglass-sep model (holds a {type(data).__name__}, expected a dict "
-                        f"with 'arch' and 'state_dict'; format {MODEL_FORMAT})")
+        raise UserError(
+            f"{path}: not an hourglass-sep model (holds a {type(data).__name__}, expected a dict "
+            f"with 'arch' and 'state_dict'; format {MODEL_FORMAT})"
+        )
     fmt = data.get("format")
     if fmt == CHECKPOINT_FORMAT and "model" in data:
         state = data["model"]
     else:
         state = data.get("state_dict")
-    if fmt not in (None, MODEL_FORMAT, CHECKPOINT_FORMAT) or "arch" not in data or not isinstance(state, dict):
+    if (
+        fmt not in (None, MODEL_FORMAT, CHECKPOINT_FORMAT)
+        or "arch" not in data
+        or not isinstance(state, dict)
+    ):
         have = sorted(map(str, data))[:8]
         raise UserError(
             f"{path}: not an hourglass-sep model (format {fmt!r}, keys {have}); expected a dict with "
@@ -382,8 +410,17 @@ def load_model(
             f"({' '.join(first[:2])[:300]}); the file is damaged or was edited"
         ) from None
     info = {k: rest[k] for k in ("step", "wall_seconds", "device", "format") if k in rest}
-    return prepare_model(model, arch, device, precision, fold, channels_last,
-                         copy_model=False, source=str(path), info=info)
+    return prepare_model(
+        model,
+        arch,
+        device,
+        precision,
+        fold,
+        channels_last,
+        copy_model=False,
+        source=str(path),
+        info=info,
+    )
 
 
 # ------------------------------------------------------------------ forward
@@ -432,8 +469,9 @@ def window_plan(frames: int) -> list[tuple[int, int, int]]:
     return plan
 
 
-def predict_windowed(bundle: ModelBundle, mag: np.ndarray, windows_per_batch: int = 4,
-                     pad_mode: str = "reflect") -> np.ndarray:
+def predict_windowed(
+    bundle: ModelBundle, mag: np.ndarray, windows_per_batch: int = 4, pad_mode: str = "reflect"
+) -> np.ndarray:
     """Prediction (outputs, 512, T) of one normalised magnitude (512, T), the seed's windowed way."""
     _check_pad_mode(pad_mode)
     if windows_per_batch < 1:
@@ -444,11 +482,11 @@ def predict_windowed(bundle: ModelBundle, mag: np.ndarray, windows_per_batch: in
     x = torch.from_numpy(np.ascontiguousarray(padded, dtype=np.float32))
     out = torch.zeros(bundle.arch.outputs, padded.shape[0], padded.shape[-1])
     for i in range(0, len(plan), windows_per_batch):
-        chunk = plan[i:i + windows_per_batch]
-        batch = torch.stack([x[:, s:s + WINDOW] for s, _, _ in chunk])[:, None]
+        chunk = plan[i : i + windows_per_batch]
+        batch = torch.stack([x[:, s : s + WINDOW] for s, _, _ in chunk])[:, None]
         pred = _forward(bundle, batch)
         for (s, a, b), p in zip(chunk, pred):
-            out[:, :, a:b] = p[:, :, a - s:b - s]
+            out[:, :, a:b] = p[:, :, a - s : b - s]
     return out[:, :, :T].numpy()
 
 
@@ -456,8 +494,13 @@ def padded_frames(frames: int, multiple: int) -> int:
     return max(multiple, -(-frames // multiple) * multiple)
 
 
-def predict_whole(bundle: ModelBundle, mags: Sequence[np.ndarray], pad_mode: str = "reflect",
-                  max_batch_frames: int = DEFAULT_MAX_BATCH_FRAMES, on_done=None) -> list[np.ndarray]:
+def predict_whole(
+    bundle: ModelBundle,
+    mags: Sequence[np.ndarray],
+    pad_mode: str = "reflect",
+    max_batch_frames: int = DEFAULT_MAX_BATCH_FRAMES,
+    on_done=None,
+) -> list[np.ndarray]:
     """Predictions (outputs, 512, T_i) of normalised magnitudes (512, T_i), whole clips.
 
     Clips are grouped by padded length (a multiple of ``arch.time_multiple``) so no
@@ -475,11 +518,13 @@ def predict_whole(bundle: ModelBundle, mags: Sequence[np.ndarray], pad_mode: str
         idx = groups[total]
         per_batch = max(1, int(max_batch_frames) // total)
         for j in range(0, len(idx), per_batch):
-            part = idx[j:j + per_batch]
-            batch = np.stack([_pad_time(np.asarray(mags[i], np.float32), total, pad_mode) for i in part])
+            part = idx[j : j + per_batch]
+            batch = np.stack(
+                [_pad_time(np.asarray(mags[i], np.float32), total, pad_mode) for i in part]
+            )
             pred = _forward(bundle, torch.from_numpy(batch)[:, None])
             for k, i in enumerate(part):
-                out[i] = pred[k, :, :, :mags[i].shape[-1]].numpy()
+                out[i] = pred[k, :, :, : mags[i].shape[-1]].numpy()
                 if on_done is not None:
                     on_done(i, out[i])
     return out  # type: ignore[return-value]
@@ -505,7 +550,9 @@ def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
     return np.pad(x, (0, n - x.shape[-1])).astype(np.float32)
 
 
-def _waveforms(bundle: ModelBundle, feats: features.ClipFeatures, pred: np.ndarray, sr: int, n: int):
+def _waveforms(
+    bundle: ModelBundle, feats: features.ClipFeatures, pred: np.ndarray, sr: int, n: int
+):
     """(voice, accompaniment) waveforms at ``sr``, length ``n``, from one clip's prediction."""
     mix = torch.from_numpy(feats.mixture)[None, None]
     v, a = sources_from_prediction(torch.from_numpy(pred)[None], mix, bundle.arch.target)
@@ -526,8 +573,13 @@ def separate_waveform(
     pad_mode: str = "reflect",
 ) -> tuple[np.ndarray, np.ndarray]:
     """(voice, accompaniment) float32 ``(n,)`` at ``sr`` for ``audio`` ``(channels, n)`` or ``(n,)``."""
-    return separate_many(bundle, [(audio, sr)], schedule=schedule, windows_per_batch=windows_per_batch,
-                         pad_mode=pad_mode)[0]
+    return separate_many(
+        bundle,
+        [(audio, sr)],
+        schedule=schedule,
+        windows_per_batch=windows_per_batch,
+        pad_mode=pad_mode,
+    )[0]
 
 
 def separate_many(
@@ -568,7 +620,11 @@ def separate_many(
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(feats), unit="clip", desc=progress if isinstance(progress, str) else "separate")
+        bar = tqdm(
+            total=len(feats),
+            unit="clip",
+            desc=progress if isinstance(progress, str) else "separate",
+        )
     try:
         results: list = [None] * len(feats)
 
@@ -579,7 +635,9 @@ def separate_many(
                 bar.update(1)
 
         if schedule == "whole":
-            predict_whole(bundle, [f.mixture for f in feats], pad_mode, max_batch_frames, on_done=finish)
+            predict_whole(
+                bundle, [f.mixture for f in feats], pad_mode, max_batch_frames, on_done=finish
+            )
         else:
             for i, f in enumerate(feats):
                 finish(i, predict_windowed(bundle, f.mixture, windows_per_batch, pad_mode))
@@ -591,23 +649,68 @@ def separate_many(
 
 # ------------------------------------------------------------------- CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="*", metavar="IN", help="songs to separate (wav, flac or ogg; mono or multi-channel; any rate)")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="IN",
+        help="songs to separate (wav, flac or ogg; mono or multi-channel; any rate)",
+    )
     p.add_argument("--model", required=True, help="model.pt written by `hourglass-sep train`")
-    p.add_argument("-o", "--output", help="output folder: writes OUT/<input stem>/voice.wav and accompaniment.wav")
-    p.add_argument("--schedule", choices=SCHEDULES, default="whole",
-                   help="whole: one pass per clip (padded to the network's time multiple); windowed: the seed's 64-frame windows")
-    p.add_argument("--windows-per-batch", type=int, default=4, help="windows per forward pass (windowed schedule)")
-    p.add_argument("--pad", choices=PAD_MODES, default="reflect", help="how a clip is padded in time before the network")
-    p.add_argument("--max-batch-frames", type=int, default=DEFAULT_MAX_BATCH_FRAMES,
-                   help="whole schedule: most frames per forward pass when clips of equal padded length are batched")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="auto: bf16 on GPUs with bf16 and CPUs with AVX512-BF16/AMX, else fp32")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output folder: writes OUT/<input stem>/voice.wav and accompaniment.wav",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="whole",
+        help="whole: one pass per clip (padded to the network's time multiple); windowed: the seed's 64-frame windows",
+    )
+    p.add_argument(
+        "--windows-per-batch",
+        type=int,
+        default=4,
+        help="windows per forward pass (windowed schedule)",
+    )
+    p.add_argument(
+        "--pad",
+        choices=PAD_MODES,
+        default="reflect",
+        help="how a clip is padded in time before the network",
+    )
+    p.add_argument(
+        "--max-batch-frames",
+        type=int,
+        default=DEFAULT_MAX_BATCH_FRAMES,
+        help="whole schedule: most frames per forward pass when clips of equal padded length are batched",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: bf16 on GPUs with bf16 and CPUs with AVX512-BF16/AMX, else fp32",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: OMP_NUM_THREADS, else torch's default)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (default: OMP_NUM_THREADS, else torch's default)",
+    )
     p.add_argument("--no-fold", action="store_true", help="keep BatchNorm layers (for comparisons)")
-    p.add_argument("--float", dest="float_out", action="store_true", help="write 32-bit float wav instead of 16-bit PCM")
-    p.add_argument("--catalogue", help="workflow mode: clip catalogue TSV (separates evaluated test clips)")
-    p.add_argument("--shard", default="0/1", help="workflow mode: I/N, separate the clips k with k %% N == I")
+    p.add_argument(
+        "--float",
+        dest="float_out",
+        action="store_true",
+        help="write 32-bit float wav instead of 16-bit PCM",
+    )
+    p.add_argument(
+        "--catalogue", help="workflow mode: clip catalogue TSV (separates evaluated test clips)"
+    )
+    p.add_argument(
+        "--shard", default="0/1", help="workflow mode: I/N, separate the clips k with k %% N == I"
+    )
     p.add_argument("--estimates", help="workflow mode: the .npz to write")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -626,13 +729,17 @@ def _check_input(path: Path) -> None:
     if not path.exists():
         raise UserError(f"{path}: no such file")
     if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected an audio file ({', '.join(AUDIO_SUFFIXES)})")
+        raise UserError(
+            f"{path}: is a directory, expected an audio file ({', '.join(AUDIO_SUFFIXES)})"
+        )
     if path.stat().st_size == 0:
         raise UserError(f"{path}: the file is empty (0 bytes); expected a wav, flac or ogg file")
     try:
         info = sf.info(str(path))
     except Exception as exc:
-        raise UserError(f"{path}: cannot read as audio ({str(exc).strip()[:200]}); expected a wav, flac or ogg file") from None
+        raise UserError(
+            f"{path}: cannot read as audio ({str(exc).strip()[:200]}); expected a wav, flac or ogg file"
+        ) from None
     if info.frames == 0:
         raise UserError(f"{path}: the file holds no samples")
 
@@ -647,7 +754,9 @@ def _set_threads(threads: int | None) -> int:
 
 def _run_files(args, bundle: ModelBundle) -> int:
     if not args.output:
-        raise UserError("give an output folder with -o DIR (or use --catalogue/--estimates for workflow mode)")
+        raise UserError(
+            "give an output folder with -o DIR (or use --catalogue/--estimates for workflow mode)"
+        )
     out_dir = Path(args.output)
     inputs = [Path(p) for p in args.inputs]
     for p in inputs:
@@ -671,22 +780,30 @@ def _run_files(args, bundle: ModelBundle) -> int:
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    for p in tqdm(inputs, unit="song", desc="separate", disable=args.no_progress or len(inputs) < 2):
+    for p in tqdm(
+        inputs, unit="song", desc="separate", disable=args.no_progress or len(inputs) < 2
+    ):
         audio, sr = read_audio(p)
         t1 = time.perf_counter()
-        voice, acc = separate_waveform(bundle, audio, sr, args.schedule, args.windows_per_batch, args.pad)
+        voice, acc = separate_waveform(
+            bundle, audio, sr, args.schedule, args.windows_per_batch, args.pad
+        )
         dt = time.perf_counter() - t1
         dest = out_dir / p.stem
         write_audio(dest / "voice.wav", voice, sr, subtype)
         write_audio(dest / "accompaniment.wav", acc, sr, subtype)
-        print(f"{p} -> {dest}/{{voice,accompaniment}}.wav ({audio.shape[1] / sr:.1f} s of audio in {dt:.2f} s)")
+        print(
+            f"{p} -> {dest}/{{voice,accompaniment}}.wav ({audio.shape[1] / sr:.1f} s of audio in {dt:.2f} s)"
+        )
     log.info("separated %d file(s) in %.1f s", len(inputs), time.perf_counter() - t0)
     return 0
 
 
 def _run_shard(args, bundle: ModelBundle, threads: int) -> int:
     if args.inputs or args.output:
-        raise UserError("workflow mode (--catalogue) takes no input files and no -o; the results go to --estimates")
+        raise UserError(
+            "workflow mode (--catalogue) takes no input files and no -o; the results go to --estimates"
+        )
     if not args.estimates:
         raise UserError("workflow mode needs --estimates E.npz (the file to write)")
     rows = shard_clips(args.catalogue, args.shard)
@@ -696,24 +813,42 @@ def _run_shard(args, bundle: ModelBundle, threads: int) -> int:
         audio, sr = read_audio(row.path)
         clips.append(str(row.clip))
         audios.append((audio, sr))
-    results = separate_many(bundle, audios, schedule=args.schedule, windows_per_batch=args.windows_per_batch,
-                            pad_mode=args.pad, max_batch_frames=args.max_batch_frames,
-                            progress=False if args.no_progress else f"separate {args.shard}")
+    results = separate_many(
+        bundle,
+        audios,
+        schedule=args.schedule,
+        windows_per_batch=args.windows_per_batch,
+        pad_mode=args.pad,
+        max_batch_frames=args.max_batch_frames,
+        progress=False if args.no_progress else f"separate {args.shard}",
+    )
     seconds = time.perf_counter() - t0
     arrays: dict[str, np.ndarray] = {"clips": np.array(clips, dtype=str)}
     for c, (v, a) in zip(clips, results):
         arrays[f"voice__{c}"] = np.asarray(v, np.float32)
         arrays[f"accompaniment__{c}"] = np.asarray(a, np.float32)
-    meta = dict(seconds=seconds, device=str(bundle.device), schedule=args.schedule, precision=bundle.precision,
-                clips=len(clips), shard=args.shard, model=str(args.model),
-                folded=bundle.folded, threads=threads, windows_per_batch=args.windows_per_batch,
-                pad=args.pad, audio_seconds=float(sum(a.shape[1] / r for a, r in audios)),
-                torch=str(torch.__version__))
+    meta = dict(
+        seconds=seconds,
+        device=str(bundle.device),
+        schedule=args.schedule,
+        precision=bundle.precision,
+        clips=len(clips),
+        shard=args.shard,
+        model=str(args.model),
+        folded=bundle.folded,
+        threads=threads,
+        windows_per_batch=args.windows_per_batch,
+        pad=args.pad,
+        audio_seconds=float(sum(a.shape[1] / r for a, r in audios)),
+        torch=str(torch.__version__),
+    )
     arrays["meta"] = np.array(json.dumps(meta))
     with atomic_path(args.estimates, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)
-    print(f"{args.estimates}: {len(clips)} clip(s) of shard {args.shard} in {seconds:.1f} s "
-          f"({bundle.device}, {bundle.precision}, {args.schedule})")
+    print(
+        f"{args.estimates}: {len(clips)} clip(s) of shard {args.shard} in {seconds:.1f} s "
+        f"({bundle.device}, {bundle.precision}, {args.schedule})"
+    )
     return 0
 
 
@@ -726,11 +861,14 @@ def run(args: argparse.Namespace) -> int:
     if workflow and not args.catalogue:
         raise UserError("--estimates needs --catalogue catalogue.tsv (workflow mode)")
     if not workflow and not args.inputs:
-        raise UserError("give songs to separate (IN ...) and -o DIR, or --catalogue/--shard/--estimates")
+        raise UserError(
+            "give songs to separate (IN ...) and -o DIR, or --catalogue/--shard/--estimates"
+        )
     if not workflow:  # refuse bad inputs before loading the model
         for p in args.inputs:
             _check_input(Path(p))
-    bundle = load_model(args.model, device=args.device, precision=args.precision,
-                        fold=not args.no_fold)
+    bundle = load_model(
+        args.model, device=args.device, precision=args.precision, fold=not args.no_fold
+    )
     log.info("%s, %d thread(s)", bundle.describe(), threads)
     return _run_shard(args, bundle, threads) if workflow else _run_files(args, bundle)

@@ -43,15 +43,24 @@ def song_from_clips(paths: list[str], seconds: float = 64.0) -> tuple[np.ndarray
     return song[:, : int(seconds * sr)], sr
 
 
-def time_separation(model_path: str, audio: np.ndarray, sr: int, device: str = "auto", repeats: int = 2) -> list[dict]:
+def time_separation(
+    model_path: str, audio: np.ndarray, sr: int, device: str = "auto", repeats: int = 2
+) -> list[dict]:
     """Seconds to separate ``audio`` with our path and with the seed's windowed fp32 scheme."""
     from .separate import load_model, separate_waveform
 
     rows = []
     setups = [
-        ("separate song: whole clip, folded BN, channels_last, auto precision", dict(precision="auto"), "whole"),
-        ("separate song: seed's scheme (64-frame windows x4, fp32)",
-         dict(precision="fp32", fold=False, channels_last=False), "windowed"),
+        (
+            "separate song: whole clip, folded BN, channels_last, auto precision",
+            dict(precision="auto"),
+            "whole",
+        ),
+        (
+            "separate song: seed's scheme (64-frame windows x4, fp32)",
+            dict(precision="fp32", fold=False, channels_last=False),
+            "windowed",
+        ),
     ]
     estimates = {}
     for what, opts, schedule in setups:
@@ -63,13 +72,24 @@ def time_separation(model_path: str, audio: np.ndarray, sr: int, device: str = "
             est = separate_waveform(bundle, audio, sr, schedule=schedule, windows_per_batch=4)
             best = min(best, time.perf_counter() - t0)
         estimates[schedule] = est
-        rows.append(dict(what=what, device=f"{bundle.device} {bundle.precision}", seconds=best,
-                         detail=f"{audio.shape[1] / sr:.1f} s of audio, best of {repeats}"))
+        rows.append(
+            dict(
+                what=what,
+                device=f"{bundle.device} {bundle.precision}",
+                seconds=best,
+                detail=f"{audio.shape[1] / sr:.1f} s of audio, best of {repeats}",
+            )
+        )
     v_whole, v_win = estimates["whole"][0], estimates["windowed"][0]
     diff = 10 * np.log10(np.sum(v_win**2) / max(np.sum((v_whole - v_win) ** 2), 1e-20))
-    rows.append(dict(what="speed-up of our path over the seed's scheme", device="",
-                     seconds=rows[1]["seconds"] / rows[0]["seconds"],
-                     detail=f"ratio (not seconds); voice SNR whole vs windowed {diff:.1f} dB"))
+    rows.append(
+        dict(
+            what="speed-up of our path over the seed's scheme",
+            device="",
+            seconds=rows[1]["seconds"] / rows[0]["seconds"],
+            detail=f"ratio (not seconds); voice SNR whole vs windowed {diff:.1f} dB",
+        )
+    )
     return rows
 
 
@@ -93,22 +113,39 @@ def job_times(bench_dir: str | Path) -> list[dict]:
         except (KeyError, IndexError, ValueError, pd.errors.ParserError):
             continue
         rule, rest = m["rule"], m["rest"]
-        key = rest.rsplit("_", 1)[0] if rule in ("separate", "score") else (rest if rule == "train" else "")
+        key = (
+            rest.rsplit("_", 1)[0]
+            if rule in ("separate", "score")
+            else (rest if rule == "train" else "")
+        )
         if rule == "baseline":
             key = "all shards"
         groups.setdefault((rule, key), []).append(s)
     rows = []
-    names = {"train": "train", "separate": "separate test clips", "score": "score test clips",
-             "baseline": "mixture baseline SDR (shared by all variants)", "cache": "spectrogram cache"}
+    names = {
+        "train": "train",
+        "separate": "separate test clips",
+        "score": "score test clips",
+        "baseline": "mixture baseline SDR (shared by all variants)",
+        "cache": "spectrogram cache",
+    }
     for (rule, key), secs in groups.items():
-        rows.append(dict(what=f"{names[rule]}: {key}".rstrip(": "), device="job",
-                         seconds=float(np.sum(secs)), detail=f"{len(secs)} job(s), summed wall time"))
+        rows.append(
+            dict(
+                what=f"{names[rule]}: {key}".rstrip(": "),
+                device="job",
+                seconds=float(np.sum(secs)),
+                detail=f"{len(secs)} job(s), summed wall time",
+            )
+        )
     return rows
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model.pt to time separation with")
-    p.add_argument("--catalogue", required=True, help="catalogue TSV; evaluated test clips form the song")
+    p.add_argument(
+        "--catalogue", required=True, help="catalogue TSV; evaluated test clips form the song"
+    )
     p.add_argument("--song", help="time this audio file instead of joined test clips")
     p.add_argument("--seconds", type=float, default=64.0, help="length of the joined song")
     p.add_argument("--benchmarks", help="folder of Snakemake benchmark TSVs to summarise")

@@ -79,9 +79,30 @@ INFO = "synth.json"
 
 # Made-up singer names for the test singers (lowercase alphanumeric, as MIR-1K's).
 MADE_UP_SINGERS = (  # alternately for the female (alto, soprano) and male (tenor, baritone) voices of VOICE_CYCLE
-    "dalia", "corvin", "isolde", "emrys", "maelis", "galen", "rowena", "fenwick",
-    "tamsin", "jorvik", "vesna", "selwyn", "zinnia", "ulric", "lunet", "wystan",
-    "orla", "pellam", "yarrow", "quill", "hollis", "nyro", "kestrel", "bexley",
+    "dalia",
+    "corvin",
+    "isolde",
+    "emrys",
+    "maelis",
+    "galen",
+    "rowena",
+    "fenwick",
+    "tamsin",
+    "jorvik",
+    "vesna",
+    "selwyn",
+    "zinnia",
+    "ulric",
+    "lunet",
+    "wystan",
+    "orla",
+    "pellam",
+    "yarrow",
+    "quill",
+    "hollis",
+    "nyro",
+    "kestrel",
+    "bexley",
 )
 # MIDI range (low, high) of each voice type; abjones sings baritone, amy alto (MIR-1K: male, female).
 VOICE_RANGES = {"baritone": (43, 64), "tenor": (48, 69), "alto": (53, 74), "soprano": (58, 79)}
@@ -90,7 +111,16 @@ VOICE_CYCLE = ("alto", "tenor", "soprano", "baritone")
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10)
 PROGRESSIONS = {  # scale degrees, 0-based
-    "major": ((0, 4, 5, 3), (5, 3, 0, 4), (0, 5, 3, 4), (0, 3, 4, 3), (1, 4, 0, 5), (0, 3, 5, 4), (3, 4, 2, 5), (0, 2, 3, 4)),
+    "major": (
+        (0, 4, 5, 3),
+        (5, 3, 0, 4),
+        (0, 5, 3, 4),
+        (0, 3, 4, 3),
+        (1, 4, 0, 5),
+        (0, 3, 5, 4),
+        (3, 4, 2, 5),
+        (0, 2, 3, 4),
+    ),
     "minor": ((0, 5, 2, 6), (0, 3, 4, 0), (0, 6, 5, 6), (0, 3, 6, 2), (0, 5, 3, 4), (0, 2, 5, 4)),
 }
 KEY_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -106,7 +136,11 @@ VOWELS = {
 }
 VOWEL_LIST = tuple(VOWELS)
 VOWEL_P = np.array([0.26, 0.18, 0.17, 0.16, 0.11, 0.12])
-VOICED_CONS = {"m": ((280, 1100, 2200, 3300), 0.3), "n": ((280, 1600, 2600, 3400), 0.3), "l": ((360, 1300, 2700, 3400), 0.45)}
+VOICED_CONS = {
+    "m": ((280, 1100, 2200, 3300), 0.3),
+    "n": ((280, 1600, 2600, 3400), 0.3),
+    "l": ((360, 1300, 2700, 3400), 0.45),
+}
 BANDWIDTHS = np.array([80.0, 100.0, 140.0, 200.0])
 # Unvoiced consonants: kind, centre Hz, width (octaves), duration range (s), level.
 UNVOICED_CONS = {
@@ -140,7 +174,9 @@ def _rng(seed: int, *keys: object) -> np.random.Generator:
 def _smooth_noise(rng: np.random.Generator, n: int, tau_frames: float) -> np.ndarray:
     """Low-pass noise with unit standard deviation (time constant in samples of the array)."""
     a = math.exp(-1.0 / max(tau_frames, 1e-3))
-    x = signal.lfilter([1 - a], [1, -a], rng.standard_normal(n + int(3 * tau_frames)))[int(3 * tau_frames):]
+    x = signal.lfilter([1 - a], [1, -a], rng.standard_normal(n + int(3 * tau_frames)))[
+        int(3 * tau_frames) :
+    ]
     return x / (x.std() + 1e-12)
 
 
@@ -149,7 +185,9 @@ def _onepole(x: np.ndarray, tau_frames: float) -> np.ndarray:
     return signal.lfilter([1 - a], [1, -a], x, zi=[a * x[0]])[0]
 
 
-def _shaped_noise(rng: np.random.Generator, n: int, centre: float, width_oct: float, floor: float = 0.0) -> np.ndarray:
+def _shaped_noise(
+    rng: np.random.Generator, n: int, centre: float, width_oct: float, floor: float = 0.0
+) -> np.ndarray:
     """White noise band-shaped with a Gaussian in log-frequency; unit RMS."""
     m = sfft.next_fast_len(n, real=True)
     X = sfft.rfft(rng.standard_normal(m))
@@ -345,7 +383,9 @@ class Song:
         }
 
 
-def _chord(tonic: int, scale: tuple, degree: int, seventh: bool, raise_third: bool) -> tuple[int, tuple]:
+def _chord(
+    tonic: int, scale: tuple, degree: int, seventh: bool, raise_third: bool
+) -> tuple[int, tuple]:
     ivs = []
     for k in range(4 if seventh else 3):
         d = degree + 2 * k
@@ -377,7 +417,13 @@ def make_song(seed: int, singer: Singer, song_id: str) -> Song:
 
     # melody register inside the singer's range, and the key's notes in it
     width = int(rng.integers(12, 18))
-    lo = int(np.clip(round(singer.lo + (singer.hi - singer.lo - width) * rng.uniform(0.2, 0.8)), singer.lo, singer.hi - width))
+    lo = int(
+        np.clip(
+            round(singer.lo + (singer.hi - singer.lo - width) * rng.uniform(0.2, 0.8)),
+            singer.lo,
+            singer.hi - width,
+        )
+    )
     pcs = {(tonic + s) % 12 for s in scale}
     scale_notes = np.array([m for m in range(lo, lo + width + 1) if m % 12 in pcs])
 
@@ -385,7 +431,9 @@ def make_song(seed: int, singer: Singer, song_id: str) -> Song:
     beat = 60.0 / bpm
     dur_vals = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0])
     pref = rng.uniform(0.22, 0.4)
-    dur_p = np.exp(-0.5 * (np.log(dur_vals * beat / pref) / 0.45) ** 2) * np.array([0.6, 1.0, 0.5, 1.0, 0.4, 0.3])
+    dur_p = np.exp(-0.5 * (np.log(dur_vals * beat / pref) / 0.45) ** 2) * np.array(
+        [0.6, 1.0, 0.5, 1.0, 0.4, 0.3]
+    )
     dur_p /= dur_p.sum()
     # phrases of 1.5-4.5 s, in beats
     phrase_beats = tuple(sorted({max(2, int(round(sec / beat))) for sec in (1.6, 2.4, 3.2, 4.2)}))
@@ -431,7 +479,12 @@ def make_song(seed: int, singer: Singer, song_id: str) -> Song:
         drums=drums,
         lead=lead,
         reverb=(rng.uniform(0.4, 1.6), rng.uniform(0.08, 0.3)),
-        voice_room=(rng.uniform(0.25, 0.8), rng.uniform(0.02, 0.15), rng.uniform(0.12, 0.26), rng.uniform(0.0, 0.2) if rng.random() < 0.35 else 0.0),
+        voice_room=(
+            rng.uniform(0.25, 0.8),
+            rng.uniform(0.02, 0.15),
+            rng.uniform(0.12, 0.26),
+            rng.uniform(0.0, 0.2) if rng.random() < 0.35 else 0.0,
+        ),
         kit_seed=int(rng.integers(2**31)),
     )
 
@@ -440,40 +493,114 @@ def _make_instrument(rng: np.random.Generator, kind: str, bpm: float, bpb: int) 
     steps = 4 * bpb
     inst = dict(kind=kind, phases=rng.uniform(0, 2 * np.pi, TABLE // 2))
     if kind == "pad":
-        inst.update(gain=10 ** (rng.uniform(-7, -1) / 20), centre=int(rng.integers(55, 65)), cutoff=rng.uniform(700, 2500),
-                    detune=rng.uniform(4, 10), attack=rng.uniform(0.15, 0.6), release=rng.uniform(0.3, 0.8), notes=int(rng.integers(3, 5)))
+        inst.update(
+            gain=10 ** (rng.uniform(-7, -1) / 20),
+            centre=int(rng.integers(55, 65)),
+            cutoff=rng.uniform(700, 2500),
+            detune=rng.uniform(4, 10),
+            attack=rng.uniform(0.15, 0.6),
+            release=rng.uniform(0.3, 0.8),
+            notes=int(rng.integers(3, 5)),
+        )
     elif kind == "organ":
-        bars = {1: 1.0, 2: rng.uniform(0.3, 1.0), 3: rng.uniform(0.0, 0.6), 4: rng.uniform(0.0, 0.4), 6: rng.uniform(0.0, 0.25), 8: rng.uniform(0.0, 0.25)}
+        bars = {
+            1: 1.0,
+            2: rng.uniform(0.3, 1.0),
+            3: rng.uniform(0.0, 0.6),
+            4: rng.uniform(0.0, 0.4),
+            6: rng.uniform(0.0, 0.25),
+            8: rng.uniform(0.0, 0.25),
+        }
         stabs = rng.random() < 0.35
-        inst.update(gain=10 ** (rng.uniform(-8, -2) / 20), centre=int(rng.integers(52, 64)), drawbars=bars, stabs=stabs,
-                    trem_rate=rng.uniform(5.5, 7.0), trem_depth=rng.uniform(0.0, 0.3), notes=int(rng.integers(3, 5)))
+        inst.update(
+            gain=10 ** (rng.uniform(-8, -2) / 20),
+            centre=int(rng.integers(52, 64)),
+            drawbars=bars,
+            stabs=stabs,
+            trem_rate=rng.uniform(5.5, 7.0),
+            trem_depth=rng.uniform(0.0, 0.3),
+            notes=int(rng.integers(3, 5)),
+        )
     elif kind == "strings":
-        inst.update(gain=10 ** (rng.uniform(-8, -2) / 20), centre=int(rng.integers(60, 71)), cutoff=rng.uniform(1800, 3500),
-                    vib_rate=rng.uniform(4.8, 6.2), vib_depth=rng.uniform(0.06, 0.16), attack=rng.uniform(0.2, 0.5),
-                    release=rng.uniform(0.3, 0.7), notes=3)
+        inst.update(
+            gain=10 ** (rng.uniform(-8, -2) / 20),
+            centre=int(rng.integers(60, 71)),
+            cutoff=rng.uniform(1800, 3500),
+            vib_rate=rng.uniform(4.8, 6.2),
+            vib_depth=rng.uniform(0.06, 0.16),
+            attack=rng.uniform(0.2, 0.5),
+            release=rng.uniform(0.3, 0.7),
+            notes=3,
+        )
     elif kind == "piano":
-        pats = [[(0, 4), (4, 4), (8, 4), (12, 4)], [(0, 8), (8, 8)], [(2, 2), (6, 2), (10, 2), (14, 2)], [(0, 6), (6, 4), (10, 6)], [(0, 3), (3, 3), (6, 2), (8, 4), (12, 4)]]
+        pats = [
+            [(0, 4), (4, 4), (8, 4), (12, 4)],
+            [(0, 8), (8, 8)],
+            [(2, 2), (6, 2), (10, 2), (14, 2)],
+            [(0, 6), (6, 4), (10, 6)],
+            [(0, 3), (3, 3), (6, 2), (8, 4), (12, 4)],
+        ]
         pat = pats[int(rng.integers(len(pats)))] if bpb == 4 else [(0, 4), (4, 4), (8, 4)]
-        inst.update(gain=10 ** (rng.uniform(-5, 0) / 20), centre=int(rng.integers(58, 67)), pattern=pat, tilt=rng.uniform(0.9, 1.4),
-                    decay=rng.uniform(0.7, 2.0), bright_decay=rng.uniform(0.15, 0.4), hammer=rng.uniform(0.08, 0.16), notes=4)
+        inst.update(
+            gain=10 ** (rng.uniform(-5, 0) / 20),
+            centre=int(rng.integers(58, 67)),
+            pattern=pat,
+            tilt=rng.uniform(0.9, 1.4),
+            decay=rng.uniform(0.7, 2.0),
+            bright_decay=rng.uniform(0.15, 0.4),
+            hammer=rng.uniform(0.08, 0.16),
+            notes=4,
+        )
     elif kind == "guitar":
         if bpb == 4:
-            pats = [[0, 4, 8, 12], [0, 4, 6, 10, 12, 14], [0, 2, 4, 6, 8, 10, 12, 14], [0, 6, 8, 14], [0, 3, 6, 8, 10, 12, 14]]
+            pats = [
+                [0, 4, 8, 12],
+                [0, 4, 6, 10, 12, 14],
+                [0, 2, 4, 6, 8, 10, 12, 14],
+                [0, 6, 8, 14],
+                [0, 3, 6, 8, 10, 12, 14],
+            ]
         else:
             pats = [[0, 4, 8], [0, 4, 6, 8, 10]]
-        inst.update(gain=10 ** (rng.uniform(-6, 0) / 20), pattern=pats[int(rng.integers(len(pats)))], pluck=rng.uniform(0.1, 0.25),
-                    decay=rng.uniform(0.35, 1.0), bright_decay=rng.uniform(0.08, 0.25), spread=rng.uniform(0.006, 0.016), low=int(rng.integers(40, 47)))
+        inst.update(
+            gain=10 ** (rng.uniform(-6, 0) / 20),
+            pattern=pats[int(rng.integers(len(pats)))],
+            pluck=rng.uniform(0.1, 0.25),
+            decay=rng.uniform(0.35, 1.0),
+            bright_decay=rng.uniform(0.08, 0.25),
+            spread=rng.uniform(0.006, 0.016),
+            low=int(rng.integers(40, 47)),
+        )
     elif kind == "arp":
-        inst.update(gain=10 ** (rng.uniform(-9, -3) / 20), low=int(rng.integers(57, 67)), step=2 if bpm > 95 else int(rng.choice([1, 2])),
-                    pluck=rng.uniform(0.15, 0.4), decay=rng.uniform(0.25, 0.6), bright_decay=rng.uniform(0.05, 0.2), updown=bool(rng.random() < 0.5))
+        inst.update(
+            gain=10 ** (rng.uniform(-9, -3) / 20),
+            low=int(rng.integers(57, 67)),
+            step=2 if bpm > 95 else int(rng.choice([1, 2])),
+            pluck=rng.uniform(0.15, 0.4),
+            decay=rng.uniform(0.25, 0.6),
+            bright_decay=rng.uniform(0.05, 0.2),
+            updown=bool(rng.random() < 0.5),
+        )
     elif kind == "bass":
         if bpb == 4:
-            pats = [[(0, 16, 0)], [(0, 8, 0), (8, 8, 7)], [(0, 4, 0), (4, 4, 0), (8, 4, 7), (12, 4, 0)],
-                    [(s, 2, 0) for s in range(0, 16, 2)], [(0, 6, 0), (6, 2, 0), (8, 4, 7), (12, 2, 12), (14, 2, 7)], [(0, 3, 0), (3, 5, 0), (8, 3, 0), (11, 5, 7)]]
+            pats = [
+                [(0, 16, 0)],
+                [(0, 8, 0), (8, 8, 7)],
+                [(0, 4, 0), (4, 4, 0), (8, 4, 7), (12, 4, 0)],
+                [(s, 2, 0) for s in range(0, 16, 2)],
+                [(0, 6, 0), (6, 2, 0), (8, 4, 7), (12, 2, 12), (14, 2, 7)],
+                [(0, 3, 0), (3, 5, 0), (8, 3, 0), (11, 5, 7)],
+            ]
         else:
             pats = [[(0, 8, 0), (8, 4, 7)], [(0, 4, 0), (4, 4, 7), (8, 4, 12)]]
-        inst.update(gain=10 ** (rng.uniform(0, 5) / 20), pattern=pats[int(rng.integers(len(pats)))], cutoff=rng.uniform(500, 1500),
-                    decay=rng.uniform(0.3, 1.0), low=int(rng.integers(31, 36)), tilt=rng.uniform(1.0, 1.6))
+        inst.update(
+            gain=10 ** (rng.uniform(0, 5) / 20),
+            pattern=pats[int(rng.integers(len(pats)))],
+            cutoff=rng.uniform(500, 1500),
+            decay=rng.uniform(0.3, 1.0),
+            low=int(rng.integers(31, 36)),
+            tilt=rng.uniform(1.0, 1.6),
+        )
     inst["steps"] = steps
     return inst
 
@@ -485,17 +612,27 @@ def _make_drums(rng: np.random.Generator, bpb: int) -> dict:
             "pop16": dict(kick=[0, 6, 8], snare=[4, 12], hat=list(range(16))),
             "halftime": dict(kick=[0, 10], snare=[8], hat=list(range(0, 16, 2))),
             "ballad": dict(kick=[0, 10], snare=[8], hat=[0, 4, 8, 12]),
-            "disco": dict(kick=[0, 4, 8, 12], snare=[4, 12], hat=[0, 4, 8, 12], openhat=[2, 6, 10, 14]),
+            "disco": dict(
+                kick=[0, 4, 8, 12], snare=[4, 12], hat=[0, 4, 8, 12], openhat=[2, 6, 10, 14]
+            ),
             "funk": dict(kick=[0, 3, 10], snare=[4, 12, 15], hat=list(range(16))),
         }
     else:
-        pats = {"waltz": dict(kick=[0], snare=[4, 8], hat=list(range(0, 12, 2))), "waltz2": dict(kick=[0, 6], snare=[8], hat=list(range(12)))}
+        pats = {
+            "waltz": dict(kick=[0], snare=[4, 8], hat=list(range(0, 12, 2))),
+            "waltz2": dict(kick=[0, 6], snare=[8], hat=list(range(12))),
+        }
     name = str(rng.choice(sorted(pats)))
     return dict(
         style=name,
         pattern=pats[name],
-        gains=dict(kick=10 ** (rng.uniform(-1, 3) / 20), snare=10 ** (rng.uniform(-5, 0) / 20), hat=10 ** (rng.uniform(-13, -7) / 20),
-                   openhat=10 ** (rng.uniform(-14, -9) / 20), crash=10 ** (rng.uniform(-16, -10) / 20)),
+        gains=dict(
+            kick=10 ** (rng.uniform(-1, 3) / 20),
+            snare=10 ** (rng.uniform(-5, 0) / 20),
+            hat=10 ** (rng.uniform(-13, -7) / 20),
+            openhat=10 ** (rng.uniform(-14, -9) / 20),
+            crash=10 ** (rng.uniform(-16, -10) / 20),
+        ),
         fill_p=rng.uniform(0.0, 0.6),
         crash_p=rng.uniform(0.2, 0.9),
     )
@@ -514,21 +651,31 @@ def _drum_kit(seed: int) -> dict[str, np.ndarray]:
     n = int(0.35 * SR)
     t = np.arange(n) / SR
     body = rng.uniform(170, 230)
-    tone = np.sin(2 * np.pi * body * t) * np.exp(-t / 0.04) + 0.5 * np.sin(2 * np.pi * body * 1.7 * t) * np.exp(-t / 0.03)
-    noise = _shaped_noise(rng, n, rng.uniform(2000, 4500), rng.uniform(0.9, 1.5)) * np.exp(-t / rng.uniform(0.08, 0.18))
+    tone = np.sin(2 * np.pi * body * t) * np.exp(-t / 0.04) + 0.5 * np.sin(
+        2 * np.pi * body * 1.7 * t
+    ) * np.exp(-t / 0.03)
+    noise = _shaped_noise(rng, n, rng.uniform(2000, 4500), rng.uniform(0.9, 1.5)) * np.exp(
+        -t / rng.uniform(0.08, 0.18)
+    )
     snare = rng.uniform(0.3, 0.8) * tone + noise
     kit["snare"] = snare / np.abs(snare).max()
     n = int(0.12 * SR)
     t = np.arange(n) / SR
-    hat = _shaped_noise(rng, n, rng.uniform(6000, 7500), 0.6, floor=0.05) * np.exp(-t / rng.uniform(0.02, 0.045))
+    hat = _shaped_noise(rng, n, rng.uniform(6000, 7500), 0.6, floor=0.05) * np.exp(
+        -t / rng.uniform(0.02, 0.045)
+    )
     kit["hat"] = hat / np.abs(hat).max()
     n = int(0.6 * SR)
     t = np.arange(n) / SR
-    oh = _shaped_noise(rng, n, rng.uniform(5500, 7000), 0.7, floor=0.05) * np.exp(-t / rng.uniform(0.15, 0.3))
+    oh = _shaped_noise(rng, n, rng.uniform(5500, 7000), 0.7, floor=0.05) * np.exp(
+        -t / rng.uniform(0.15, 0.3)
+    )
     kit["openhat"] = oh / np.abs(oh).max()
     n = int(2.0 * SR)
     t = np.arange(n) / SR
-    crash = _shaped_noise(rng, n, rng.uniform(4000, 6000), 1.0, floor=0.02) * np.exp(-t / rng.uniform(0.6, 1.1))
+    crash = _shaped_noise(rng, n, rng.uniform(4000, 6000), 1.0, floor=0.02) * np.exp(
+        -t / rng.uniform(0.6, 1.1)
+    )
     kit["crash"] = crash / np.abs(crash).max()
     return kit
 
@@ -547,7 +694,9 @@ class ClipSpec:
     seconds: float
 
 
-def clip_windows(seed: int, singer: str, song: str, n: int, min_seconds: float, max_seconds: float) -> list[tuple[float, float]]:
+def clip_windows(
+    seed: int, singer: str, song: str, n: int, min_seconds: float, max_seconds: float
+) -> list[tuple[float, float]]:
     """(start in the song, duration) of the song's first ``n`` clips: consecutive excerpts.
 
     Draw k depends only on (seed, singer, song, k), not on ``n``.
@@ -563,26 +712,37 @@ def clip_windows(seed: int, singer: str, song: str, n: int, min_seconds: float, 
     return out
 
 
-def corpus_layout(seed: int, singers: int, songs: int, clips: int, min_seconds: float, max_seconds: float) -> list[ClipSpec]:
+def corpus_layout(
+    seed: int, singers: int, songs: int, clips: int, min_seconds: float, max_seconds: float
+) -> list[ClipSpec]:
     width = max(2, len(str(clips)))
     specs = []
     for si, singer in enumerate(singer_names(singers)):
         for song in range(1, songs + 1):
-            for k, (t0, dur) in enumerate(clip_windows(seed, singer, str(song), clips, min_seconds, max_seconds), 1):
+            for k, (t0, dur) in enumerate(
+                clip_windows(seed, singer, str(song), clips, min_seconds, max_seconds), 1
+            ):
                 name = f"{singer}_{song}_{k:0{width}d}"
                 specs.append(ClipSpec(name, singer, si, str(song), k, t0, dur))
     return specs
 
 
-def _melody(song: Song, singer: Singer, rng: np.random.Generator, t0: float, dur: float) -> tuple[list[dict], dict]:
+def _melody(
+    song: Song, singer: Singer, rng: np.random.Generator, t0: float, dur: float
+) -> tuple[list[dict], dict]:
     """The voice's notes of one clip (clip time in seconds) and the instrumental passage."""
     beat = song.beat
-    voice_from, voice_to = rng.uniform(0.05, min(0.8, 0.15 * dur)), dur - rng.uniform(0.0, min(0.4, 0.1 * dur))
+    voice_from, voice_to = (
+        rng.uniform(0.05, min(0.8, 0.15 * dur)),
+        dur - rng.uniform(0.0, min(0.4, 0.1 * dur)),
+    )
     hole = None
     passage = "none"
     r = rng.random()
     if r < 0.33 and dur >= 4.0:
-        passage = str(rng.choice(["intro", "outro", "interlude"] if dur >= 7.5 else ["intro", "outro"]))
+        passage = str(
+            rng.choice(["intro", "outro", "interlude"] if dur >= 7.5 else ["intro", "outro"])
+        )
         length = rng.uniform(1.5, min(4.0, 0.45 * dur))
         if passage == "intro":
             voice_from = length
@@ -627,8 +787,15 @@ def _melody(song: Song, singer: Singer, rng: np.random.Generator, t0: float, dur
                 cand = np.flatnonzero(np.isin(sn % 12, pcs))
                 if len(cand):
                     idx = int(cand[np.argmin(np.abs(cand - idx) + 0.1 * rng.random(len(cand)))])
-            notes.append(dict(on=on, beats=d, midi=float(sn[idx]) + rng.normal(0, singer.sloppiness), vel=rng.uniform(0.75, 1.0),
-                              phrase_start=first))
+            notes.append(
+                dict(
+                    on=on,
+                    beats=d,
+                    midi=float(sn[idx]) + rng.normal(0, singer.sloppiness),
+                    vel=rng.uniform(0.75, 1.0),
+                    phrase_start=first,
+                )
+            )
             first = False
             pb += d
         if notes:
@@ -637,13 +804,26 @@ def _melody(song: Song, singer: Singer, rng: np.random.Generator, t0: float, dur
         b = math.ceil((pb + rest) * 2) / 2
 
     if not notes:  # a very short clip: one held note
-        notes.append(dict(on=voice_from, beats=(voice_to - voice_from) / beat, midi=float(sn[idx]), vel=0.9, phrase_start=True))
+        notes.append(
+            dict(
+                on=voice_from,
+                beats=(voice_to - voice_from) / beat,
+                midi=float(sn[idx]),
+                vel=0.9,
+                phrase_start=True,
+            )
+        )
 
     # articulation, lyrics
     for i, nt in enumerate(notes):
         nxt = notes[i + 1] if i + 1 < len(notes) else None
         end = nt["on"] + nt["beats"] * beat
-        nt["legato_out"] = bool(nxt is not None and not nxt["phrase_start"] and nxt["on"] - end < 1e-6 and rng.random() < song.legato)
+        nt["legato_out"] = bool(
+            nxt is not None
+            and not nxt["phrase_start"]
+            and nxt["on"] - end < 1e-6
+            and rng.random() < song.legato
+        )
         if nxt is not None:
             end = min(end, nxt["on"])
         if hole is not None and nt["on"] < hole[0]:
@@ -653,7 +833,11 @@ def _melody(song: Song, singer: Singer, rng: np.random.Generator, t0: float, dur
         lin = i > 0 and notes[i - 1]["legato_out"]
         nt["legato_in"] = lin
         if lin and rng.random() < 0.35:  # melisma: same syllable
-            nt["cons"], nt["vowel"], nt["vowel2"] = "", notes[i - 1]["vowel2"] or notes[i - 1]["vowel"], None
+            nt["cons"], nt["vowel"], nt["vowel2"] = (
+                "",
+                notes[i - 1]["vowel2"] or notes[i - 1]["vowel"],
+                None,
+            )
         else:
             cons = str(rng.choice(CONS_LIST, p=CONS_P))
             if lin and cons in UNVOICED_CONS:
@@ -661,12 +845,19 @@ def _melody(song: Song, singer: Singer, rng: np.random.Generator, t0: float, dur
             nt["cons"] = cons
             nt["vowel"] = str(rng.choice(VOWEL_LIST, p=VOWEL_P))
             nt["vowel2"] = str(rng.choice(["i", "u", "@"])) if rng.random() < 0.12 else None
-        nt["cons_dur"] = rng.uniform(*UNVOICED_CONS[nt["cons"]][3]) if nt["cons"] in UNVOICED_CONS else rng.uniform(0.04, 0.08)
+        nt["cons_dur"] = (
+            rng.uniform(*UNVOICED_CONS[nt["cons"]][3])
+            if nt["cons"] in UNVOICED_CONS
+            else rng.uniform(0.04, 0.08)
+        )
     # gaps before non-legato notes (room for the consonant), shortened notes end with a release
     for i, nt in enumerate(notes):
         if not nt["legato_out"] and i + 1 < len(notes):
             nxt = notes[i + 1]
-            gap = max(rng.uniform(0.03, 0.09), 0.8 * nxt["cons_dur"] if nxt["cons"] in UNVOICED_CONS else 0.0)
+            gap = max(
+                rng.uniform(0.03, 0.09),
+                0.8 * nxt["cons_dur"] if nxt["cons"] in UNVOICED_CONS else 0.0,
+            )
             nt["off"] = min(nt["off"], nxt["on"] - gap)
         nt["off"] = max(nt["off"], nt["on"] + 0.06)
     return notes, dict(passage=passage, hole=hole, voice_from=voice_from, voice_to=voice_to)
@@ -682,7 +873,9 @@ def _formant_env(f: np.ndarray, F: np.ndarray, B: np.ndarray, singer: Singer) ->
     return g / (1.0 + (f / 6500.0) ** 4)
 
 
-def _render_voice(singer: Singer, song: Song, notes: list[dict], n: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+def _render_voice(
+    singer: Singer, song: Song, notes: list[dict], n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, dict]:
     voice = np.zeros(n)
     if not notes:
         return voice, dict(f0_min=None, f0_max=None, voiced=0.0)
@@ -714,7 +907,12 @@ def _render_voice(singer: Singer, song: Song, notes: list[dict], n: int, rng: np
     rate = singer.vib_rate * (1 + 0.05 * _smooth_noise(rng, C, 0.5 * SR / HOP))
     vphase = 2 * np.pi * np.cumsum(rate) * HOP / SR + rng.uniform(0, 2 * np.pi)
     vib = vib_amt * np.sin(vphase)
-    midi_c = contour + vib + singer.drift * _smooth_noise(rng, C, 0.3 * SR / HOP) + 0.02 * _smooth_noise(rng, C, 2.0)
+    midi_c = (
+        contour
+        + vib
+        + singer.drift * _smooth_noise(rng, C, 0.3 * SR / HOP)
+        + 0.02 * _smooth_noise(rng, C, 2.0)
+    )
     f0_c = midi_hz(midi_c)
 
     # --- amplitude envelope (control rate)
@@ -748,7 +946,12 @@ def _render_voice(singer: Singer, song: Song, notes: list[dict], n: int, rng: np
         t = nt["on"]
         if nt["cons"] in VOICED_CONS:
             F, lvl = VOICED_CONS[nt["cons"]]
-            seg_t.append(t), seg_F.append(F), seg_lvl.append(lvl), seg_f0.append((nt["midi"], f0_hi))
+            (
+                seg_t.append(t),
+                seg_F.append(F),
+                seg_lvl.append(lvl),
+                seg_f0.append((nt["midi"], f0_hi)),
+            )
             t = nt["on"] + min(nt["cons_dur"], 0.35 * (nt["off"] - nt["on"]))
         F, lvl = VOWELS[nt["vowel"]]
         seg_t.append(t), seg_F.append(F), seg_lvl.append(lvl), seg_f0.append((nt["midi"], f0_hi))
@@ -764,7 +967,11 @@ def _render_voice(singer: Singer, song: Song, notes: list[dict], n: int, rng: np
     h = np.arange(1, H + 1, dtype=np.float64)
     limit = np.array([len(_harmonics(hi)) for _, hi in seg_f0])
     freqs = h[None, :] * f0s[:, None]
-    amps = h[None, :] ** -singer.tilt * _formant_env(freqs, F, B, singer) * (h[None, :] <= limit[:, None])
+    amps = (
+        h[None, :] ** -singer.tilt
+        * _formant_env(freqs, F, B, singer)
+        * (h[None, :] <= limit[:, None])
+    )
     amps *= (np.array(seg_lvl) / np.sqrt(0.5 * np.sum(amps**2, axis=1)))[:, None]
     tabs = _tables(amps, singer.phases)  # (S, TABLE + 1)
 
@@ -774,7 +981,9 @@ def _render_voice(singer: Singer, song: Song, notes: list[dict], n: int, rng: np
         st[i] = max(st[i], st[i - 1] + 0.004)
     xp, fp = [0.0], [0.0]
     for i in range(1, S):
-        w = min(0.03, 0.45 * (st[i] - st[i - 1]), 0.45 * ((st[i + 1] if i + 1 < S else 1e9) - st[i]))
+        w = min(
+            0.03, 0.45 * (st[i] - st[i - 1]), 0.45 * ((st[i + 1] if i + 1 < S else 1e9) - st[i])
+        )
         w = max(w, 1e-4)
         if st[i] - w <= xp[-1]:
             w = max((st[i] - xp[-1]) * 0.5, 1e-6)
@@ -807,7 +1016,9 @@ def _render_voice(singer: Singer, song: Song, notes: list[dict], n: int, rng: np
             kind, centre, width, _, level = UNVOICED_CONS[nt["cons"]]
             d = nt["cons_dur"]
             m = max(8, int(d * SR))
-            x = _shaped_noise(rng, m, centre * rng.uniform(0.9, 1.1) * (1.05 if singer.female else 1.0), width)
+            x = _shaped_noise(
+                rng, m, centre * rng.uniform(0.9, 1.1) * (1.05 if singer.female else 1.0), width
+            )
             u = np.linspace(0, 1, m)
             if kind == "plos":
                 env = np.exp(-u * 4.0) * np.minimum(1.0, u * 40)
@@ -823,8 +1034,15 @@ def _render_voice(singer: Singer, song: Song, notes: list[dict], n: int, rng: np
         if nt["phrase_start"] and gap_before > 0.4 and rng.random() < 0.8:
             d = min(0.45, gap_before - 0.15) * rng.uniform(0.6, 1.0)
             m = int(d * SR)
-            x = _shaped_noise(rng, m, rng.uniform(1300, 2200), 1.3, floor=0.02) * np.sin(np.linspace(0, np.pi, m)) ** 2
-            _add(voice, int(round((nt["on"] - 0.06 - d) * SR)), x * singer.breath * rng.uniform(1.0, 3.0))
+            x = (
+                _shaped_noise(rng, m, rng.uniform(1300, 2200), 1.3, floor=0.02)
+                * np.sin(np.linspace(0, np.pi, m)) ** 2
+            )
+            _add(
+                voice,
+                int(round((nt["on"] - 0.06 - d) * SR)),
+                x * singer.breath * rng.uniform(1.0, 3.0),
+            )
 
     # the singer's room: short reverb, sometimes a karaoke echo
     rt, wet, delay, echo = song.voice_room
@@ -901,7 +1119,17 @@ class _Tones:
             return None
         return start, np.arange(lo, hi)
 
-    def add(self, t: float, seconds: float, f0: float, tab, env_fn, tab2=None, xfade_fn=None, vib_fn=None) -> None:
+    def add(
+        self,
+        t: float,
+        seconds: float,
+        f0: float,
+        tab,
+        env_fn,
+        tab2=None,
+        xfade_fn=None,
+        vib_fn=None,
+    ) -> None:
         sp = self.span(t, seconds)
         if sp is None:
             return
@@ -938,7 +1166,9 @@ def _bass_env(t: np.ndarray, decay: float, hold: float) -> np.ndarray:
     return e * np.where(t > hold, np.exp(-(t - hold) / 0.03), 1.0)
 
 
-def _render_accompaniment(song: Song, rng: np.random.Generator, t0: float, n: int, voice_rests: list[tuple[float, float]]) -> np.ndarray:
+def _render_accompaniment(
+    song: Song, rng: np.random.Generator, t0: float, n: int, voice_rests: list[tuple[float, float]]
+) -> np.ndarray:
     pre = int(1.5 * SR)
     buf = np.zeros(n + pre)
     ts = t0 - pre / SR
@@ -963,22 +1193,51 @@ def _render_accompaniment(song: Song, rng: np.random.Generator, t0: float, n: in
                         tab = tones.table("pad", m, fn, ph)
                         env = _adsr(inst["attack"], hold, inst["release"])
                         for det in (-inst["detune"], inst["detune"]):
-                            tones.add(t, hold + inst["release"], float(midi_hz(m + det / 100)), tab, lambda tt, env=env: 0.5 * g * env(tt))
+                            tones.add(
+                                t,
+                                hold + inst["release"],
+                                float(midi_hz(m + det / 100)),
+                                tab,
+                                lambda tt, env=env: 0.5 * g * env(tt),
+                            )
                     elif kind == "strings":
                         cut = inst["cutoff"]
-                        fn = lambda h, f0, cut=cut: h**-1.0 * (1 + 1.5 * np.exp(-(((h * f0) - 1100) / 500) ** 2)) / (1 + (h * f0 / cut) ** 4)  # noqa: E731
+                        fn = lambda h, f0, cut=cut: (
+                            h**-1.0
+                            * (1 + 1.5 * np.exp(-((((h * f0) - 1100) / 500) ** 2)))
+                            / (1 + (h * f0 / cut) ** 4)
+                        )  # noqa: E731
                         tab = tones.table("strings", m, fn, ph)
                         env = _adsr(inst["attack"], hold, inst["release"])
-                        rate, depth, vp = inst["vib_rate"] * rng.uniform(0.95, 1.05), inst["vib_depth"], rng.uniform(0, 2 * np.pi)
+                        rate, depth, vp = (
+                            inst["vib_rate"] * rng.uniform(0.95, 1.05),
+                            inst["vib_depth"],
+                            rng.uniform(0, 2 * np.pi),
+                        )
                         vib = lambda tt, r=rate, d=depth, p=vp: d * np.sin(2 * np.pi * r * tt + p)  # noqa: E731
-                        tones.add(t, hold + inst["release"], float(midi_hz(m)), tab, lambda tt, env=env: g * env(tt), vib_fn=vib)
+                        tones.add(
+                            t,
+                            hold + inst["release"],
+                            float(midi_hz(m)),
+                            tab,
+                            lambda tt, env=env: g * env(tt),
+                            vib_fn=vib,
+                        )
                     else:  # sustained organ
                         db = inst["drawbars"]
                         fn = lambda h, f0, db=db: np.array([db.get(int(x), 0.0) for x in h]) + 1e-4  # noqa: E731
                         tab = tones.table("organ", m, fn, ph)
                         env = _adsr(0.01, hold, 0.08)
                         tr, td = inst["trem_rate"], inst["trem_depth"]
-                        tones.add(t, hold + 0.1, float(midi_hz(m)), tab, lambda tt, env=env: g * env(tt) * (1 - td * 0.5 * (1 + np.sin(2 * np.pi * tr * tt))))
+                        tones.add(
+                            t,
+                            hold + 0.1,
+                            float(midi_hz(m)),
+                            tab,
+                            lambda tt, env=env: (
+                                g * env(tt) * (1 - td * 0.5 * (1 + np.sin(2 * np.pi * tr * tt)))
+                            ),
+                        )
         elif kind == "organ":  # off-beat stabs
             db = inst["drawbars"]
             fn = lambda h, f0, db=db: np.array([db.get(int(x), 0.0) for x in h]) + 1e-4  # noqa: E731
@@ -987,11 +1246,19 @@ def _render_accompaniment(song: Song, rng: np.random.Generator, t0: float, n: in
                 for step in range(2, inst["steps"], 4):
                     t = song.step_time(b, step)
                     for m in _voicing(pcs, inst["centre"], inst["notes"]):
-                        tones.add(t, 1.5 * s16 + 0.05, float(midi_hz(m)), tones.table("organ", m, fn, ph), lambda tt: 0.8 * g * _adsr(0.005, 1.5 * s16, 0.05)(tt))
+                        tones.add(
+                            t,
+                            1.5 * s16 + 0.05,
+                            float(midi_hz(m)),
+                            tones.table("organ", m, fn, ph),
+                            lambda tt: 0.8 * g * _adsr(0.005, 1.5 * s16, 0.05)(tt),
+                        )
         elif kind == "piano":
             tilt, hammer = inst["tilt"], inst["hammer"]
             bright = lambda h, f0, a=tilt, p=hammer: h**-a * (np.abs(np.sin(np.pi * h * p)) + 0.05)  # noqa: E731
-            dull = lambda h, f0, a=tilt, p=hammer: h**-a * (np.abs(np.sin(np.pi * h * p)) + 0.05) * np.exp(-h * f0 / 900)  # noqa: E731
+            dull = lambda h, f0, a=tilt, p=hammer: (
+                h**-a * (np.abs(np.sin(np.pi * h * p)) + 0.05) * np.exp(-h * f0 / 900)
+            )  # noqa: E731
             for b in bars:
                 pcs, root = song.chord(b)[1], song.chord(b)[0]
                 for step, dur_steps in inst["pattern"]:
@@ -1003,13 +1270,21 @@ def _render_accompaniment(song: Song, rng: np.random.Generator, t0: float, n: in
                     for m in chord:
                         dec = inst["decay"] * 2.0 ** (-(m - 60) / 24)
                         bd = inst["bright_decay"]
-                        tones.add(t, min(hold + 0.3, 5 * dec), float(midi_hz(m)), tones.table("pianoB", m, bright, ph),
-                                  lambda tt, e=_decay(dec, hold, 0.08), v=vel: v * g * e(tt),
-                                  tab2=tones.table("pianoD", m, dull, ph), xfade_fn=lambda tt, bd=bd: 1 - np.exp(-tt / bd))
+                        tones.add(
+                            t,
+                            min(hold + 0.3, 5 * dec),
+                            float(midi_hz(m)),
+                            tones.table("pianoB", m, bright, ph),
+                            lambda tt, e=_decay(dec, hold, 0.08), v=vel: v * g * e(tt),
+                            tab2=tones.table("pianoD", m, dull, ph),
+                            xfade_fn=lambda tt, bd=bd: 1 - np.exp(-tt / bd),
+                        )
         elif kind in ("guitar", "arp"):
             pl = inst["pluck"]
             bright = lambda h, f0, p=pl: h**-1.3 * (np.abs(np.sin(np.pi * h * p)) + 0.03)  # noqa: E731
-            dull = lambda h, f0, p=pl: h**-1.3 * (np.abs(np.sin(np.pi * h * p)) + 0.03) * np.exp(-h * f0 / 700)  # noqa: E731
+            dull = lambda h, f0, p=pl: (
+                h**-1.3 * (np.abs(np.sin(np.pi * h * p)) + 0.03) * np.exp(-h * f0 / 700)
+            )  # noqa: E731
             bd = inst["bright_decay"]
             xf = lambda tt, bd=bd: 1 - np.exp(-tt / bd)  # noqa: E731
             for b in bars:
@@ -1026,19 +1301,37 @@ def _render_accompaniment(song: Song, rng: np.random.Generator, t0: float, n: in
                         vel = rng.uniform(0.8, 1.0) * (1.0 if down else 0.7)
                         for k, m in enumerate(strings):
                             tt0 = t + k * inst["spread"]
-                            tones.add(tt0, min(hold + 0.08, 5 * inst["decay"]), float(midi_hz(m)), tones.table("gtrB", m, bright, ph),
-                                      lambda tt, e=_decay(inst["decay"], hold, 0.04), v=vel: v * g * e(tt),
-                                      tab2=tones.table("gtrD", m, dull, ph), xfade_fn=xf)
+                            tones.add(
+                                tt0,
+                                min(hold + 0.08, 5 * inst["decay"]),
+                                float(midi_hz(m)),
+                                tones.table("gtrB", m, bright, ph),
+                                lambda tt, e=_decay(inst["decay"], hold, 0.04), v=vel: (
+                                    v * g * e(tt)
+                                ),
+                                tab2=tones.table("gtrD", m, dull, ph),
+                                xfade_fn=xf,
+                            )
                 else:
-                    seq = _voicing(pcs, inst["low"] + 6, len(pcs)) + [inst["low"] + 6 + 12 + ((pcs[0] - inst["low"] - 6) % 12)]
+                    seq = _voicing(pcs, inst["low"] + 6, len(pcs)) + [
+                        inst["low"] + 6 + 12 + ((pcs[0] - inst["low"] - 6) % 12)
+                    ]
                     if inst["updown"]:
                         seq = seq + seq[-2:0:-1]
                     for j, step in enumerate(range(0, inst["steps"], inst["step"])):
                         m = seq[(b * inst["steps"] // inst["step"] + j) % len(seq)]
                         t, hold = song.step_time(b, step), inst["step"] * s16 * 1.5
-                        tones.add(t, min(hold + 0.1, 5 * inst["decay"]), float(midi_hz(m)), tones.table("arpB", m, bright, ph),
-                                  lambda tt, e=_decay(inst["decay"], hold, 0.05): rng.uniform(0.7, 1.0) * g * e(tt),
-                                  tab2=tones.table("arpD", m, dull, ph), xfade_fn=xf)
+                        tones.add(
+                            t,
+                            min(hold + 0.1, 5 * inst["decay"]),
+                            float(midi_hz(m)),
+                            tones.table("arpB", m, bright, ph),
+                            lambda tt, e=_decay(inst["decay"], hold, 0.05): (
+                                rng.uniform(0.7, 1.0) * g * e(tt)
+                            ),
+                            tab2=tones.table("arpD", m, dull, ph),
+                            xfade_fn=xf,
+                        )
         elif kind == "bass":
             cut, tilt = inst["cutoff"], inst["tilt"]
             fn = lambda h, f0, c=cut, a=tilt: h**-a / (1 + (h * f0 / c) ** 4)  # noqa: E731
@@ -1048,8 +1341,15 @@ def _render_accompaniment(song: Song, rng: np.random.Generator, t0: float, n: in
                 for step, dur_steps, iv in inst["pattern"]:
                     m = base + iv
                     t, hold = song.step_time(b, step), dur_steps * s16 * 0.92
-                    tones.add(t, hold + 0.1, float(midi_hz(m)), tones.table("bass", m, fn, ph),
-                              lambda tt, d=inst["decay"], hold=hold, v=rng.uniform(0.8, 1.0): v * g * _bass_env(tt, d, hold))
+                    tones.add(
+                        t,
+                        hold + 0.1,
+                        float(midi_hz(m)),
+                        tones.table("bass", m, fn, ph),
+                        lambda tt, d=inst["decay"], hold=hold, v=rng.uniform(0.8, 1.0): (
+                            v * g * _bass_env(tt, d, hold)
+                        ),
+                    )
 
     if song.lead is not None:
         _render_lead(song, tones, t0, n, voice_rests)
@@ -1060,7 +1360,9 @@ def _render_accompaniment(song: Song, rng: np.random.Generator, t0: float, n: in
     return buf[pre:]
 
 
-def _render_lead(song: Song, tones: _Tones, t0: float, n: int, voice_rests: list[tuple[float, float]]) -> None:
+def _render_lead(
+    song: Song, tones: _Tones, t0: float, n: int, voice_rests: list[tuple[float, float]]
+) -> None:
     lead, rng = song.lead, tones.rng
     timbre = lead["timbre"]
     if timbre == "flute":
@@ -1069,7 +1371,13 @@ def _render_lead(song: Song, tones: _Tones, t0: float, n: int, voice_rests: list
         fn = lambda h, f0: h**-0.9 * np.where(h % 2 == 1, 1.0, 0.35) / (1 + (h * f0 / 3000) ** 4)  # noqa: E731
     else:
         fn = lambda h, f0: h**-1.0 / (1 + (h * f0 / 2200) ** 4)  # noqa: E731
-    notes = np.array([m for m in range(lead["lo"], lead["hi"] + 1) if m % 12 in {(song.tonic + s) % 12 for s in (MINOR if song.mode == "minor" else MAJOR)}])
+    notes = np.array(
+        [
+            m
+            for m in range(lead["lo"], lead["hi"] + 1)
+            if m % 12 in {(song.tonic + s) % 12 for s in (MINOR if song.mode == "minor" else MAJOR)}
+        ]
+    )
     if len(notes) == 0:
         return
     beat = song.beat
@@ -1089,13 +1397,27 @@ def _render_lead(song: Song, tones: _Tones, t0: float, n: int, voice_rests: list
             hold = min(d * beat, b - (tb * beat - t0))
             m = float(notes[idx])
             vp = rng.uniform(0, 2 * np.pi)
-            vib = lambda tt, vp=vp: lead["vib_depth"] * np.clip((tt - 0.15) / 0.2, 0, 1) * np.sin(2 * np.pi * lead["vib_rate"] * tt + vp)  # noqa: E731
-            tones.add(tb * beat, hold + 0.12, float(midi_hz(m)), tones.table("lead" + timbre, m, fn, lead["phases"]),
-                      lambda tt, e=_adsr(0.04, hold, 0.1), v=rng.uniform(0.75, 1.0): v * lead["gain"] * e(tt), vib_fn=vib)
+            vib = lambda tt, vp=vp: (
+                lead["vib_depth"]
+                * np.clip((tt - 0.15) / 0.2, 0, 1)
+                * np.sin(2 * np.pi * lead["vib_rate"] * tt + vp)
+            )  # noqa: E731
+            tones.add(
+                tb * beat,
+                hold + 0.12,
+                float(midi_hz(m)),
+                tones.table("lead" + timbre, m, fn, lead["phases"]),
+                lambda tt, e=_adsr(0.04, hold, 0.1), v=rng.uniform(0.75, 1.0): (
+                    v * lead["gain"] * e(tt)
+                ),
+                vib_fn=vib,
+            )
             tb += d
 
 
-def _render_drums(song: Song, buf: np.ndarray, ts: float, rng: np.random.Generator, bars: range) -> None:
+def _render_drums(
+    song: Song, buf: np.ndarray, ts: float, rng: np.random.Generator, bars: range
+) -> None:
     kit = _drum_kit(song.kit_seed)
     dr = song.drums
     pat, gains = dr["pattern"], dr["gains"]
@@ -1103,7 +1425,9 @@ def _render_drums(song: Song, buf: np.ndarray, ts: float, rng: np.random.Generat
     for b in bars:
         hits = [(name, s) for name, ss in pat.items() for s in ss]
         if b % 4 == 3 and rng.random() < dr["fill_p"]:  # a snare fill on the bar's last beat
-            hits = [(nm, s) for nm, s in hits if s < steps - 4] + [("snare", s) for s in range(steps - 4, steps)]
+            hits = [(nm, s) for nm, s in hits if s < steps - 4] + [
+                ("snare", s) for s in range(steps - 4, steps)
+            ]
         if b % 8 == 0 and rng.random() < dr["crash_p"]:
             hits.append(("crash", 0))
         for name, step in hits:
@@ -1170,30 +1494,61 @@ def _write_clip(job: tuple) -> dict:
 
 
 def _params(seed, singers, songs, clips, min_seconds, max_seconds, var_db) -> dict:
-    return dict(format=FORMAT, generator=GENERATOR, seed=int(seed), singers=int(singers), songs=int(songs), clips=int(clips),
-                min_seconds=float(min_seconds), max_seconds=float(max_seconds), var_db=float(var_db), sr=SR)
+    return dict(
+        format=FORMAT,
+        generator=GENERATOR,
+        seed=int(seed),
+        singers=int(singers),
+        songs=int(songs),
+        clips=int(clips),
+        min_seconds=float(min_seconds),
+        max_seconds=float(max_seconds),
+        var_db=float(var_db),
+        sr=SR,
+    )
 
 
-def check_arguments(seed, singers, songs, clips, min_seconds, max_seconds, var_db=5.0, jobs=1) -> None:
+def check_arguments(
+    seed, singers, songs, clips, min_seconds, max_seconds, var_db=5.0, jobs=1
+) -> None:
     def need(ok: bool, msg: str) -> None:
         if not ok:
             raise UserError(msg)
 
-    need(isinstance(seed, (int, np.integer)) and seed >= 0, f"--seed {seed!r}: must be a non-negative integer")
-    need(singers >= 3, f"--singers {singers}: need at least 3 (abjones and amy train, the others test)")
+    need(
+        isinstance(seed, (int, np.integer)) and seed >= 0,
+        f"--seed {seed!r}: must be a non-negative integer",
+    )
+    need(
+        singers >= 3,
+        f"--singers {singers}: need at least 3 (abjones and amy train, the others test)",
+    )
     need(songs >= 1, f"--songs {songs}: need at least 1 song per singer")
     need(clips >= 1, f"--clips {clips}: need at least 1 clip per song")
     need(1.0 <= min_seconds, f"--min-seconds {min_seconds}: clips must last at least 1 s")
-    need(max_seconds <= 60.0, f"--max-seconds {max_seconds}: clips may last at most 60 s (MIR-1K's last 4-13 s)")
-    need(min_seconds <= max_seconds, f"--min-seconds {min_seconds} is above --max-seconds {max_seconds}; give min <= max")
-    need(0.0 <= var_db <= 20.0, f"--var-db {var_db}: give a voice-to-accompaniment spread between 0 and 20 dB")
+    need(
+        max_seconds <= 60.0,
+        f"--max-seconds {max_seconds}: clips may last at most 60 s (MIR-1K's last 4-13 s)",
+    )
+    need(
+        min_seconds <= max_seconds,
+        f"--min-seconds {min_seconds} is above --max-seconds {max_seconds}; give min <= max",
+    )
+    need(
+        0.0 <= var_db <= 20.0,
+        f"--var-db {var_db}: give a voice-to-accompaniment spread between 0 and 20 dB",
+    )
     need(jobs >= 0, f"--jobs {jobs}: give 0 (all cores) or a positive number of processes")
 
 
 def _audio_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")
+    )
 
 
 def _read_json(path: Path) -> dict | None:
@@ -1276,7 +1631,9 @@ def generate_corpus(
             "or remove those files."
         )
     if _up_to_date(dest, params, names):
-        log.info("%s: synthetic corpus already complete (%d clips), nothing to do", dest, len(names))
+        log.info(
+            "%s: synthetic corpus already complete (%d clips), nothing to do", dest, len(names)
+        )
         return dest
 
     # from here on the folder is an incomplete corpus until synth.json is written again
@@ -1323,8 +1680,11 @@ def generate_corpus(
     singer_table = {}
     for si, name in enumerate(singer_list):
         sg = make_singer(seed, si, name)
-        singer_table[name] = dict(voice=sg.kind, split="train" if name in TRAIN_SINGERS else "test",
-                                  range_hz=[round(float(midi_hz(sg.lo)), 1), round(float(midi_hz(sg.hi)), 1)])
+        singer_table[name] = dict(
+            voice=sg.kind,
+            split="train" if name in TRAIN_SINGERS else "test",
+            range_hz=[round(float(midi_hz(sg.lo)), 1), round(float(midi_hz(sg.hi)), 1)],
+        )
     total = sum(i["seconds"] for i in infos.values())
     _write_json(
         dest / INFO,
@@ -1345,26 +1705,60 @@ def generate_corpus(
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dest", required=True, help="corpus folder (clips go to DEST/Wavfile, parameters to DEST/synth.json)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed and arguments: byte-identical files)")
-    p.add_argument("--singers", type=int, default=6, help="number of singers (>= 3; the first two, abjones and amy, are the training split)")
+    p.add_argument(
+        "--dest",
+        required=True,
+        help="corpus folder (clips go to DEST/Wavfile, parameters to DEST/synth.json)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed (same seed and arguments: byte-identical files)",
+    )
+    p.add_argument(
+        "--singers",
+        type=int,
+        default=6,
+        help="number of singers (>= 3; the first two, abjones and amy, are the training split)",
+    )
     p.add_argument("--songs", type=int, default=3, help="songs per singer")
     p.add_argument("--clips", type=int, default=5, help="clips per song")
     p.add_argument("--min-seconds", type=float, default=4.0, help="shortest clip")
     p.add_argument("--max-seconds", type=float, default=13.0, help="longest clip")
-    p.add_argument("--var-db", type=float, default=5.0, help="voice-to-accompaniment ratio drawn uniformly in +-VAR_DB dB per clip")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (0 = all cores); the output does not depend on it")
+    p.add_argument(
+        "--var-db",
+        type=float,
+        default=5.0,
+        help="voice-to-accompaniment ratio drawn uniformly in +-VAR_DB dB per clip",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes (0 = all cores); the output does not depend on it",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     dest = generate_corpus(
-        args.dest, seed=args.seed, singers=args.singers, songs=args.songs, clips=args.clips, min_seconds=args.min_seconds,
-        max_seconds=args.max_seconds, jobs=args.jobs, progress=not args.no_progress, var_db=args.var_db,
+        args.dest,
+        seed=args.seed,
+        singers=args.singers,
+        songs=args.songs,
+        clips=args.clips,
+        min_seconds=args.min_seconds,
+        max_seconds=args.max_seconds,
+        jobs=args.jobs,
+        progress=not args.no_progress,
+        var_db=args.var_db,
     )
     info = _read_json(dest / INFO) or {}
     n_train = sum(1 for c in info.get("clips", []) if c["clip"].split("_")[0] in TRAIN_SINGERS)
-    print(f"{dest}: {info.get('total_clips')} clips ({n_train} train, {info.get('total_clips', 0) - n_train} test), "
-          f"{info.get('total_seconds', 0) / 60:.1f} min of audio, {time.perf_counter() - t:.1f} s")
+    print(
+        f"{dest}: {info.get('total_clips')} clips ({n_train} train, {info.get('total_clips', 0) - n_train} test), "
+        f"{info.get('total_seconds', 0) / 60:.1f} min of audio, {time.perf_counter() - t:.1f} s"
+    )
     return 0

@@ -78,8 +78,17 @@ DEVICES = ("auto", "cpu", "cuda")
 AMPS = ("auto", "off", "bf16")
 
 # TrainConfig keys that change the training trajectory: they must match to resume.
-TRAJECTORY_KEYS = ("lr", "lr_decay_every", "lr_decay_factor", "batch", "frames", "sampling", "seed", "precise_bn",
-                   "weight_average")
+TRAJECTORY_KEYS = (
+    "lr",
+    "lr_decay_every",
+    "lr_decay_factor",
+    "batch",
+    "frames",
+    "sampling",
+    "seed",
+    "precise_bn",
+    "weight_average",
+)
 # Resolved execution settings: a change is allowed on resume, with a warning.
 EXECUTION_KEYS = ("device", "amp", "threads")
 
@@ -128,11 +137,15 @@ class TrainConfig:
         if not (math.isfinite(self.lr_decay_factor) and self.lr_decay_factor > 0):
             problems.append(f"lr_decay_factor={self.lr_decay_factor} (must be a positive number)")
         if not (0.0 <= float(self.weight_average) < 1.0):
-            problems.append(f"weight_average={self.weight_average} (the decay of the weight average: 0 <= d < 1; "
-                            "0 = save the raw weights)")
+            problems.append(
+                f"weight_average={self.weight_average} (the decay of the weight average: 0 <= d < 1; "
+                "0 = save the raw weights)"
+            )
         elif self.weight_average and not self.precise_bn:
-            problems.append(f"weight_average={self.weight_average} needs precise_bn > 0 (the BatchNorm running "
-                            "averages belong to the raw weights, not to their average)")
+            problems.append(
+                f"weight_average={self.weight_average} needs precise_bn > 0 (the BatchNorm running "
+                "averages belong to the raw weights, not to their average)"
+            )
         if self.sampling not in SAMPLING:
             problems.append(f"sampling={self.sampling!r} (choose {', '.join(SAMPLING)})")
         if self.device not in DEVICES:
@@ -159,7 +172,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -291,7 +304,9 @@ def cache_fingerprint(cache: SpectrogramCache) -> str:
 def load_batch(cache: SpectrogramCache, picks, frames: int, device: torch.device):
     """(mix, voice, acc) tensors (B, 1, 512, frames) for the picked (clip, start) pairs."""
     parts = [cache.patch(i, s, frames) for i, s in picks]
-    arr = np.stack([np.stack([p[k] for p in parts]) for k in range(3)])[:, :, None]  # (3, B, 1, 512, F)
+    arr = np.stack([np.stack([p[k] for p in parts]) for k in range(3)])[
+        :, :, None
+    ]  # (3, B, 1, 512, F)
     t = torch.from_numpy(arr)
     if device.type == "cuda":
         t = t.pin_memory().to(device, non_blocking=True)
@@ -329,12 +344,22 @@ def _all_finite(tensors) -> bool:
 
 
 def _cpu_state_dict(model: torch.nn.Module) -> dict:
-    return {k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
-            for k, v in model.state_dict().items()}
+    return {
+        k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
+        for k, v in model.state_dict().items()
+    }
 
 
-def precise_bn_state(model: torch.nn.Module, cache: SpectrogramCache, cfg: "TrainConfig", step: int,
-                     device: torch.device, autocast, *, owned: bool = False) -> dict:
+def precise_bn_state(
+    model: torch.nn.Module,
+    cache: SpectrogramCache,
+    cfg: TrainConfig,
+    step: int,
+    device: torch.device,
+    autocast,
+    *,
+    owned: bool = False,
+) -> dict:
     """The model's state_dict with every BatchNorm's running statistics re-estimated.
 
     During training BatchNorm keeps exponential averages (momentum 0.1) of batch statistics;
@@ -405,7 +430,11 @@ class WeightAverage:
         return clone
 
     def state(self) -> dict:
-        return {"decay": self.decay, "updates": self.updates, "params": [a.cpu() for a in self.params]}
+        return {
+            "decay": self.decay,
+            "updates": self.updates,
+            "params": [a.cpu() for a in self.params],
+        }
 
     def load_state(self, state: dict, device: torch.device) -> None:
         if len(state["params"]) != len(self.params):
@@ -439,7 +468,9 @@ class _Progress:
         if tty:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="step", desc="train", dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total, initial=initial, unit="step", desc="train", dynamic_ncols=True
+            )
 
     def update(self, done: int, loss: float, lr: float) -> None:
         if self.bar is not None:
@@ -452,8 +483,16 @@ class _Progress:
         self.last_log = now
         rate = (done - self.initial) / max(now - self.t0, 1e-9)
         eta = (self.total - done) / rate if rate > 0 else float("inf")
-        log.info("step %d/%d (%.1f%%) loss %.5g lr %.3g %.3g steps/s ETA %s",
-                 done, self.total, 100 * done / self.total, loss, lr, rate, _fmt_duration(eta))
+        log.info(
+            "step %d/%d (%.1f%%) loss %.5g lr %.3g %.3g steps/s ETA %s",
+            done,
+            self.total,
+            100 * done / self.total,
+            loss,
+            lr,
+            rate,
+            _fmt_duration(eta),
+        )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -480,19 +519,30 @@ def _compare_configs(saved: dict, current: dict) -> tuple[list[str], list[str]]:
     return hard, soft
 
 
-def _resume_problem(ck: dict, current: dict, cfg: TrainConfig, workdir: Path) -> tuple[str | None, list[str]]:
+def _resume_problem(
+    ck: dict, current: dict, cfg: TrainConfig, workdir: Path
+) -> tuple[str | None, list[str]]:
     """(why checkpoint ``ck`` cannot be resumed or None, execution differences)."""
     path = workdir / CHECKPOINT_NAME
     hard, soft = _compare_configs(ck, current)
     if hard:
-        return (f"{path}: the checkpoint (step {ck['step']}) was written with a different configuration "
-                f"({'; '.join(hard)})"), soft
+        return (
+            f"{path}: the checkpoint (step {ck['step']}) was written with a different configuration "
+            f"({'; '.join(hard)})"
+        ), soft
     if ck["step"] > cfg.iterations:
-        return f"{path}: the checkpoint is at step {ck['step']}, past --iterations {cfg.iterations}", soft
-    missing = [s for s in cfg.snapshots if s < ck["step"] and not (workdir / f"snapshot@{s}.pt").exists()]
+        return (
+            f"{path}: the checkpoint is at step {ck['step']}, past --iterations {cfg.iterations}",
+            soft,
+        )
+    missing = [
+        s for s in cfg.snapshots if s < ck["step"] and not (workdir / f"snapshot@{s}.pt").exists()
+    ]
     if missing:
-        return (f"{path}: the checkpoint is at step {ck['step']} but no snapshot of step(s) {missing} "
-                "was kept"), soft
+        return (
+            f"{path}: the checkpoint is at step {ck['step']} but no snapshot of step(s) {missing} "
+            "was kept"
+        ), soft
     return None, soft
 
 
@@ -522,8 +572,16 @@ def train(
     t_start = time.perf_counter()
     out_path = Path(out_path)
     workdir = Path(workdir) if workdir is not None else out_path.with_name(out_path.name + ".work")
-    history_path = Path(history_path) if history_path is not None else out_path.with_name(out_path.stem + ".history.csv")
-    info_path = Path(info_path) if info_path is not None else out_path.with_name(out_path.stem + ".train.json")
+    history_path = (
+        Path(history_path)
+        if history_path is not None
+        else out_path.with_name(out_path.stem + ".history.csv")
+    )
+    info_path = (
+        Path(info_path)
+        if info_path is not None
+        else out_path.with_name(out_path.stem + ".train.json")
+    )
     if progress is None:
         progress = sys.stderr.isatty()
 
@@ -536,8 +594,14 @@ def train(
     sampler = PatchSampler(cache.frames, cfg.frames, cfg.sampling, cfg.seed)
     if len(sampler.skipped):
         names = [cache.clips[i] for i in sampler.skipped]
-        log.warning("%s: skipping %d clip(s) shorter than %d frames: %s%s", cache.path, len(names), cfg.frames,
-                    ", ".join(names[:5]), " ..." if len(names) > 5 else "")
+        log.warning(
+            "%s: skipping %d clip(s) shorter than %d frames: %s%s",
+            cache.path,
+            len(names),
+            cfg.frames,
+            ", ".join(names[:5]),
+            " ..." if len(names) > 5 else "",
+        )
     if not len(sampler.eligible):
         raise UserError(
             f"{cache.path}: no clip is at least {cfg.frames} frames long (longest: "
@@ -561,7 +625,9 @@ def train(
         model = build_model(arch)
         n_params = count_parameters(model)
         model.to(device)
-        model.to(memory_format=torch.channels_last)  # faster on GPUs and CPUs alike (1.3x on the CPU)
+        model.to(
+            memory_format=torch.channels_last
+        )  # faster on GPUs and CPUs alike (1.3x on the CPU)
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         average = WeightAverage(model, cfg.weight_average) if cfg.weight_average else None
@@ -600,8 +666,11 @@ def train(
                 ck = None
         if ck is not None:
             if soft:
-                log.warning("resuming with different execution settings (%s): the result will not be "
-                            "bit-identical to an uninterrupted run", "; ".join(soft))
+                log.warning(
+                    "resuming with different execution settings (%s): the result will not be "
+                    "bit-identical to an uninterrupted run",
+                    "; ".join(soft),
+                )
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             sampler.load_state(ck["sampler"])
@@ -617,16 +686,39 @@ def train(
             wall_before = float(ck["wall_seconds"])
             loop_before = float(ck["loop_seconds"])
             sessions = int(ck.get("sessions", 1)) + 1
-            log.info("resuming from %s at step %d of %d (session %d)", ckpt_path, step, cfg.iterations, sessions)
+            log.info(
+                "resuming from %s at step %d of %d (session %d)",
+                ckpt_path,
+                step,
+                cfg.iterations,
+                sessions,
+            )
             del ck
         else:
-            for old in workdir.glob("snapshot@*.pt"):  # left by an earlier run that kept no checkpoint
+            for old in workdir.glob(
+                "snapshot@*.pt"
+            ):  # left by an earlier run that kept no checkpoint
                 old.unlink()
-            log.info("training %s (%s parameters) on %s for %d steps: device %s, amp %s, %d thread(s), %s sampling "
-                     "of %d clips (%d cases)", arch.kind, f"{n_params:,}", cache.path, cfg.iterations, device.type,
-                     amp, threads, cfg.sampling, len(sampler.eligible), sampler.cases)
+            log.info(
+                "training %s (%s parameters) on %s for %d steps: device %s, amp %s, %d thread(s), %s sampling "
+                "of %d clips (%d cases)",
+                arch.kind,
+                f"{n_params:,}",
+                cache.path,
+                cfg.iterations,
+                device.type,
+                amp,
+                threads,
+                cfg.sampling,
+                len(sampler.eligible),
+                sampler.cases,
+            )
 
-        columns = ["step", "loss"] + [f"loss_stack{i + 1}" for i in range(arch.stacks)] + ["lr", "seconds"]
+        columns = (
+            ["step", "loss"]
+            + [f"loss_stack{i + 1}" for i in range(arch.stacks)]
+            + ["lr", "seconds"]
+        )
         last_ckpt = resumed_from
         t_session = time.perf_counter()
         loop_start = time.perf_counter()
@@ -635,18 +727,31 @@ def train(
             return wall_before + time.perf_counter() - t_session
 
         autocast = (
-            torch.autocast(device_type=device.type, dtype=torch.bfloat16) if amp == "bf16" else contextlib.nullcontext()
+            torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+            if amp == "bf16"
+            else contextlib.nullcontext()
         )
-        evaluated_state: dict[int, dict] = {}  # step -> state_dict with precise BN (the last one only)
+        evaluated_state: dict[
+            int, dict
+        ] = {}  # step -> state_dict with precise BN (the last one only)
 
         def eval_state(done: int) -> dict:
             if done not in evaluated_state:
                 evaluated_state.clear()
                 if average is not None:
-                    evaluated_state[done] = precise_bn_state(average.averaged_model(model), cache, cfg, done,
-                                                             device, autocast, owned=True)
+                    evaluated_state[done] = precise_bn_state(
+                        average.averaged_model(model),
+                        cache,
+                        cfg,
+                        done,
+                        device,
+                        autocast,
+                        owned=True,
+                    )
                 else:
-                    evaluated_state[done] = precise_bn_state(model, cache, cfg, done, device, autocast)
+                    evaluated_state[done] = precise_bn_state(
+                        model, cache, cfg, done, device, autocast
+                    )
             return evaluated_state[done]
 
         def model_record(done: int, wall: float) -> dict:
@@ -654,11 +759,22 @@ def train(
                 "format": MODEL_FORMAT,
                 "arch": arch.to_dict(),
                 "state_dict": eval_state(done),
-                "train": {**cfg.to_dict(), "threads": threads, "amp": amp, "cache": str(cache.path)},
-                "bn_statistics": (f"precise: plain mean over {cfg.precise_bn} batches of {cfg.batch}"
-                                  if cfg.precise_bn else "running averages of training (momentum 0.1)"),
-                "weights": (f"exponential moving average, decay {cfg.weight_average:g} (warm-up min(d, (1+t)/(10+t)))"
-                            if average is not None else "the weights of the last step"),
+                "train": {
+                    **cfg.to_dict(),
+                    "threads": threads,
+                    "amp": amp,
+                    "cache": str(cache.path),
+                },
+                "bn_statistics": (
+                    f"precise: plain mean over {cfg.precise_bn} batches of {cfg.batch}"
+                    if cfg.precise_bn
+                    else "running averages of training (momentum 0.1)"
+                ),
+                "weights": (
+                    f"exponential moving average, decay {cfg.weight_average:g} (warm-up min(d, (1+t)/(10+t)))"
+                    if average is not None
+                    else "the weights of the last step"
+                ),
                 "step": int(done),
                 "wall_seconds": float(wall),
                 "device": device.type,
@@ -698,7 +814,11 @@ def train(
                 torch.save(ck, tmp)
 
         def _ckpt_desc() -> str:
-            return f"step {last_ckpt} in {ckpt_path}" if last_ckpt else f"none was written yet; see {workdir}"
+            return (
+                f"step {last_ckpt} in {ckpt_path}"
+                if last_ckpt
+                else f"none was written yet; see {workdir}"
+            )
 
         bar = _Progress(cfg.iterations, step, progress, cfg.log_every)
         try:
@@ -710,9 +830,16 @@ def train(
                 mix = mix.contiguous(memory_format=torch.channels_last)
                 with autocast:
                     preds = model(mix)
-                terms = torch.stack([loss_terms(p.float(), mix, voice, acc, arch.target) for p in preds])
+                terms = torch.stack(
+                    [loss_terms(p.float(), mix, voice, acc, arch.target) for p in preds]
+                )
                 loss = terms.sum()
-                values = torch.cat([loss.detach()[None], terms.detach()]).cpu().numpy().astype(np.float64)
+                values = (
+                    torch.cat([loss.detach()[None], terms.detach()])
+                    .cpu()
+                    .numpy()
+                    .astype(np.float64)
+                )
                 if not np.isfinite(values).all():
                     raise UserError(
                         f"the loss became non-finite ({values[0]}) at step {step + 1} of {cfg.iterations} "
@@ -736,7 +863,9 @@ def train(
                 if step in cfg.snapshots:
                     with atomic_path(workdir / f"snapshot@{step}.pt") as tmp:
                         torch.save(model_record(step, wall_now()), tmp)
-                if cfg.checkpoint_every and (step % cfg.checkpoint_every == 0 or step == cfg.iterations):
+                if cfg.checkpoint_every and (
+                    step % cfg.checkpoint_every == 0 or step == cfg.iterations
+                ):
                     save_checkpoint(step)
                     last_ckpt = step
                 bar.update(step, float(values[0]), lr)
@@ -745,21 +874,36 @@ def train(
         loop_seconds = loop_before + time.perf_counter() - loop_start
 
         # ------------------------------------------------------------- outputs
-        if not _all_finite(list(model.state_dict().values()) + (average.params if average is not None else [])):
-            raise UserError(f"the final weights (step {step}) are not finite; not writing {out_path}; lower --lr")
+        if not _all_finite(
+            list(model.state_dict().values()) + (average.params if average is not None else [])
+        ):
+            raise UserError(
+                f"the final weights (step {step}) are not finite; not writing {out_path}; lower --lr"
+            )
         wall = wall_now()
         record = model_record(step, wall)
         with atomic_path(history_path) as tmp, open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(columns)
             for row in history:
-                w.writerow([int(row[0]), *(f"{x:.8g}" for x in row[1:-2]), f"{row[-2]:.8g}", f"{row[-1]:.3f}"])
+                w.writerow(
+                    [
+                        int(row[0]),
+                        *(f"{x:.8g}" for x in row[1:-2]),
+                        f"{row[-2]:.8g}",
+                        f"{row[-1]:.3f}",
+                    ]
+                )
         snap_paths = {}
         if snapshot_dir is not None:
             Path(snapshot_dir).mkdir(parents=True, exist_ok=True)
         for s in cfg.snapshots:
             src = workdir / f"snapshot@{s}.pt"
-            dst = Path(snapshot_dir) / f"step{s}.pt" if snapshot_dir is not None else snapshot_path(out_path, s)
+            dst = (
+                Path(snapshot_dir) / f"step{s}.pt"
+                if snapshot_dir is not None
+                else snapshot_path(out_path, s)
+            )
             if s == step and not src.exists():
                 with atomic_path(dst) as tmp:
                     torch.save(record, tmp)
@@ -777,10 +921,14 @@ def train(
             "wall_seconds": round(wall, 3),
             "loop_seconds": round(loop_seconds, 3),
             "device": device.type,
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+            "device_name": torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else platform.processor() or platform.machine(),
             "steps_per_second": (step / loop_seconds) if loop_seconds > 0 else None,
             "final_loss": float(history[-1][1]) if history else None,
-            "final_loss_stacks": [float(x) for x in history[-1][2:2 + arch.stacks]] if history else None,
+            "final_loss_stacks": [float(x) for x in history[-1][2 : 2 + arch.stacks]]
+            if history
+            else None,
             "threads": threads,
             "torch": str(torch.__version__),
             "numpy": np.__version__,
@@ -789,9 +937,15 @@ def train(
             "deterministic": device.type == "cpu",
             "arch": arch.to_dict(),
             "train": cfg.to_dict(),
-            "cache": {"path": str(cache.path), "clips": len(cache), "used_clips": int(len(sampler.eligible)),
-                      "skipped_clips": [cache.clips[i] for i in sampler.skipped], "cases": sampler.cases,
-                      "fingerprint": fingerprint, "bins": N_BINS},
+            "cache": {
+                "path": str(cache.path),
+                "clips": len(cache),
+                "used_clips": int(len(sampler.eligible)),
+                "skipped_clips": [cache.clips[i] for i in sampler.skipped],
+                "cases": sampler.cases,
+                "fingerprint": fingerprint,
+                "bins": N_BINS,
+            },
             "history": str(history_path),
             "snapshots": snap_paths,
             "workdir": str(workdir),
@@ -813,17 +967,23 @@ def _int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.replace(" ", "").split(",") if x)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     a, t = ArchConfig(), TrainConfig()
-    p.add_argument("--cache", required=True, help="training spectrogram cache (from `hourglass-sep cache`)")
+    p.add_argument(
+        "--cache", required=True, help="training spectrogram cache (from `hourglass-sep cache`)"
+    )
     p.add_argument("-o", "--output", required=True, help="model file to write (.pt)")
     g = p.add_argument_group("architecture")
     g.add_argument("--kind", choices=KINDS, default=a.kind)
     g.add_argument("--stacks", type=int, default=a.stacks)
-    g.add_argument("--channels", type=int, default=a.channels, help="first-level hourglass channels (F)")
+    g.add_argument(
+        "--channels", type=int, default=a.channels, help="first-level hourglass channels (F)"
+    )
     g.add_argument("--growth", type=int, default=a.growth, help="channels added per pooling")
     g.add_argument("--stem", type=_int_list, default=",".join(map(str, a.stem)), help="stem widths")
     g.add_argument("--poolings", type=int, default=a.poolings)
@@ -831,42 +991,97 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--iterations", type=int, default=t.iterations)
     g.add_argument("--lr", type=float, default=t.lr, help="initial Adam learning rate")
-    g.add_argument("--lr-decay-every", type=int, default=t.lr_decay_every,
-                   help="multiply the lr by --lr-decay-factor every this many steps (0 = constant lr)")
+    g.add_argument(
+        "--lr-decay-every",
+        type=int,
+        default=t.lr_decay_every,
+        help="multiply the lr by --lr-decay-factor every this many steps (0 = constant lr)",
+    )
     g.add_argument("--lr-decay-factor", type=float, default=t.lr_decay_factor)
-    g.add_argument("--precise-bn", type=int, default=t.precise_bn, metavar="N",
-                   help="before saving the model and each snapshot, re-estimate the BatchNorm statistics as "
-                        "the plain mean over N batches of training patches (0 = keep the running averages, "
-                        "the seed's way)")
-    g.add_argument("--weight-average", type=float, default=t.weight_average, metavar="D",
-                   help="save the exponential moving average of the weights (decay D, e.g. 0.99; needs "
-                        "--precise-bn) instead of the last step's weights (0 = off, the seed's way)")
+    g.add_argument(
+        "--precise-bn",
+        type=int,
+        default=t.precise_bn,
+        metavar="N",
+        help="before saving the model and each snapshot, re-estimate the BatchNorm statistics as "
+        "the plain mean over N batches of training patches (0 = keep the running averages, "
+        "the seed's way)",
+    )
+    g.add_argument(
+        "--weight-average",
+        type=float,
+        default=t.weight_average,
+        metavar="D",
+        help="save the exponential moving average of the weights (decay D, e.g. 0.99; needs "
+        "--precise-bn) instead of the last step's weights (0 = off, the seed's way)",
+    )
     g.add_argument("--batch", type=int, default=t.batch)
-    g.add_argument("--frames", type=int, default=t.frames, help="patch length (frames); 512 bins x frames")
-    g.add_argument("--sampling", choices=SAMPLING, default=t.sampling,
-                   help="per_clip: Park's (a permutation of clips per epoch, random start); "
-                        "uniform: the seed's (uniform over all (clip, start) pairs)")
+    g.add_argument(
+        "--frames", type=int, default=t.frames, help="patch length (frames); 512 bins x frames"
+    )
+    g.add_argument(
+        "--sampling",
+        choices=SAMPLING,
+        default=t.sampling,
+        help="per_clip: Park's (a permutation of clips per epoch, random start); "
+        "uniform: the seed's (uniform over all (clip, start) pairs)",
+    )
     g.add_argument("--seed", type=int, default=t.seed)
-    g.add_argument("--checkpoint-every", type=int, default=t.checkpoint_every,
-                   help="write a resumable checkpoint to --workdir every N steps (0 = never)")
-    g.add_argument("--snapshots", type=_int_list, default="",
-                   help="comma-separated steps at which to also save <stem>@<step>.pt beside the model")
-    g.add_argument("--log-every", type=int, default=t.log_every, help="history.csv row every N steps (+ the last)")
-    g.add_argument("--snapshot-dir", default=None,
-                   help="write the snapshots as DIR/step<step>.pt instead of <stem>@<step>.pt beside the model")
-    g.add_argument("--restart-on-mismatch", action="store_true",
-                   help="discard a checkpoint in --workdir that cannot be resumed (different settings) and start "
-                        "fresh, instead of refusing")
+    g.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=t.checkpoint_every,
+        help="write a resumable checkpoint to --workdir every N steps (0 = never)",
+    )
+    g.add_argument(
+        "--snapshots",
+        type=_int_list,
+        default="",
+        help="comma-separated steps at which to also save <stem>@<step>.pt beside the model",
+    )
+    g.add_argument(
+        "--log-every",
+        type=int,
+        default=t.log_every,
+        help="history.csv row every N steps (+ the last)",
+    )
+    g.add_argument(
+        "--snapshot-dir",
+        default=None,
+        help="write the snapshots as DIR/step<step>.pt instead of <stem>@<step>.pt beside the model",
+    )
+    g.add_argument(
+        "--restart-on-mismatch",
+        action="store_true",
+        help="discard a checkpoint in --workdir that cannot be resumed (different settings) and start "
+        "fresh, instead of refusing",
+    )
     g = p.add_argument_group("outputs and execution")
     g.add_argument("--workdir", default=None, help="checkpoint folder (default: <output>.work)")
-    g.add_argument("--history", default=None, help="loss history CSV (default: <output stem>.history.csv)")
-    g.add_argument("--info", default=None, help="run summary JSON (default: <output stem>.train.json)")
+    g.add_argument(
+        "--history", default=None, help="loss history CSV (default: <output stem>.history.csv)"
+    )
+    g.add_argument(
+        "--info", default=None, help="run summary JSON (default: <output stem>.train.json)"
+    )
     g.add_argument("--device", choices=DEVICES, default=t.device)
-    g.add_argument("--threads", type=int, default=None,
-                   help="CPU threads (default: OMP_NUM_THREADS, else all cores); keep it fixed for bit-identical CPU runs")
-    g.add_argument("--amp", choices=AMPS, default=t.amp, help="auto: bf16 autocast where the GPU/CPU computes bf16 natively (AVX512-BF16, AMX), else fp32; off: fp32")
-    g.add_argument("--allow-cpu", action="store_true",
-                   help="with --device cuda and no visible GPU, fall back to the CPU with a warning instead of failing")
+    g.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (default: OMP_NUM_THREADS, else all cores); keep it fixed for bit-identical CPU runs",
+    )
+    g.add_argument(
+        "--amp",
+        choices=AMPS,
+        default=t.amp,
+        help="auto: bf16 autocast where the GPU/CPU computes bf16 natively (AVX512-BF16, AMX), else fp32; off: fp32",
+    )
+    g.add_argument(
+        "--allow-cpu",
+        action="store_true",
+        help="with --device cuda and no visible GPU, fall back to the CPU with a warning instead of failing",
+    )
     g.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
 
 
@@ -874,21 +1089,52 @@ def run(args: argparse.Namespace) -> int:
     stem = args.stem if isinstance(args.stem, tuple) else _int_list(args.stem)
     snapshots = args.snapshots if isinstance(args.snapshots, tuple) else _int_list(args.snapshots)
     try:
-        arch = ArchConfig(kind=args.kind, stacks=args.stacks, channels=args.channels, growth=args.growth,
-                          stem=stem, poolings=args.poolings, target=args.target)
+        arch = ArchConfig(
+            kind=args.kind,
+            stacks=args.stacks,
+            channels=args.channels,
+            growth=args.growth,
+            stem=stem,
+            poolings=args.poolings,
+            target=args.target,
+        )
     except ValueError as exc:
         raise UserError(str(exc)) from None
     cfg = TrainConfig(
-        iterations=args.iterations, lr=args.lr, lr_decay_every=args.lr_decay_every,
-        lr_decay_factor=args.lr_decay_factor, batch=args.batch, frames=args.frames, sampling=args.sampling,
-        seed=args.seed, checkpoint_every=args.checkpoint_every, snapshots=snapshots, log_every=args.log_every,
-        device=args.device, threads=args.threads, amp=args.amp, allow_cpu=args.allow_cpu,
-        precise_bn=args.precise_bn, weight_average=args.weight_average,
+        iterations=args.iterations,
+        lr=args.lr,
+        lr_decay_every=args.lr_decay_every,
+        lr_decay_factor=args.lr_decay_factor,
+        batch=args.batch,
+        frames=args.frames,
+        sampling=args.sampling,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        snapshots=snapshots,
+        log_every=args.log_every,
+        device=args.device,
+        threads=args.threads,
+        amp=args.amp,
+        allow_cpu=args.allow_cpu,
+        precise_bn=args.precise_bn,
+        weight_average=args.weight_average,
     )
-    info = train(args.cache, args.output, arch, cfg, workdir=args.workdir, history_path=args.history,
-                 info_path=args.info, snapshot_dir=args.snapshot_dir, restart_on_mismatch=args.restart_on_mismatch,
-                 progress=False if args.no_progress else None)
+    info = train(
+        args.cache,
+        args.output,
+        arch,
+        cfg,
+        workdir=args.workdir,
+        history_path=args.history,
+        info_path=args.info,
+        snapshot_dir=args.snapshot_dir,
+        restart_on_mismatch=args.restart_on_mismatch,
+        progress=False if args.no_progress else None,
+    )
     sps = info["steps_per_second"]
-    print(f"{args.output}: {info['steps']} steps, final loss {info['final_loss']:.5g}, "
-          f"{info['wall_seconds']:.1f} s on {info['device']}" + (f" ({sps:.3g} steps/s)" if sps else ""))
+    print(
+        f"{args.output}: {info['steps']} steps, final loss {info['final_loss']:.5g}, "
+        f"{info['wall_seconds']:.1f} s on {info['device']}"
+        + (f" ({sps:.3g} steps/s)" if sps else "")
+    )
     return 0

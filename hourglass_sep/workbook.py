@@ -75,11 +75,15 @@ def _read_text(path: Path, what: str, hint: str) -> str:
 def load_experiments(path: str | Path) -> tuple[dict, list[dict]]:
     """``(meta, rows)`` of an ``experiments.json`` (a list of rows or ``{"meta": .., "rows": [..]}``)."""
     path = Path(path)
-    text = _read_text(path, "experiment table (experiments.json)", "the workflow writes it from config.yaml")
+    text = _read_text(
+        path, "experiment table (experiments.json)", "the workflow writes it from config.yaml"
+    )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc}); expected the experiments.json the workflow writes") from None
+        raise UserError(
+            f"{path}: not valid JSON ({exc}); expected the experiments.json the workflow writes"
+        ) from None
     if isinstance(data, dict):
         meta, rows = data.get("meta") or {}, data.get("rows")
         if not isinstance(meta, dict):
@@ -87,7 +91,9 @@ def load_experiments(path: str | Path) -> tuple[dict, list[dict]]:
     else:
         meta, rows = {}, data
     if not isinstance(rows, list):
-        raise UserError(f"{path}: expected a list of experiment rows or an object {{'meta': ..., 'rows': [...]}}")
+        raise UserError(
+            f"{path}: expected a list of experiment rows or an object {{'meta': ..., 'rows': [...]}}"
+        )
     out = []
     for i, r in enumerate(rows):
         if not isinstance(r, dict) or "variant" not in r or "step" not in r:
@@ -95,7 +101,9 @@ def load_experiments(path: str | Path) -> tuple[dict, list[dict]]:
         try:
             step = int(r["step"])
         except (TypeError, ValueError):
-            raise UserError(f"{path}: row {i} ({r['variant']}): step {r['step']!r} is not an integer") from None
+            raise UserError(
+                f"{path}: row {i} ({r['variant']}): step {r['step']!r} is not an integer"
+            ) from None
         out.append({**r, "variant": str(r["variant"]), "step": step})
     if not out:
         raise UserError(f"{path}: the experiment table holds no rows")
@@ -109,10 +117,14 @@ def read_tsv(path: str | Path, what: str, required: list[str], hint: str = "") -
     try:
         df = pd.read_csv(path, sep="\t")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read the {what} as a tab-separated table ({exc})") from None
+        raise UserError(
+            f"{path}: cannot read the {what} as a tab-separated table ({exc})"
+        ) from None
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise UserError(f"{path}: not a {what} (missing columns {missing}; found {list(df.columns)})")
+        raise UserError(
+            f"{path}: not a {what} (missing columns {missing}; found {list(df.columns)})"
+        )
     if "variant" in df.columns:
         df["variant"] = df["variant"].astype(str)
     if "step" in df.columns:
@@ -128,7 +140,10 @@ def load_summary(path: str | Path) -> pd.DataFrame:
 
 
 def load_scores(paths) -> pd.DataFrame | None:
-    frames = [read_tsv(p, "per-clip score table", SCORE_REQUIRED, "`hourglass-sep score` writes it") for p in paths or []]
+    frames = [
+        read_tsv(p, "per-clip score table", SCORE_REQUIRED, "`hourglass-sep score` writes it")
+        for p in paths or []
+    ]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else None
 
@@ -181,7 +196,12 @@ class Inputs:
                 if not isinstance(info, dict):
                     raise ValueError("not a JSON object")
             except (OSError, ValueError) as exc:
-                log.warning("%s: cannot read %s (%s); its training columns stay empty", row["variant"], path, exc)
+                log.warning(
+                    "%s: cannot read %s (%s); its training columns stay empty",
+                    row["variant"],
+                    path,
+                    exc,
+                )
                 info = None
         self._info[key] = info
         return info
@@ -202,7 +222,9 @@ class Inputs:
                     raise ValueError(f"columns {list(hist.columns)} lack step/loss")
                 hist = hist.sort_values("step", kind="stable").reset_index(drop=True)
             except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-                log.warning("%s: cannot read %s (%s); no loss curve for it", row["variant"], path, exc)
+                log.warning(
+                    "%s: cannot read %s (%s); no loss curve for it", row["variant"], path, exc
+                )
                 hist = None
         self._hist[key] = hist
         return hist
@@ -229,11 +251,17 @@ def load_inputs(experiments, summary, scores=(), speed=None) -> Inputs:
         scores=load_scores(scores),
         speed=load_speed(speed),
         base=Path(experiments).resolve().parent,
-        sources={"experiments": str(experiments), "summary": str(summary),
-                 "scores": [str(p) for p in scores or []], "speed": str(speed) if speed else None},
+        sources={
+            "experiments": str(experiments),
+            "summary": str(summary),
+            "scores": [str(p) for p in scores or []],
+            "speed": str(speed) if speed else None,
+        },
     )
     known = {(r["variant"], r["step"]) for r in rows}
-    extra = sorted({(v, int(s)) for v, s in zip(inputs.summary["variant"], inputs.summary["step"])} - known)
+    extra = sorted(
+        {(v, int(s)) for v, s in zip(inputs.summary["variant"], inputs.summary["step"])} - known
+    )
     if extra:
         log.warning("summary rows %s have no entry in %s; they are left out", extra, experiments)
     return inputs
@@ -317,27 +345,41 @@ def scale_info(meta: dict, rows: list[dict]) -> dict:
             parts.append(f"iterations x {it:g}")
         reduced = bool(parts)
         if _num(settings.get("precise_bn")):
-            parts.append(f"BatchNorm statistics re-estimated over {int(settings['precise_bn'])} batches "
-                         "before evaluation (the seed kept the running averages)")
+            parts.append(
+                f"BatchNorm statistics re-estimated over {int(settings['precise_bn'])} batches "
+                "before evaluation (the seed kept the running averages)"
+            )
         if _num(settings.get("weight_average")):
-            parts.append(f"moving average of the weights (decay {float(settings['weight_average']):g}) saved "
-                         "instead of the last step's weights")
+            parts.append(
+                f"moving average of the weights (decay {float(settings['weight_average']):g}) saved "
+                "instead of the last step's weights"
+            )
     elif name is not None:
         reduced = name.lower() != "paper"
     name = str(name or preset or ("reduced" if reduced else "unknown"))
     if any(str(x).lower() in ("demo", "cpu", "tiny") for x in (name, preset) if x):
         reduced = True
     dataset = meta.get("dataset")
-    synthetic = dataset == "synthetic" or (isinstance(dataset, dict) and dataset.get("source") == "synthetic")
+    synthetic = dataset == "synthetic" or (
+        isinstance(dataset, dict) and dataset.get("source") == "synthetic"
+    )
     if synthetic:
         reduced = True
         parts.append("synthetic corpus")
-    test_clips = meta.get("test_clips") or (dataset.get("test_clips") if isinstance(dataset, dict) else None)
+    test_clips = meta.get("test_clips") or (
+        dataset.get("test_clips") if isinstance(dataset, dict) else None
+    )
     if test_clips:
         parts.append(f"{test_clips} test clips")
     details = ", ".join(parts) or ("paper widths and iterations" if not reduced else "")
-    return {"name": name, "preset": preset, "reduced": reduced, "details": details,
-            "synthetic": synthetic, "test_clips": test_clips}
+    return {
+        "name": name,
+        "preset": preset,
+        "reduced": reduced,
+        "details": details,
+        "synthetic": synthetic,
+        "test_clips": test_clips,
+    }
 
 
 def _lr_decay(train: dict) -> str:
@@ -361,7 +403,9 @@ def train_seconds(inputs: Inputs, row: dict) -> tuple[float | None, str]:
         if sec.notna().all() and sec.is_monotonic_increasing:
             upto = hist["step"] <= step
             if upto.any():
-                return float(sec[upto].iloc[-1]), f"history.csv at step {int(hist['step'][upto].iloc[-1])}"
+                return float(
+                    sec[upto].iloc[-1]
+                ), f"history.csv at step {int(hist['step'][upto].iloc[-1])}"
     if wall is not None and steps:
         return wall * step / steps, "train.json wall_seconds, pro rata"
     return None, "no train.json"
@@ -409,16 +453,24 @@ def experiment_table(inputs: Inputs) -> pd.DataFrame:
             "first-level channels": arch.get("channels"),
             "growth": arch.get("growth"),
             "outputs / target": f"{TARGET_OUTPUTS.get(target, '?')} ({target})",
-            "parameters": row.get("parameters") if row.get("parameters") is not None else info.get("parameters"),
+            "parameters": row.get("parameters")
+            if row.get("parameters") is not None
+            else info.get("parameters"),
             "iterations": row["step"],
             "paper-scale step": row.get("paper_step", row["step"]),
             "lr": train.get("lr"),
             "lr decay": _lr_decay(train),
             "sampling": train.get("sampling"),
-            "BN statistics": (f"precise ({train['precise_bn']} batches)" if train.get("precise_bn")
-                              else "running averages"),
-            "weights": (f"moving average (decay {train['weight_average']:g})" if train.get("weight_average")
-                        else "last step"),
+            "BN statistics": (
+                f"precise ({train['precise_bn']} batches)"
+                if train.get("precise_bn")
+                else "running averages"
+            ),
+            "weights": (
+                f"moving average (decay {train['weight_average']:g})"
+                if train.get("weight_average")
+                else "last step"
+            ),
             "device": info.get("device"),
             "train time (s)": secs,
             "test clips": None if summ is None else _num(summ.get("clips")),
@@ -431,7 +483,9 @@ def experiment_table(inputs: Inputs) -> pd.DataFrame:
                 rep = reported_value(row, src, m)
                 rec[metric_col(src, m)] = meas
                 rec[metric_col(src, m, "reported")] = rep
-                rec[metric_col(src, m, "diff")] = None if meas is None or rep is None else meas - rep
+                rec[metric_col(src, m, "diff")] = (
+                    None if meas is None or rep is None else meas - rep
+                )
         rec["reported source"] = reported_source(row) or (row.get("reported_note") or "")
         rec["scorer"] = None if summ is None else summ.get("scorer")
         recs.append(rec)
@@ -447,11 +501,21 @@ def training_table(inputs: Inputs) -> pd.DataFrame:
         seen.add(row["variant"])
         h = inputs.history(row)
         if h is not None and len(h):
-            frames.append(pd.concat([pd.DataFrame({"variant": [row["variant"]] * len(h)}), h], axis=1))
+            frames.append(
+                pd.concat([pd.DataFrame({"variant": [row["variant"]] * len(h)}), h], axis=1)
+            )
     if not frames:
-        return pd.DataFrame({"note": ["no loss history was found (no variant trained, or history.csv paths missing)"]})
+        return pd.DataFrame(
+            {
+                "note": [
+                    "no loss history was found (no variant trained, or history.csv paths missing)"
+                ]
+            }
+        )
     df = pd.concat(frames, ignore_index=True)
-    stack_cols = sorted((c for c in df.columns if c.startswith("loss_stack")), key=lambda c: (len(c), c))
+    stack_cols = sorted(
+        (c for c in df.columns if c.startswith("loss_stack")), key=lambda c: (len(c), c)
+    )
     first = ["variant", "step", "loss", *stack_cols]
     return df[first + [c for c in df.columns if c not in first]]
 
@@ -459,12 +523,26 @@ def training_table(inputs: Inputs) -> pd.DataFrame:
 def speed_table(inputs: Inputs) -> pd.DataFrame:
     """Measured timings (speed.tsv) followed by the seed report's timing claims."""
     claims = pd.DataFrame(
-        [{"what": c.what, "device": c.device, "seconds": c.seconds, "detail": c.note, "source": c.source}
-         for c in refs.TIMING_CLAIMS]
+        [
+            {
+                "what": c.what,
+                "device": c.device,
+                "seconds": c.seconds,
+                "detail": c.note,
+                "source": c.source,
+            }
+            for c in refs.TIMING_CLAIMS
+        ]
     )
     if inputs.speed is None:
-        note = pd.DataFrame([{"what": "(no speed table was given: measured timings not available)",
-                              "source": "measured"}])
+        note = pd.DataFrame(
+            [
+                {
+                    "what": "(no speed table was given: measured timings not available)",
+                    "source": "measured",
+                }
+            ]
+        )
         return pd.concat([note, claims], ignore_index=True)
     meas = inputs.speed.copy()
     meas["source"] = "measured"
@@ -478,12 +556,19 @@ def about_table(inputs: Inputs) -> pd.DataFrame:
         ("package", f"hourglass-sep {__version__}"),
         ("preset", sc["preset"] or ""),
         ("scale", sc["name"] + (f" ({sc['details']})" if sc["details"] else "")),
-        ("reduced scale", "yes: measured numbers are not comparable with the reported ones" if sc["reduced"] else "no"),
+        (
+            "reduced scale",
+            "yes: measured numbers are not comparable with the reported ones"
+            if sc["reduced"]
+            else "no",
+        ),
     ]
     for k, v in inputs.meta.items():
         if k in ("preset",):
             continue
-        items.append((f"meta.{k}", json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else str(v)))
+        items.append(
+            (f"meta.{k}", json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else str(v))
+        )
     for k, v in inputs.sources.items():
         items.append((f"input.{k}", ", ".join(v) if isinstance(v, list) else (v or "")))
     items.append(("reference", refs.PARK_CITATION))
@@ -504,8 +589,19 @@ def _formats_for(sheet: str, col: str) -> str | None:
         return "#,##0.0"
     if lc == "seconds":
         return "#,##0.000" if sheet == "speed" else "#,##0.00"
-    if lc in ("iterations", "paper-scale step", "step", "samples", "test clips", "failed clips", "seed row", "row",
-              "clips", "failed", "total_samples"):
+    if lc in (
+        "iterations",
+        "paper-scale step",
+        "step",
+        "samples",
+        "test clips",
+        "failed clips",
+        "seed row",
+        "row",
+        "clips",
+        "failed",
+        "total_samples",
+    ):
         return "#,##0"
     if lc == "loss" or lc.startswith("loss_stack"):
         return "0.000000"
@@ -522,7 +618,9 @@ def _display_len(v) -> int:
     return len(str(v))
 
 
-def _style_sheet(ws, df: pd.DataFrame, sheet: str, freeze: str = "A2", comments: dict | None = None) -> None:
+def _style_sheet(
+    ws, df: pd.DataFrame, sheet: str, freeze: str = "A2", comments: dict | None = None
+) -> None:
     from openpyxl.comments import Comment
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -541,7 +639,9 @@ def _style_sheet(ws, df: pd.DataFrame, sheet: str, freeze: str = "A2", comments:
         width = max([min(len(str(col)), 18)] + [_display_len(v) for v in values]) + 2
         if str(col) in ("note", "reported source", "source", "change", "value", "detail"):
             width = min(width, 60)
-        ws.column_dimensions[get_column_letter(j)].width = max(7, min(width, 45 if str(col) not in ("note", "value") else 70))
+        ws.column_dimensions[get_column_letter(j)].width = max(
+            7, min(width, 45 if str(col) not in ("note", "value") else 70)
+        )
     ws.row_dimensions[1].height = 32
     ws.freeze_panes = freeze
     if len(df.columns) and len(df):
@@ -571,8 +671,11 @@ def write_workbook(inputs: Inputs, out: str | Path) -> Path:
 
     out = Path(out)
     exp = experiment_table(inputs)
-    per_clip = inputs.scores if inputs.scores is not None else pd.DataFrame(
-        {"note": ["no per-clip score tables were given"]})
+    per_clip = (
+        inputs.scores
+        if inputs.scores is not None
+        else pd.DataFrame({"note": ["no per-clip score tables were given"]})
+    )
     sheets = {
         "experiments": exp,
         "per_clip": per_clip,
@@ -590,10 +693,14 @@ def write_workbook(inputs: Inputs, out: str | Path) -> Path:
     for src in SOURCES:
         for m in METRICS:
             comments[(1, cols.index(metric_col(src, m)) + 1)] = (
-                f"measured {src} {MN[m]} (dB): length-weighted mean over the test clips (summary.tsv)")
+                f"measured {src} {MN[m]} (dB): length-weighted mean over the test clips (summary.tsv)"
+            )
             comments[(1, cols.index(metric_col(src, m, "reported")) + 1)] = (
-                f"{src} {MN[m]} (dB) printed by the seed report / Park's paper for this row (references sheet)")
-            comments[(1, cols.index(metric_col(src, m, "diff")) + 1)] = "measured - reported (dB); green >= 0, red < 0"
+                f"{src} {MN[m]} (dB) printed by the seed report / Park's paper for this row (references sheet)"
+            )
+            comments[(1, cols.index(metric_col(src, m, "diff")) + 1)] = (
+                "measured - reported (dB); green >= 0, red < 0"
+            )
     for i, row in enumerate(inputs.rows):
         text = reported_comment(row)
         for src in SOURCES:
@@ -607,8 +714,13 @@ def write_workbook(inputs: Inputs, out: str | Path) -> Path:
             for name, df in sheets.items():
                 df.to_excel(xw, sheet_name=name, index=False)
                 ws = xw.sheets[name]
-                _style_sheet(ws, df, name, freeze="C2" if name == "experiments" else "A2",
-                             comments=comments if name == "experiments" else None)
+                _style_sheet(
+                    ws,
+                    df,
+                    name,
+                    freeze="C2" if name == "experiments" else "A2",
+                    comments=comments if name == "experiments" else None,
+                )
             ws = xw.sheets["experiments"]
             green = PatternFill("solid", start_color="C6EFCE", end_color="C6EFCE")
             red = PatternFill("solid", start_color="FFC7CE", end_color="FFC7CE")
@@ -618,8 +730,12 @@ def write_workbook(inputs: Inputs, out: str | Path) -> Path:
                     j = cols.index(metric_col(src, m, "diff")) + 1
                     L = get_column_letter(j)
                     rng = f"{L}2:{L}{max(n, 2)}"
-                    ws.conditional_formatting.add(rng, FormulaRule(formula=[f"AND(ISNUMBER({L}2),{L}2>=0)"], fill=green))
-                    ws.conditional_formatting.add(rng, FormulaRule(formula=[f"AND(ISNUMBER({L}2),{L}2<0)"], fill=red))
+                    ws.conditional_formatting.add(
+                        rng, FormulaRule(formula=[f"AND(ISNUMBER({L}2),{L}2>=0)"], fill=green)
+                    )
+                    ws.conditional_formatting.add(
+                        rng, FormulaRule(formula=[f"AND(ISNUMBER({L}2),{L}2<0)"], fill=red)
+                    )
                     jm = cols.index(metric_col(src, m)) + 1
                     for i in range(2, n + 1):
                         ws.cell(row=i, column=jm).font = Font(bold=True)
@@ -629,16 +745,35 @@ def write_workbook(inputs: Inputs, out: str | Path) -> Path:
 
 # ----------------------------------------------------------------------------- CLI
 def add_inputs_arguments(p: argparse.ArgumentParser, scores_required: bool = False) -> None:
-    p.add_argument("--experiments", required=True, metavar="JSON", help="experiments.json written by the workflow")
-    p.add_argument("--summary", required=True, metavar="TSV", help="summary.tsv from `hourglass-sep aggregate`")
-    p.add_argument("--scores", nargs="+" if scores_required else "*", default=[], metavar="TSV",
-                   help="per-clip score tables from `hourglass-sep score`")
-    p.add_argument("--speed", default=None, metavar="TSV", help="timings (what, device, seconds, detail); optional")
+    p.add_argument(
+        "--experiments",
+        required=True,
+        metavar="JSON",
+        help="experiments.json written by the workflow",
+    )
+    p.add_argument(
+        "--summary", required=True, metavar="TSV", help="summary.tsv from `hourglass-sep aggregate`"
+    )
+    p.add_argument(
+        "--scores",
+        nargs="+" if scores_required else "*",
+        default=[],
+        metavar="TSV",
+        help="per-clip score tables from `hourglass-sep score`",
+    )
+    p.add_argument(
+        "--speed",
+        default=None,
+        metavar="TSV",
+        help="timings (what, device, seconds, detail); optional",
+    )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_inputs_arguments(p)
-    p.add_argument("-o", "--output", required=True, metavar="XLSX", help="workbook to write (result.xlsx)")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="XLSX", help="workbook to write (result.xlsx)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,8 +21,13 @@ def copy_repo(dest: Path) -> Path:
     import shutil
     import subprocess
 
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for f in files:
         src = REPO / f
         if src.is_file():
@@ -38,14 +43,22 @@ def needs_mir1k():
     )
 
 
-def write_clip(path: Path, seconds: float = 2.0, sr: int = 16000, seed: int = 0, f0: float = 220.0) -> Path:
+def write_clip(
+    path: Path, seconds: float = 2.0, sr: int = 16000, seed: int = 0, f0: float = 220.0
+) -> Path:
     """A MIR-1K-format stereo clip: left = accompaniment (noise + low chord), right = voice (harmonic tone)."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
     vib = 1 + 0.01 * np.sin(2 * np.pi * 5 * t)
     phase = 2 * np.pi * np.cumsum(f0 * vib) / sr
-    voice = sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.2 * (0.6 + 0.4 * np.sin(2 * np.pi * 1.5 * t) ** 2)
-    acc = 0.1 * rng.standard_normal(t.size) + sum(0.1 * np.sin(2 * np.pi * f * t) for f in (110, 138.6, 164.8))
+    voice = (
+        sum(np.sin(k * phase) / k for k in range(1, 8))
+        * 0.2
+        * (0.6 + 0.4 * np.sin(2 * np.pi * 1.5 * t) ** 2)
+    )
+    acc = 0.1 * rng.standard_normal(t.size) + sum(
+        0.1 * np.sin(2 * np.pi * f * t) for f in (110, 138.6, 164.8)
+    )
     audio = np.stack([acc, voice], axis=1).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), audio, sr, subtype="PCM_16")

@@ -36,14 +36,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 
 #: Programs the cluster needs (daemons and the client that Snakemake's plugin calls).
-REQUIRED_PROGRAMS = ("slurmctld", "slurmd", "munged", "sbatch", "srun", "squeue", "sinfo", "scontrol", "munge")
+REQUIRED_PROGRAMS = (
+    "slurmctld",
+    "slurmd",
+    "munged",
+    "sbatch",
+    "srun",
+    "squeue",
+    "sinfo",
+    "scontrol",
+    "munge",
+)
 APT_PACKAGES = ("slurm-wlm", "munge")
 # Debian installs the daemons in /usr/sbin, which is not on every PATH (e.g. a non-root shell).
 _EXTRA_PATH = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
@@ -93,7 +103,9 @@ class ClusterInfo:
         env = dict(os.environ if base is None else base)
         env["SLURM_CONF"] = str(self.conf)
         env[SRUN_SHIM_VAR] = str(self.conf)
-        env["PATH"] = os.pathsep.join([str(self.workdir / "bin"), _path_with_sbin(env.get("PATH", ""))])
+        env["PATH"] = os.pathsep.join(
+            [str(self.workdir / "bin"), _path_with_sbin(env.get("PATH", ""))]
+        )
         return env
 
     def logs(self, tail: int = 60) -> str:
@@ -131,7 +143,9 @@ def ensure_slurm_installed(*, install: bool = True, timeout: float = 600) -> Non
     if not install:
         raise SlurmUnavailable(f"{reason} (installing was not allowed)")
     if os.geteuid() != 0:
-        raise SlurmUnavailable(f"{reason}; not root, so cannot apt-get install {' '.join(APT_PACKAGES)}")
+        raise SlurmUnavailable(
+            f"{reason}; not root, so cannot apt-get install {' '.join(APT_PACKAGES)}"
+        )
     apt = which("apt-get")
     if apt is None:
         raise SlurmUnavailable(f"{reason}; no apt-get to install {' '.join(APT_PACKAGES)} with")
@@ -139,7 +153,9 @@ def ensure_slurm_installed(*, install: bool = True, timeout: float = 600) -> Non
     cmd = [apt, "install", "-y", "-q", "--no-install-recommends", *APT_PACKAGES]
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if first.returncode != 0:
-        update = subprocess.run([apt, "update", "-q"], env=env, capture_output=True, text=True, timeout=timeout)
+        update = subprocess.run(
+            [apt, "update", "-q"], env=env, capture_output=True, text=True, timeout=timeout
+        )
         second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         if second.returncode != 0:
             raise SlurmUnavailable(
@@ -148,7 +164,9 @@ def ensure_slurm_installed(*, install: bool = True, timeout: float = 600) -> Non
             )
     still = missing_programs()
     if still:
-        raise SlurmUnavailable(f"apt-get installed {' '.join(APT_PACKAGES)} but these are still missing: {still}")
+        raise SlurmUnavailable(
+            f"apt-get installed {' '.join(APT_PACKAGES)} but these are still missing: {still}"
+        )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -231,7 +249,9 @@ def _start_munged(workdir: Path) -> subprocess.Popen:
     try:
         pw = pwd.getpwnam("munge")
     except KeyError as exc:
-        raise SlurmUnavailable("the munge package is installed but there is no 'munge' user") from exc
+        raise SlurmUnavailable(
+            "the munge package is installed but there is no 'munge' user"
+        ) from exc
     key = Path("/etc/munge/munge.key")
     if not key.exists():
         # Debian's postinst normally creates it; make one like `mungekey` would.
@@ -253,8 +273,11 @@ def _start_munged(workdir: Path) -> subprocess.Popen:
         kwargs = dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
     proc = subprocess.Popen(
         [which("munged"), "--foreground", "--force"],
-        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, **kwargs,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        **kwargs,
     )
     out.close()
     deadline = time.monotonic() + 15
@@ -349,10 +372,20 @@ PartitionName={partition} Nodes={node} Default=YES MaxTime=INFINITE State=UP Ove
     # instead of failing on an unknown GRES; the node has none, so gres.conf stays empty.
     (workdir / "gres.conf").write_text("# no GPUs on this test node\n")
     return ClusterInfo(
-        workdir=workdir, conf=conf, cluster_name=cluster_name, node=node, partition=partition,
-        cpus=cpus, real_memory_mb=real_memory_mb, slurmctld_port=ctld_port, slurmd_port=d_port,
-        slurmctld_log=workdir / "slurmctld.log", slurmd_log=workdir / "slurmd.log", spool=spool,
-        pids={}, reused_munged=False,
+        workdir=workdir,
+        conf=conf,
+        cluster_name=cluster_name,
+        node=node,
+        partition=partition,
+        cpus=cpus,
+        real_memory_mb=real_memory_mb,
+        slurmctld_port=ctld_port,
+        slurmd_port=d_port,
+        slurmctld_log=workdir / "slurmctld.log",
+        slurmd_log=workdir / "slurmd.log",
+        spool=spool,
+        pids={},
+        reused_munged=False,
     )
 
 
@@ -376,7 +409,11 @@ def _write_srun_shim(bindir: Path) -> Path:
 
 def _node_state(env: dict[str, str]) -> str:
     r = subprocess.run(
-        [which("sinfo"), "-h", "-N", "-o", "%N %t"], capture_output=True, text=True, timeout=15, env=env
+        [which("sinfo"), "-h", "-N", "-o", "%N %t"],
+        capture_output=True,
+        text=True,
+        timeout=15,
+        env=env,
     )
     return (r.stdout + r.stderr).strip()
 
@@ -387,16 +424,26 @@ def _cancel_our_jobs(info: ClusterInfo, env: dict[str, str], wait: float = 15.0)
     if not squeue or not scancel:
         return
     try:
-        r = subprocess.run([squeue, "-h", "-t", "PD,R,CG,S,CF", "-o", "%i"],
-                           capture_output=True, text=True, timeout=15, env=env)
+        r = subprocess.run(
+            [squeue, "-h", "-t", "PD,R,CG,S,CF", "-o", "%i"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            env=env,
+        )
         ids = r.stdout.split()
         if not ids:
             return
         subprocess.run([scancel, *ids], capture_output=True, timeout=15, env=env)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            r = subprocess.run([squeue, "-h", "-t", "PD,R,CG,S,CF", "-o", "%i"],
-                               capture_output=True, text=True, timeout=15, env=env)
+            r = subprocess.run(
+                [squeue, "-h", "-t", "PD,R,CG,S,CF", "-o", "%i"],
+                capture_output=True,
+                text=True,
+                timeout=15,
+                env=env,
+            )
             if not r.stdout.split():
                 return
             time.sleep(0.5)
@@ -438,12 +485,18 @@ def local_slurm_cluster(
             proc = _start_munged(info.workdir)
             info.pids["munged"] = proc.pid
             started.append(("munged", proc))
-        for daemon, args in (("slurmctld", ["-D", "-c", "-i"]), ("slurmd", ["-D", "-N", info.node])):
+        for daemon, args in (
+            ("slurmctld", ["-D", "-c", "-i"]),
+            ("slurmd", ["-D", "-N", info.node]),
+        ):
             out = open(info.workdir / f"{daemon}.out", "ab")
             proc = subprocess.Popen(
                 [which(daemon), *args, "-f", str(info.conf)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
             )
             out.close()
             info.pids[daemon] = proc.pid
@@ -460,9 +513,17 @@ def local_slurm_cluster(
             m = re.match(rf"^{re.escape(info.node)}\s+(\S+)$", state)
             if m and m.group(1) in ("idle", "mix", "alloc"):
                 break
-            if m and m.group(1).startswith(("drain", "down", "fail")) and time.monotonic() > deadline - timeout / 2:
-                reason = subprocess.run([which("sinfo"), "-R"], capture_output=True, text=True, env=env).stdout
-                raise SlurmClusterError(f"node {info.node} is {m.group(1)}: {reason}\n{info.logs()}")
+            if (
+                m
+                and m.group(1).startswith(("drain", "down", "fail"))
+                and time.monotonic() > deadline - timeout / 2
+            ):
+                reason = subprocess.run(
+                    [which("sinfo"), "-R"], capture_output=True, text=True, env=env
+                ).stdout
+                raise SlurmClusterError(
+                    f"node {info.node} is {m.group(1)}: {reason}\n{info.logs()}"
+                )
             if time.monotonic() > deadline:
                 raise SlurmClusterError(
                     f"node {info.node} not idle after {timeout:.0f} s (sinfo: {state!r})\n{info.logs()}"
@@ -513,7 +574,14 @@ def make_test_profile(
     def fit(resources: dict) -> dict:
         out = {}
         for key, value in (resources or {}).items():
-            if key in ("slurm_partition", "slurm_account", "gpu_model", "constraint", "qos", "slurm_extra"):
+            if key in (
+                "slurm_partition",
+                "slurm_account",
+                "gpu_model",
+                "constraint",
+                "qos",
+                "slurm_extra",
+            ):
                 continue
             if key == "gpu":
                 value = 0
@@ -538,7 +606,9 @@ def make_test_profile(
         set_res = parsed
     profile["set-resources"] = {rule: fit(res) for rule, res in set_res.items()}
     threads = profile.get("set-threads") or {}
-    profile["set-threads"] = {r: min(int(t), cluster.cpus) if str(t).isdigit() else t for r, t in threads.items()}
+    profile["set-threads"] = {
+        r: min(int(t), cluster.cpus) if str(t).isdigit() else t for r, t in threads.items()
+    }
     if not profile["set-threads"]:
         del profile["set-threads"]
     profile["max-threads"] = cluster.cpus
@@ -604,11 +674,20 @@ class WorkflowRun:
 #: every job costs two Snakemake start-ups plus the plugin's status polling (first check after
 #: `init_seconds`, then every +10 s while nothing finishes).
 TINY_GROUPS = {
-    "data": ["synth_corpus", "fetch_mir1k", "import_local_mir1k", "catalogue", "spectrogram_cache", "baseline"],
+    "data": [
+        "synth_corpus",
+        "fetch_mir1k",
+        "import_local_mir1k",
+        "catalogue",
+        "spectrogram_cache",
+        "baseline",
+    ],
 }
 
 
-def group_args(groups: dict[str, Sequence[str]], *, node_cpus: int, components: int = 100) -> list[str]:
+def group_args(
+    groups: dict[str, Sequence[str]], *, node_cpus: int, components: int = 100
+) -> list[str]:
     """``--groups rule=group ... --group-components group=N ... --cores node_cpus`` for extra_args.
 
     Snakemake asks SLURM for the *sum* of the threads of a group's jobs that could run in parallel
@@ -617,7 +696,12 @@ def group_args(groups: dict[str, Sequence[str]], *, node_cpus: int, components: 
     with ``--cores node_cpus`` Snakemake stacks the layers that do not fit in series instead.
     """
     args = ["--groups", *[f"{rule}={name}" for name, rules in groups.items() for rule in rules]]
-    return args + ["--group-components", *[f"{name}={components}" for name in groups], "--cores", str(node_cpus)]
+    return args + [
+        "--group-components",
+        *[f"{name}={components}" for name in groups],
+        "--cores",
+        str(node_cpus),
+    ]
 
 
 def _resolve(path: str | os.PathLike, workdir: Path) -> Path:
@@ -629,15 +713,27 @@ def _resolve(path: str | os.PathLike, workdir: Path) -> Path:
 
 
 #: squeue reasons that mean a pending job can never start on this cluster as configured
-UNSCHEDULABLE_REASONS = ("PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints",
-                         "ReqNodeNotAvail", "InvalidAccount", "InvalidQOS")
+UNSCHEDULABLE_REASONS = (
+    "PartitionConfig",
+    "PartitionNodeLimit",
+    "PartitionTimeLimit",
+    "BadConstraints",
+    "ReqNodeNotAvail",
+    "InvalidAccount",
+    "InvalidQOS",
+)
 
 
 def _unschedulable_jobs(cluster: ClusterInfo, env: dict[str, str]) -> dict[str, str]:
     """{job id: reason} of pending jobs that SLURM says can never start (squeue's %r)."""
     try:
-        r = subprocess.run([which("squeue"), "-h", "-t", "PENDING", "-o", "%i %r"], capture_output=True,
-                           text=True, env=env, timeout=10)
+        r = subprocess.run(
+            [which("squeue"), "-h", "-t", "PENDING", "-o", "%i %r"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return {}
     jobs = {}
@@ -677,14 +773,22 @@ def run_workflow_on_slurm(
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     profile = make_test_profile(
-        profile_dir or tempfile.mkdtemp(prefix="profile-", dir=cluster.workdir), cluster,
-        base=profile_base, init_seconds=init_seconds, jobs=jobs,
+        profile_dir or tempfile.mkdtemp(prefix="profile-", dir=cluster.workdir),
+        cluster,
+        base=profile_base,
+        init_seconds=init_seconds,
+        jobs=jobs,
     )
     cmd = [
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(_resolve(snakefile, workdir)),
-        "--directory", str(workdir),
-        "--workflow-profile", str(profile.resolve()),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(_resolve(snakefile, workdir)),
+        "--directory",
+        str(workdir),
+        "--workflow-profile",
+        str(profile.resolve()),
     ]
     if configfile:
         files = [configfile] if isinstance(configfile, (str, os.PathLike)) else list(configfile)
@@ -695,8 +799,16 @@ def run_workflow_on_slurm(
     run_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), run_env["PATH"]])
     t0 = time.monotonic()
     out_file = tempfile.TemporaryFile(mode="w+", dir=cluster.workdir)
-    proc = subprocess.Popen(cmd, cwd=workdir, env=run_env, stdout=out_file, stderr=subprocess.STDOUT,
-                            text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=workdir,
+        env=run_env,
+        stdout=out_file,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     note = ""
     stuck_since: dict[str, float] = {}
     while proc.poll() is None:
@@ -709,9 +821,11 @@ def run_workflow_on_slurm(
         stuck_since = {j: stuck_since.get(j, now) for j in stuck}
         hopeless = {j: stuck[j] for j, since in stuck_since.items() if now - since > 15}
         if hopeless:
-            note = ("\n[run_workflow_on_slurm] snakemake killed: SLURM can never start job(s) "
-                    + ", ".join(f"{j} (pending, reason {r})" for j, r in hopeless.items())
-                    + " - the request is larger than the node (a group's summed threads or memory?)")
+            note = (
+                "\n[run_workflow_on_slurm] snakemake killed: SLURM can never start job(s) "
+                + ", ".join(f"{j} (pending, reason {r})" for j, r in hopeless.items())
+                + " - the request is larger than the node (a group's summed threads or memory?)"
+            )
             break
         time.sleep(2)
     if proc.poll() is None:

@@ -19,8 +19,17 @@ def scores_table(variant, step, rows):
     out = []
     for clip, samples, status, v, a in rows:
         r = {c: math.nan for c in SCORE_COLUMNS}
-        r.update(variant=variant, step=step, clip=clip, singer=clip.split("_")[0], samples=samples,
-                 scorer="museval 0.4.1", seconds=0.1, status=status, mix_from="baseline")
+        r.update(
+            variant=variant,
+            step=step,
+            clip=clip,
+            singer=clip.split("_")[0],
+            samples=samples,
+            scorer="museval 0.4.1",
+            seconds=0.1,
+            status=status,
+            mix_from="baseline",
+        )
         for src, vals in (("voice", v), ("accompaniment", a)):
             for k, x in zip(("sdr", "sir", "sar", "nsdr"), vals):
                 r[f"{src}_{k}"] = x
@@ -29,17 +38,33 @@ def scores_table(variant, step, rows):
 
 
 def test_length_weighting_hand_computed():
-    df = scores_table("ours", 15000, [
-        ("a_1_01", 1000, "ok", (4, 10, 12, 2), (5, 9, 11, 1)),
-        ("a_1_02", 3000, "ok", (8, 14, 16, 6), (9, 13, 15, 3)),
-        # failed clips never enter the means, whatever their numbers
-        ("b_1_01", 5000, "silent reference (all zeros): voice", (math.nan,) * 4, (math.nan,) * 4),
-        ("b_1_02", 7000, "missing from estimates", (99, 99, 99, 99), (99, 99, 99, 99)),
-    ])
+    df = scores_table(
+        "ours",
+        15000,
+        [
+            ("a_1_01", 1000, "ok", (4, 10, 12, 2), (5, 9, 11, 1)),
+            ("a_1_02", 3000, "ok", (8, 14, 16, 6), (9, 13, 15, 3)),
+            # failed clips never enter the means, whatever their numbers
+            (
+                "b_1_01",
+                5000,
+                "silent reference (all zeros): voice",
+                (math.nan,) * 4,
+                (math.nan,) * 4,
+            ),
+            ("b_1_02", 7000, "missing from estimates", (99, 99, 99, 99), (99, 99, 99, 99)),
+        ],
+    )
     out = aggregate(df)
     assert list(out.columns) == SUMMARY_COLUMNS
     r = out.iloc[0]
-    assert (r["variant"], r["step"], r["clips"], r["failed"], r["total_samples"]) == ("ours", 15000, 2, 2, 4000)
+    assert (r["variant"], r["step"], r["clips"], r["failed"], r["total_samples"]) == (
+        "ours",
+        15000,
+        2,
+        2,
+        4000,
+    )
     # (1000 * 2 + 3000 * 6) / 4000 = 5.0 ; (1000 * 10 + 3000 * 14) / 4000 = 13.0 ; ...
     assert r["voice_gnsdr"] == pytest.approx(5.0)
     assert r["voice_gsir"] == pytest.approx(13.0)
@@ -55,16 +80,29 @@ def test_length_weighting_hand_computed():
 
 
 def test_groups_by_variant_and_step_and_all_failed_is_nan():
-    df = pd.concat([
-        scores_table("parks", 20000, [("a_1_01", 10, "ok", (1, 1, 1, 1), (2, 2, 2, 2))]),
-        scores_table("parks", 15000, [("a_1_01", 10, "ok", (3, 3, 3, 3), (4, 4, 4, 4))]),
-        scores_table("broken", 1000, [("a_1_01", 10, "scorer error: boom", (1, 1, 1, 1), (1, 1, 1, 1))]),
-    ])
+    df = pd.concat(
+        [
+            scores_table("parks", 20000, [("a_1_01", 10, "ok", (1, 1, 1, 1), (2, 2, 2, 2))]),
+            scores_table("parks", 15000, [("a_1_01", 10, "ok", (3, 3, 3, 3), (4, 4, 4, 4))]),
+            scores_table(
+                "broken", 1000, [("a_1_01", 10, "scorer error: boom", (1, 1, 1, 1), (1, 1, 1, 1))]
+            ),
+        ]
+    )
     out = aggregate(df)
-    assert out[["variant", "step"]].values.tolist() == [["broken", 1000], ["parks", 15000], ["parks", 20000]]
+    assert out[["variant", "step"]].values.tolist() == [
+        ["broken", 1000],
+        ["parks", 15000],
+        ["parks", 20000],
+    ]
     assert out.set_index(["variant", "step"]).loc[("parks", 15000), "voice_gnsdr"] == 3
     b = out.iloc[0]
-    assert b["clips"] == 0 and b["failed"] == 1 and b["total_samples"] == 0 and np.isnan(b["voice_gnsdr"])
+    assert (
+        b["clips"] == 0
+        and b["failed"] == 1
+        and b["total_samples"] == 0
+        and np.isnan(b["voice_gnsdr"])
+    )
     # the reason travels with the summary (the report names it); none for runs without failures
     assert b["failure"] == "scorer error: boom"
     assert out.set_index(["variant", "step"]).loc[("parks", 15000), "failure"] == ""
@@ -73,8 +111,12 @@ def test_groups_by_variant_and_step_and_all_failed_is_nan():
 def test_cli_several_files_and_bad_tables(tmp_path, capsys):
     s1 = tmp_path / "s1.tsv"
     s2 = tmp_path / "s2.tsv"
-    scores_table("ours", 100, [("a_1_01", 1000, "ok", (4, 10, 12, 2), (5, 9, 11, 1))]).to_csv(s1, sep="\t", index=False)
-    scores_table("ours", 100, [("a_1_02", 3000, "ok", (8, 14, 16, 6), (9, 13, 15, 3))]).to_csv(s2, sep="\t", index=False)
+    scores_table("ours", 100, [("a_1_01", 1000, "ok", (4, 10, 12, 2), (5, 9, 11, 1))]).to_csv(
+        s1, sep="\t", index=False
+    )
+    scores_table("ours", 100, [("a_1_02", 3000, "ok", (8, 14, 16, 6), (9, 13, 15, 3))]).to_csv(
+        s2, sep="\t", index=False
+    )
     out = tmp_path / "summary.tsv"
     assert main(["aggregate", "--scores", str(s1), str(s2), "-o", str(out)]) == 0
     sm = pd.read_csv(out, sep="\t")
@@ -88,7 +130,9 @@ def test_cli_several_files_and_bad_tables(tmp_path, capsys):
     e = err(["aggregate", "--scores", str(s1), str(s1), "-o", str(out)])
     assert "scored in more than one" in e
     cat = tmp_path / "catalogue.tsv"
-    pd.DataFrame({"clip": ["a_1_01"], "singer": ["a"], "split": ["test"]}).to_csv(cat, sep="\t", index=False)
+    pd.DataFrame({"clip": ["a_1_01"], "singer": ["a"], "split": ["test"]}).to_csv(
+        cat, sep="\t", index=False
+    )
     e = err(["aggregate", "--scores", str(s1), str(cat), "-o", str(out)])
     assert "catalogue.tsv: not a scores table" in e and "hourglass-sep score" in e
     e = err(["aggregate", "--scores", str(tmp_path / "nope.tsv"), "-o", str(out)])

@@ -6,21 +6,22 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from conftest import MIR1K, needs_mir1k, write_clip
 
 from hourglass_sep import cli
 from hourglass_sep.cache import SpectrogramCache, write_cache
-from hourglass_sep.catalogue import build_catalogue, select, split_of, pick_test_subset
+from hourglass_sep.catalogue import build_catalogue, pick_test_subset, select, split_of
 from hourglass_sep.errors import UserError
 from hourglass_sep.features import HOP, N_BINS, N_FFT, SR, clip_features, istft, stft
-
-from conftest import MIR1K, needs_mir1k, write_clip
 
 
 def _librosa_features(stereo, sr):
     import librosa
 
     mix = librosa.resample(stereo.mean(axis=0), orig_sr=sr, target_sr=SR, res_type="soxr_hq")
-    spec = librosa.stft(mix, n_fft=N_FFT, hop_length=HOP, window="hann", center=True, pad_mode="constant")
+    spec = librosa.stft(
+        mix, n_fft=N_FFT, hop_length=HOP, window="hann", center=True, pad_mode="constant"
+    )
     return spec[:N_BINS], mix
 
 
@@ -31,7 +32,9 @@ def test_features_equal_direct_librosa(tmp_path):
     f = clip_features(stereo, sr)
     ref, _ = _librosa_features(stereo, sr)
     assert f.mix_stft.shape == ref.shape == (N_BINS, ref.shape[1])
-    np.testing.assert_allclose(np.abs(f.mix_stft), np.abs(ref), rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    np.testing.assert_allclose(
+        np.abs(f.mix_stft), np.abs(ref), rtol=1e-4, atol=1e-4 * np.abs(ref).max()
+    )
     scale = np.abs(ref).max()
     assert f.scale == pytest.approx(scale, rel=1e-5)
     np.testing.assert_allclose(f.mixture, np.abs(ref) / scale, atol=1e-5)
@@ -40,7 +43,9 @@ def test_features_equal_direct_librosa(tmp_path):
     import librosa
 
     voice8 = librosa.resample(stereo[1], orig_sr=sr, target_sr=SR, res_type="soxr_hq")
-    vref = np.abs(librosa.stft(voice8, n_fft=N_FFT, hop_length=HOP, center=True, pad_mode="constant"))[:N_BINS]
+    vref = np.abs(
+        librosa.stft(voice8, n_fft=N_FFT, hop_length=HOP, center=True, pad_mode="constant")
+    )[:N_BINS]
     np.testing.assert_allclose(f.voice, vref / scale, atol=1e-5)
 
 
@@ -80,8 +85,11 @@ def test_catalogue_and_split(small_corpus):
 
 
 def test_test_subset_deterministic_and_stratified():
-    rows = [dict(clip=f"{s}_{k // 10}_{k % 10:02d}", singer=s, split=split_of(s)) for s in
-            ["abjones", "amy", "ann", "bob", "cat"] for k in range(30 if s != "cat" else 10)]
+    rows = [
+        dict(clip=f"{s}_{k // 10}_{k % 10:02d}", singer=s, split=split_of(s))
+        for s in ["abjones", "amy", "ann", "bob", "cat"]
+        for k in range(30 if s != "cat" else 10)
+    ]
     df = pd.DataFrame(rows)
     a = pick_test_subset(df, 14, seed=3)
     b = pick_test_subset(df, 14, seed=3)
@@ -110,7 +118,21 @@ def test_cache_cli_and_reader(small_corpus, tmp_path, capsys):
     df = pd.read_csv(cat, sep="\t")
     assert df["evaluate"].sum() == 2 and not df[df.split == "train"]["evaluate"].any()
     train = tmp_path / "train.npz"
-    assert cli.main(["cache", "--catalogue", str(cat), "--split", "train", "-o", str(train), "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "cache",
+                "--catalogue",
+                str(cat),
+                "--split",
+                "train",
+                "-o",
+                str(train),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     c = SpectrogramCache(train)
     assert c.clips == ["abjones_1_01", "amy_2_01"]
     mix, voice, acc = c.patch(1, 3, 16)
@@ -119,7 +141,12 @@ def test_cache_cli_and_reader(small_corpus, tmp_path, capsys):
     assert full.max() == pytest.approx(1.0, rel=1e-6)
     np.testing.assert_array_equal(mix, full[:, 3:19])
     test = tmp_path / "test.npz"
-    assert cli.main(["cache", "--catalogue", str(cat), "--split", "test", "-o", str(test), "--no-progress"]) == 0
+    assert (
+        cli.main(
+            ["cache", "--catalogue", str(cat), "--split", "test", "-o", str(test), "--no-progress"]
+        )
+        == 0
+    )
     assert len(SpectrogramCache(test)) == 2
     assert not list(tmp_path.glob(".*part*")), "temporary files left behind"
 
@@ -128,11 +155,18 @@ def test_cache_refuses_mono_and_keeps_old_file(small_corpus, tmp_path, capsys):
     cat = tmp_path / "catalogue.tsv"
     cli.main(["catalogue", str(small_corpus), "-o", str(cat)])
     out = tmp_path / "train.npz"
-    cli.main(["cache", "--catalogue", str(cat), "--split", "train", "-o", str(out), "--no-progress"])
+    cli.main(
+        ["cache", "--catalogue", str(cat), "--split", "train", "-o", str(out), "--no-progress"]
+    )
     before = out.read_bytes()
     mono = small_corpus / "Wavfile" / "amy_2_01.wav"
     sf.write(str(mono), np.zeros(16000, dtype=np.float32), 16000, subtype="PCM_16")
-    assert cli.main(["cache", "--catalogue", str(cat), "--split", "train", "-o", str(out), "--no-progress"]) == 2
+    assert (
+        cli.main(
+            ["cache", "--catalogue", str(cat), "--split", "train", "-o", str(out), "--no-progress"]
+        )
+        == 2
+    )
     assert "amy_2_01.wav: has 1 channel(s)" in capsys.readouterr().err
     assert out.read_bytes() == before  # nothing already computed was lost
     assert not list(tmp_path.glob(".*part*"))

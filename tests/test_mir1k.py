@@ -20,19 +20,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import MIR1K as SHARED_MIR1K  # noqa: E402  (HOURGLASS_SEP_SHARED or ../shared)
 
 from hourglass_sep import mir1k
 from hourglass_sep.cli import main
 from hourglass_sep.errors import UserError
 
-from conftest import MIR1K as SHARED_MIR1K  # noqa: E402  (HOURGLASS_SEP_SHARED or ../shared)
 CLIPS = ("abjones_1_01", "amy_2_03", "Ani_1_01")
 
 
 # --------------------------------------------------------------------------- builders
 
 
-def wav_bytes(sr: int = 16000, channels: int = 2, seconds: float = 0.05, subtype: str = "PCM_16", seed: int = 0) -> bytes:
+def wav_bytes(
+    sr: int = 16000,
+    channels: int = 2,
+    seconds: float = 0.05,
+    subtype: str = "PCM_16",
+    seed: int = 0,
+) -> bytes:
     rng = np.random.default_rng(seed)
     data = (rng.standard_normal((int(sr * seconds), channels)) * 0.1).astype(np.float32)
     buf = io.BytesIO()
@@ -159,7 +165,11 @@ def test_download_extracts_validates_and_marks(tmp_path, server, good_zip):
     assert sorted(p.stem for p in res.wav_dir.glob("*.wav")) == sorted(CLIPS)
     assert res.clips == 3 and res.seconds_audio == pytest.approx(0.15)
     marker = json.loads((dest / "MIR-1K" / ".verified").read_text())
-    assert marker["clips"] == 3 and marker["md5"] == md5_of(good_zip) and marker["source"] == server.url()
+    assert (
+        marker["clips"] == 3
+        and marker["md5"] == md5_of(good_zip)
+        and marker["source"] == server.url()
+    )
     assert not (dest / "MIR-1K" / "Lyrics").exists()  # only Wavfile/ by default
     assert (dest / "MIR-1K.zip").exists() and not (dest / "MIR-1K.zip.part").exists()
     assert not list(dest.glob(".MIR-1K.tmp-*"))
@@ -171,7 +181,9 @@ def test_download_extracts_validates_and_marks(tmp_path, server, good_zip):
 
     # files changed behind the marker's back -> fetched again (from the kept, verified zip)
     (res.wav_dir / f"{CLIPS[0]}.wav").unlink()
-    third = mir1k.fetch(dest, urls=[server.url()], md5=md5_of(good_zip), progress=False, extract_all=True)
+    third = mir1k.fetch(
+        dest, urls=[server.url()], md5=md5_of(good_zip), progress=False, extract_all=True
+    )
     assert not third.already and third.clips == 3 and len(server.requests) == n
     assert (dest / "MIR-1K" / "Lyrics" / f"{CLIPS[0]}.txt").exists()
 
@@ -181,7 +193,9 @@ def test_wrong_checksum_is_refused_and_moved_aside(tmp_path, server, good_zip):
     with pytest.raises(UserError) as ei:
         mir1k.fetch(dest, urls=[server.url()], md5="0" * 32, progress=False)
     msg = str(ei.value)
-    assert "md5 mismatch" in msg and "expected " + "0" * 32 in msg and f"got {md5_of(good_zip)}" in msg
+    assert (
+        "md5 mismatch" in msg and "expected " + "0" * 32 in msg and f"got {md5_of(good_zip)}" in msg
+    )
     assert "moved aside" in msg and "MIR-1K.zip.bad" in msg
     assert_nothing_installed(dest)
     assert not (dest / "MIR-1K.zip.part").exists()
@@ -190,7 +204,9 @@ def test_wrong_checksum_is_refused_and_moved_aside(tmp_path, server, good_zip):
 
 def test_refused_url_then_good_mirror(tmp_path, server, good_zip, refused_url):
     dest = tmp_path / "data"
-    wav_dir = mir1k.fetch_mir1k(dest, urls=[refused_url, server.url()], md5=md5_of(good_zip), progress=False)
+    wav_dir = mir1k.fetch_mir1k(
+        dest, urls=[refused_url, server.url()], md5=md5_of(good_zip), progress=False
+    )
     assert len(list(wav_dir.glob("*.wav"))) == 3
     assert json.loads((dest / "MIR-1K" / ".verified").read_text())["source"] == server.url()
 
@@ -269,7 +285,11 @@ def test_bad_resume_is_redone_from_scratch(tmp_path, server, good_zip):
     "members, symlinks, bad",
     [
         ({"../evil.wav": wav_bytes()}, None, "../evil.wav"),
-        ({"MIR-1K/Wavfile/../../../evil.wav": wav_bytes()}, None, "MIR-1K/Wavfile/../../../evil.wav"),
+        (
+            {"MIR-1K/Wavfile/../../../evil.wav": wav_bytes()},
+            None,
+            "MIR-1K/Wavfile/../../../evil.wav",
+        ),
         ({"/tmp/evil.wav": wav_bytes()}, None, "/tmp/evil.wav"),
         ({}, {"MIR-1K/Wavfile/link.wav": "/etc/passwd"}, "MIR-1K/Wavfile/link.wav"),
     ],
@@ -286,8 +306,12 @@ def test_zip_slip_is_refused(tmp_path, server, members, symlinks, bad):
 
 
 def test_zip_without_wavfile_names_what_it_found(tmp_path):
-    z = make_zip(tmp_path / "other.zip", {"MIR-1K/Lyrics/a.txt": b"x", "MIR-1K/PitchLabel/a.pv": b"1"})
-    with pytest.raises(UserError, match=r"no Wavfile/.*found instead: MIR-1K/Lyrics/, MIR-1K/PitchLabel/"):
+    z = make_zip(
+        tmp_path / "other.zip", {"MIR-1K/Lyrics/a.txt": b"x", "MIR-1K/PitchLabel/a.pv": b"1"}
+    )
+    with pytest.raises(
+        UserError, match=r"no Wavfile/.*found instead: MIR-1K/Lyrics/, MIR-1K/PitchLabel/"
+    ):
         mir1k.fetch(tmp_path / "data", archive=z, md5=None, progress=False)
     assert not (tmp_path / "data" / "MIR-1K").exists()
 
@@ -304,7 +328,11 @@ def test_not_a_zip(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, why",
-    [(dict(channels=1), "1 channel"), (dict(sr=44100), "44100 Hz"), (dict(subtype="FLOAT"), "FLOAT")],
+    [
+        (dict(channels=1), "1 channel"),
+        (dict(sr=44100), "44100 Hz"),
+        (dict(subtype="FLOAT"), "FLOAT"),
+    ],
     ids=["mono", "44k1", "float"],
 )
 def test_wrong_format_clip_is_rejected(tmp_path, server, kwargs, why):
@@ -337,7 +365,9 @@ def test_manifest_md5_index(tmp_path):
     assert res.clips == 3 and res.manifest_checked == 2
 
     manifest.write_text(f"clip\twav_md5\n{CLIPS[1]}\t{'f' * 32}\n")
-    with pytest.raises(UserError, match=rf"Wavfile/{CLIPS[1]}.wav: md5 {good[CLIPS[1]]} .* manifest's {'f' * 32}"):
+    with pytest.raises(
+        UserError, match=rf"Wavfile/{CLIPS[1]}.wav: md5 {good[CLIPS[1]]} .* manifest's {'f' * 32}"
+    ):
         mir1k.fetch(tmp_path / "bad", archive=z, md5=md5_of(z), manifest=manifest, progress=False)
     assert not (tmp_path / "bad" / "MIR-1K").exists()
 
@@ -357,7 +387,9 @@ def test_local_folder_import(tmp_path, layout):
         (src / layout / f"{c}.wav").write_bytes(wav_bytes(seed=i))
     res = mir1k.fetch(tmp_path / "data", archive=src, progress=False)
     assert res.clips == 3 and (tmp_path / "data" / "MIR-1K" / ".verified").exists()
-    assert json.loads((tmp_path / "data" / "MIR-1K" / ".verified").read_text())["kind"] == "directory"
+    assert (
+        json.loads((tmp_path / "data" / "MIR-1K" / ".verified").read_text())["kind"] == "directory"
+    )
     assert len(list((src / layout).glob("*.wav"))) == 3  # the source is untouched
 
 
@@ -376,7 +408,9 @@ def test_local_zip_import_and_md5(tmp_path, good_zip):
 
     before = good_zip.read_bytes()
     with pytest.raises(UserError, match=r"md5 mismatch: expected 3a4e5acd.*left untouched"):
-        mir1k.fetch(tmp_path / "other", archive=good_zip, progress=False)  # default: the official md5
+        mir1k.fetch(
+            tmp_path / "other", archive=good_zip, progress=False
+        )  # default: the official md5
     assert good_zip.read_bytes() == before and not (tmp_path / "other" / "MIR-1K").exists()
 
 
@@ -397,25 +431,56 @@ def test_existing_unmarked_folder_is_not_clobbered(tmp_path, good_zip):
 
 def test_cli_errors_exit_2(tmp_path, capsys, refused_url, good_zip):
     dest = tmp_path / "data"
-    assert main(["fetch-mir1k", "--dest", str(dest), "--url", refused_url, "--no-progress", "--retries", "0"]) == 2
+    assert (
+        main(
+            [
+                "fetch-mir1k",
+                "--dest",
+                str(dest),
+                "--url",
+                refused_url,
+                "--no-progress",
+                "--retries",
+                "0",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert "hourglass-sep fetch-mir1k: error: could not download MIR-1K" in err and refused_url in err
+    assert (
+        "hourglass-sep fetch-mir1k: error: could not download MIR-1K" in err and refused_url in err
+    )
     assert "Traceback" not in err
 
-    assert main(["fetch-mir1k", "--dest", str(dest), "--archive", str(good_zip), "--no-progress"]) == 2
+    assert (
+        main(["fetch-mir1k", "--dest", str(dest), "--archive", str(good_zip), "--no-progress"]) == 2
+    )
     err = capsys.readouterr().err
     assert f"expected {mir1k.MIR1K_MD5}, got {md5_of(good_zip)}" in err
-    assert main(["fetch-mir1k", "--dest", str(dest), "--archive", str(good_zip), "--md5", "xyz"]) == 2
+    assert (
+        main(["fetch-mir1k", "--dest", str(dest), "--archive", str(good_zip), "--md5", "xyz"]) == 2
+    )
     assert "not an md5" in capsys.readouterr().err
     assert_nothing_installed(dest)
 
 
 def test_cli_success_and_noop(tmp_path, capsys, server, good_zip):
     dest = tmp_path / "data"
-    argv = ["fetch-mir1k", "--dest", str(dest), "--url", server.url(), "--md5", md5_of(good_zip), "--no-progress"]
+    argv = [
+        "fetch-mir1k",
+        "--dest",
+        str(dest),
+        "--url",
+        server.url(),
+        "--md5",
+        md5_of(good_zip),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert re.search(r"Wavfile: 3 clips, 0\.0 min of audio, from http://127\.0\.0\.1:\d+/MIR-1K\.zip .*\d s", out)
+    assert re.search(
+        r"Wavfile: 3 clips, 0\.0 min of audio, from http://127\.0\.0\.1:\d+/MIR-1K\.zip .*\d s", out
+    )
     assert main(argv) == 0
     assert "already fetched and verified (3 clips" in capsys.readouterr().out
 
@@ -427,16 +492,24 @@ def test_cli_success_and_noop(tmp_path, capsys, server, good_zip):
 def test_real_training_split_via_http(tmp_path, server):
     script = SHARED_MIR1K / "materialize.py"
     if not script.exists():
-        pytest.skip(f"real MIR-1K data not available ({script} is missing; it lives in ../shared beside the repo)")
+        pytest.skip(
+            f"real MIR-1K data not available ({script} is missing; it lives in ../shared beside the repo)"
+        )
     subprocess.run(
         [sys.executable, str(script), str(tmp_path / "m"), "--split", "train", "--zip"],
-        check=True, capture_output=True, timeout=120,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     shutil.move(tmp_path / "m" / "MIR-1K.zip", server.root / "MIR-1K.zip")
     shutil.rmtree(tmp_path / "m")
     z = server.root / "MIR-1K.zip"
     res = mir1k.fetch(
-        tmp_path / "data", urls=[server.url()], md5=md5_of(z), manifest=SHARED_MIR1K / "manifest.tsv", progress=False
+        tmp_path / "data",
+        urls=[server.url()],
+        md5=md5_of(z),
+        manifest=SHARED_MIR1K / "manifest.tsv",
+        progress=False,
     )
     assert res.clips == 175 and res.manifest_checked == 175
     assert 5 < res.seconds_audio / 60 < 60

@@ -45,7 +45,9 @@ def test_seed_parameter_counts(stacks, channels, growth, target, expected):
 
 
 def test_park_original_parameter_count():
-    cfg = ArchConfig(kind="park-original", channels=256, growth=0, stem=(64, 128, 128, 128), poolings=4)
+    cfg = ArchConfig(
+        kind="park-original", channels=256, growth=0, stem=(64, 128, 128, 128), poolings=4
+    )
     assert _params_meta(cfg) == 34_176_776
 
 
@@ -63,25 +65,47 @@ def test_model_info_counts_match_and_real_run_agrees():
     assert conv_macs(net, x) * 2 / 1e9 == pytest.approx(small["gflop_per_window"])
     assert peak_activation_bytes(net, x) == small["peak_activation_bytes"]
     # fully convolutional: per-frame cost independent of the window length
-    assert model_info(cfg, window_frames=128)["macs_per_frame"] == pytest.approx(small["macs_per_frame"])
+    assert model_info(cfg, window_frames=128)["macs_per_frame"] == pytest.approx(
+        small["macs_per_frame"]
+    )
 
 
 def test_model_info_cli(capsys):
     from hourglass_sep.cli import main
 
-    assert main(["model-info", "--stacks", "1", "--channels", "8", "--growth", "8", "--stem", "8,8", "--json"]) == 0
+    assert (
+        main(
+            [
+                "model-info",
+                "--stacks",
+                "1",
+                "--channels",
+                "8",
+                "--growth",
+                "8",
+                "--stem",
+                "8,8",
+                "--json",
+            ]
+        )
+        == 0
+    )
     import json
 
     info = json.loads(capsys.readouterr().out)
     assert info["arch"]["stacks"] == 1 and info["arch"]["stem"] == [8, 8]
-    assert info["parameters"] == _params_meta(ArchConfig(stacks=1, channels=8, growth=8, stem=(8, 8)))
+    assert info["parameters"] == _params_meta(
+        ArchConfig(stacks=1, channels=8, growth=8, stem=(8, 8))
+    )
 
 
 def test_model_info_from_config(tmp_path, capsys):
     from hourglass_sep.cli import main
 
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("variants:\n  small: {arch: {stacks: 1, channels: 8, growth: 0, stem: [8, 8]}}\n  noarch: {note: x}\n")
+    cfg.write_text(
+        "variants:\n  small: {arch: {stacks: 1, channels: 8, growth: 0, stem: [8, 8]}}\n  noarch: {note: x}\n"
+    )
     assert main(["model-info", "--variant", "small", "--config", str(cfg), "--json"]) == 0
     assert '"stacks": 1' in capsys.readouterr().out
     assert main(["model-info", "--variant", "noarch", "--config", str(cfg)]) == 2
@@ -100,7 +124,10 @@ def test_model_info_reads_the_workflow_config(capsys):
     cfg = Path(__file__).resolve().parents[1] / "config.yaml"
     if not cfg.exists() or "\n  ours:" not in cfg.read_text():
         pytest.skip(f"{cfg} has no variant 'ours'")
-    assert main(["model-info", "--variant", "ours", "--config", str(cfg), "--paper-scale", "--json"]) == 0
+    assert (
+        main(["model-info", "--variant", "ours", "--config", str(cfg), "--paper-scale", "--json"])
+        == 0
+    )
     import json
 
     assert json.loads(capsys.readouterr().out)["parameters"] == 34_689_752
@@ -110,7 +137,9 @@ def test_model_info_reads_the_workflow_config(capsys):
 @pytest.mark.parametrize("frames", [8, 40])
 def test_forward_shapes(kind, frames):
     stem = (4, 8) if kind == "seed" else (4, 8, 8)
-    cfg = ArchConfig(kind=kind, stacks=2, channels=8, growth=4 if kind == "seed" else 0, stem=stem, poolings=3)
+    cfg = ArchConfig(
+        kind=kind, stacks=2, channels=8, growth=4 if kind == "seed" else 0, stem=stem, poolings=3
+    )
     net = build_model(cfg).eval()
     with torch.no_grad():
         preds = net(torch.rand(2, 1, 512, frames))

@@ -23,26 +23,112 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # (variant, step, label, seed_row, arch, params, train, trained?, scored?)
 RUNS = [
-    ("grow-1stack", 10, "grow-1stack", 4, dict(stacks=1, channels=8, growth=8, target="masks"), 123_456,
-     dict(iterations=10, lr=0.1), True, True),
-    ("acc-mask", 10, "acc-mask", 10, dict(stacks=1, channels=8, growth=8, target="accompaniment"), 123_000,
-     dict(iterations=10, lr=0.1), True, True),
-    ("end-to-end", 10, "end-to-end", 12, dict(stacks=1, channels=8, growth=8, target="end-to-end"), 123_456,
-     dict(iterations=10, lr=0.1), False, False),
-    ("ours", 150, "Ours @150", 15, dict(stacks=4, channels=8, growth=8), 2_345_678,
-     dict(iterations=300, lr=0.01), True, True),
-    ("ours", 300, "Ours @300", 14, dict(stacks=4, channels=8, growth=8), 2_345_678,
-     dict(iterations=300, lr=0.01), True, True),
-    ("parks", 150, "Park's", 16, dict(stacks=4, channels=32, growth=0), 3_456_789,
-     dict(iterations=150, lr=0.01), True, True),
-    ("uniform-lr1e-3", 150, "Ours' best @150", 18, dict(stacks=4, channels=8, growth=8), 2_345_678,
-     dict(iterations=200, lr=0.001, sampling="uniform"), True, True),
-    ("uniform-lr1e-3", 200, "Ours' best @200", 19, dict(stacks=4, channels=8, growth=8), 2_345_678,
-     dict(iterations=200, lr=0.001, sampling="uniform"), True, True),
-    ("ours-lr1e-3", 150, "ours-lr1e-3", None, dict(stacks=4, channels=8, growth=8), 2_345_678,
-     dict(iterations=150, lr=0.001), True, True),
+    (
+        "grow-1stack",
+        10,
+        "grow-1stack",
+        4,
+        dict(stacks=1, channels=8, growth=8, target="masks"),
+        123_456,
+        dict(iterations=10, lr=0.1),
+        True,
+        True,
+    ),
+    (
+        "acc-mask",
+        10,
+        "acc-mask",
+        10,
+        dict(stacks=1, channels=8, growth=8, target="accompaniment"),
+        123_000,
+        dict(iterations=10, lr=0.1),
+        True,
+        True,
+    ),
+    (
+        "end-to-end",
+        10,
+        "end-to-end",
+        12,
+        dict(stacks=1, channels=8, growth=8, target="end-to-end"),
+        123_456,
+        dict(iterations=10, lr=0.1),
+        False,
+        False,
+    ),
+    (
+        "ours",
+        150,
+        "Ours @150",
+        15,
+        dict(stacks=4, channels=8, growth=8),
+        2_345_678,
+        dict(iterations=300, lr=0.01),
+        True,
+        True,
+    ),
+    (
+        "ours",
+        300,
+        "Ours @300",
+        14,
+        dict(stacks=4, channels=8, growth=8),
+        2_345_678,
+        dict(iterations=300, lr=0.01),
+        True,
+        True,
+    ),
+    (
+        "parks",
+        150,
+        "Park's",
+        16,
+        dict(stacks=4, channels=32, growth=0),
+        3_456_789,
+        dict(iterations=150, lr=0.01),
+        True,
+        True,
+    ),
+    (
+        "uniform-lr1e-3",
+        150,
+        "Ours' best @150",
+        18,
+        dict(stacks=4, channels=8, growth=8),
+        2_345_678,
+        dict(iterations=200, lr=0.001, sampling="uniform"),
+        True,
+        True,
+    ),
+    (
+        "uniform-lr1e-3",
+        200,
+        "Ours' best @200",
+        19,
+        dict(stacks=4, channels=8, growth=8),
+        2_345_678,
+        dict(iterations=200, lr=0.001, sampling="uniform"),
+        True,
+        True,
+    ),
+    (
+        "ours-lr1e-3",
+        150,
+        "ours-lr1e-3",
+        None,
+        dict(stacks=4, channels=8, growth=8),
+        2_345_678,
+        dict(iterations=150, lr=0.001),
+        True,
+        True,
+    ),
 ]
-CLIPS = [("amy_1_01", 80_000), ("bobon_2_03", 120_000), ("geniusturtle_1_02", 64_000), ("annar_4_01", 100_000)]
+CLIPS = [
+    ("amy_1_01", 80_000),
+    ("bobon_2_03", 120_000),
+    ("geniusturtle_1_02", 64_000),
+    ("annar_4_01", 100_000),
+]
 
 
 def _measured(i: int, src: str, metric: str) -> float:
@@ -54,37 +140,74 @@ def make_fixtures(root: Path, *, dict_form: bool = True, speed: bool = True) -> 
     """Write a small results tree under ``root``; return the paths."""
     root = Path(root)
     rows, summ, score_files = [], [], []
-    for i, (variant, step, label, seed_row, arch, params, train, trained, scored) in enumerate(RUNS):
+    for i, (variant, step, label, seed_row, arch, params, train, trained, scored) in enumerate(
+        RUNS
+    ):
         mdir = root / "models" / variant
         if trained:
             mdir.mkdir(parents=True, exist_ok=True)
             steps = train["iterations"]
-            hist = pd.DataFrame({
-                "step": np.arange(1, steps + 1),
-                "loss": 0.2 * np.exp(-np.arange(steps) / (steps / 3)) + 0.01 + 0.003 * np.sin(np.arange(steps)),
-                "loss_stack1": 0.1 * np.exp(-np.arange(steps) / (steps / 3)) + 0.005,
-                "lr": np.full(steps, train["lr"]),
-                "seconds": np.arange(1, steps + 1) * 0.5,
-            })
+            hist = pd.DataFrame(
+                {
+                    "step": np.arange(1, steps + 1),
+                    "loss": 0.2 * np.exp(-np.arange(steps) / (steps / 3))
+                    + 0.01
+                    + 0.003 * np.sin(np.arange(steps)),
+                    "loss_stack1": 0.1 * np.exp(-np.arange(steps) / (steps / 3)) + 0.005,
+                    "lr": np.full(steps, train["lr"]),
+                    "seconds": np.arange(1, steps + 1) * 0.5,
+                }
+            )
             hist.to_csv(mdir / "history.csv", index=False)
-            (mdir / "train.json").write_text(json.dumps(dict(
-                parameters=params, steps=steps, wall_seconds=steps * 0.5 + 1.0, device="cpu",
-                steps_per_second=2.0, final_loss=float(hist["loss"].iloc[-1]))))
+            (mdir / "train.json").write_text(
+                json.dumps(
+                    dict(
+                        parameters=params,
+                        steps=steps,
+                        wall_seconds=steps * 0.5 + 1.0,
+                        device="cpu",
+                        steps_per_second=2.0,
+                        final_loss=float(hist["loss"].iloc[-1]),
+                    )
+                )
+            )
         rep = refs.reported_of(seed_row)
         row = dict(
-            variant=variant, step=step, paper_step=step * 100, label=label, note=f"note of {variant}",
-            seed_row=seed_row, arch={**dict(kind="seed", stem=[8, 16, 16], poolings=5, target="masks"), **arch},
-            parameters=params, train={**dict(lr_decay_every=0, lr_decay_factor=0.2, sampling="per_clip", batch=4,
-                                             seed=0), **train},
-            reported=rep, reported_note=("failed: the network output all zeros" if seed_row == 12
-                                         else None if rep else "not in the seed report"),
+            variant=variant,
+            step=step,
+            paper_step=step * 100,
+            label=label,
+            note=f"note of {variant}",
+            seed_row=seed_row,
+            arch={**dict(kind="seed", stem=[8, 16, 16], poolings=5, target="masks"), **arch},
+            parameters=params,
+            train={
+                **dict(lr_decay_every=0, lr_decay_factor=0.2, sampling="per_clip", batch=4, seed=0),
+                **train,
+            },
+            reported=rep,
+            reported_note=(
+                "failed: the network output all zeros"
+                if seed_row == 12
+                else None
+                if rep
+                else "not in the seed report"
+            ),
             reported_source=(f"seed report result.xlsx, row {seed_row}" if seed_row else None),
-            scale="demo", train_info=f"models/{variant}/train.json", history=f"models/{variant}/history.csv",
+            scale="demo",
+            train_info=f"models/{variant}/train.json",
+            history=f"models/{variant}/history.csv",
         )
         rows.append(row)
         if not scored:
             continue
-        srow = dict(variant=variant, step=step, clips=len(CLIPS), failed=0, total_samples=sum(n for _, n in CLIPS))
+        srow = dict(
+            variant=variant,
+            step=step,
+            clips=len(CLIPS),
+            failed=0,
+            total_samples=sum(n for _, n in CLIPS),
+        )
         for src in refs.SOURCES:
             for m in refs.METRICS:
                 srow[f"{src}_{m}"] = _measured(i, src, m)
@@ -94,19 +217,37 @@ def make_fixtures(root: Path, *, dict_form: bool = True, speed: bool = True) -> 
         per = []
         rng = np.random.default_rng(i)
         for clip, n in CLIPS:
-            rec = dict(variant=variant, step=step, clip=clip, singer=clip.split("_")[0], samples=n,
-                       scorer="museval", seconds=0.25, status="ok")
+            rec = dict(
+                variant=variant,
+                step=step,
+                clip=clip,
+                singer=clip.split("_")[0],
+                samples=n,
+                scorer="museval",
+                seconds=0.25,
+                status="ok",
+            )
             for src in refs.SOURCES:
                 nsdr = _measured(i, src, "gnsdr") + rng.normal(0, 1.5)
-                rec.update({f"{src}_sdr": nsdr + 1.0, f"{src}_sir": nsdr + 4, f"{src}_sar": nsdr + 3,
-                            f"{src}_nsdr": nsdr, f"{src}_mix_sdr": 1.0})
+                rec.update(
+                    {
+                        f"{src}_sdr": nsdr + 1.0,
+                        f"{src}_sir": nsdr + 4,
+                        f"{src}_sar": nsdr + 3,
+                        f"{src}_nsdr": nsdr,
+                        f"{src}_mix_sdr": 1.0,
+                    }
+                )
             per.append(rec)
         p = root / "scores" / f"{variant}@{step}.tsv"
         p.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(per).to_csv(p, sep="\t", index=False)
         score_files.append(p)
-    meta = {"preset": "demo", "scale": {"width_divisor": 8, "stem": [8, 16, 16], "iterations": 0.01},
-            "dataset": {"source": "synthetic", "test_clips": None}}
+    meta = {
+        "preset": "demo",
+        "scale": {"width_divisor": 8, "stem": [8, 16, 16], "iterations": 0.01},
+        "dataset": {"source": "synthetic", "test_clips": None},
+    }
     exp = root / "experiments.json"
     exp.write_text(json.dumps({"meta": meta, "rows": rows} if dict_form else rows, indent=1))
     summary = root / "summary.tsv"
@@ -114,10 +255,17 @@ def make_fixtures(root: Path, *, dict_form: bool = True, speed: bool = True) -> 
     out = dict(experiments=exp, summary=summary, scores=score_files, speed=None)
     if speed:
         sp = root / "speed.tsv"
-        pd.DataFrame([
-            dict(what="separate annar_4 (64 s)", device="cpu", seconds=3.21, detail="windowed, 4 per batch"),
-            dict(what="score one clip", device="cpu", seconds=0.2, detail="museval"),
-        ]).to_csv(sp, sep="\t", index=False)
+        pd.DataFrame(
+            [
+                dict(
+                    what="separate annar_4 (64 s)",
+                    device="cpu",
+                    seconds=3.21,
+                    detail="windowed, 4 per batch",
+                ),
+                dict(what="score one clip", device="cpu", seconds=0.2, detail="museval"),
+            ]
+        ).to_csv(sp, sep="\t", index=False)
         out["speed"] = sp
     return out
 
@@ -148,10 +296,29 @@ def test_workbook_round_trip(fx, tmp_path):
     assert wb.sheetnames[:5] == ["experiments", "per_clip", "training", "speed", "references"]
     ws = wb["experiments"]
     header = [c.value for c in ws[1]]
-    for col in ["label", "seed row", "stacks", "first-level channels", "growth", "outputs / target", "parameters",
-                "iterations", "lr", "lr decay", "sampling", "device", "train time (s)", "test clips",
-                "test time (s)", "voice GNSDR", "voice GNSDR reported", "voice GNSDR diff", "accompaniment GSAR",
-                "accompaniment GSAR reported", "accompaniment GSAR diff"]:
+    for col in [
+        "label",
+        "seed row",
+        "stacks",
+        "first-level channels",
+        "growth",
+        "outputs / target",
+        "parameters",
+        "iterations",
+        "lr",
+        "lr decay",
+        "sampling",
+        "device",
+        "train time (s)",
+        "test clips",
+        "test time (s)",
+        "voice GNSDR",
+        "voice GNSDR reported",
+        "voice GNSDR diff",
+        "accompaniment GSAR",
+        "accompaniment GSAR reported",
+        "accompaniment GSAR diff",
+    ]:
         assert col in header, col
     assert ws.freeze_panes == "C2"
     assert ws.cell(1, 1).font.bold
@@ -212,7 +379,9 @@ def test_workbook_round_trip(fx, tmp_path):
     assert tr.max_row == 1 + n_hist
     sp = wb["speed"]
     assert [c.value for c in sp[1]][:4] == ["what", "device", "seconds", "detail"]
-    assert sp.cell(2, 1).value == "separate annar_4 (64 s)" and sp.cell(2, 3).value == pytest.approx(3.21)
+    assert sp.cell(2, 1).value == "separate annar_4 (64 s)" and sp.cell(
+        2, 3
+    ).value == pytest.approx(3.21)
     rf = wb["references"]
     rf_head = [c.value for c in rf[1]]
     assert rf.max_row == 1 + 19
@@ -230,8 +399,20 @@ def test_workbook_list_form_and_no_optional_inputs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fx = make_fixtures(tmp_path, dict_form=False, speed=False)
     out = tmp_path / "result.xlsx"
-    assert main(["workbook", "--experiments", str(fx["experiments"]), "--summary", str(fx["summary"]),
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "workbook",
+                "--experiments",
+                str(fx["experiments"]),
+                "--summary",
+                str(fx["summary"]),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     wb = openpyxl.load_workbook(out)
     assert wb["per_clip"].cell(1, 1).value == "note"
     assert "no speed table" in wb["speed"].cell(2, 1).value
@@ -251,8 +432,15 @@ def _example_npz(path: Path) -> Path:
     f = np.linspace(0, 1, 512)[:, None]
     mix = (np.exp(-8 * f) * (1 + 0.5 * np.sin(20 * t))).astype(np.float32)
     vm = np.clip(0.5 + 0.5 * np.sin(6 * f + 10 * t), 0, 1).astype(np.float32)
-    np.savez(path, mixture=mix, voice_mask=vm, accompaniment_mask=1 - vm, voice=vm * mix,
-             accompaniment=(1 - vm) * mix, clip=np.array("annar_4_01"))
+    np.savez(
+        path,
+        mixture=mix,
+        voice_mask=vm,
+        accompaniment_mask=1 - vm,
+        voice=vm * mix,
+        accompaniment=(1 - vm) * mix,
+        clip=np.array("annar_4_01"),
+    )
     return path
 
 
@@ -274,8 +462,19 @@ def test_figures_skip_missing_inputs(tmp_path, monkeypatch, caplog):
     (out / "speed.png").write_bytes(b"stale")
     for p in (tmp_path / "models").glob("*/history.csv"):
         p.unlink()
-    assert main(["figures", *_args(fx, with_scores=False), "--example-npz", str(tmp_path / "nope.npz"),
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "figures",
+                *_args(fx, with_scores=False),
+                "--example-npz",
+                str(tmp_path / "nope.npz"),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert (out / "metrics.png").read_bytes()[:8] == PNG_MAGIC
     for name in ("nsdr_distribution", "training_loss", "example", "speed"):
         assert not (out / f"{name}.png").exists(), name
@@ -290,7 +489,21 @@ def test_report_tables(fx, tmp_path):
     figs = tmp_path / "results" / "figures"
     assert main(["figures", *_args(fx), "-o", str(figs)]) == 0
     out = tmp_path / "results" / "report.md"
-    assert main(["report", *_args(fx), "--figures", str(figs), "--template", str(TEMPLATE), "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                *_args(fx),
+                "--figures",
+                str(figs),
+                "--template",
+                str(TEMPLATE),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = out.read_text()
     assert "Reduced-scale reproduction" in text and "preset `demo`" in text
     t1 = text.split("## Table 1")[1].split("## Table 2")[0]
@@ -350,16 +563,67 @@ def test_bad_inputs_are_user_errors(fx, tmp_path, capsys):
     assert "nope.tsv" in err and "summary table not found" in err and "Traceback" not in err
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    assert main(["report", "--experiments", str(bad), "--summary", str(fx["summary"]), "--template", str(TEMPLATE),
-                 "-o", str(tmp_path / "r.md")]) == 2
+    assert (
+        main(
+            [
+                "report",
+                "--experiments",
+                str(bad),
+                "--summary",
+                str(fx["summary"]),
+                "--template",
+                str(TEMPLATE),
+                "-o",
+                str(tmp_path / "r.md"),
+            ]
+        )
+        == 2
+    )
     assert "not valid JSON" in capsys.readouterr().err
-    assert main(["figures", "--experiments", str(bad), "--summary", str(fx["summary"]), "-o", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "figures",
+                "--experiments",
+                str(bad),
+                "--summary",
+                str(fx["summary"]),
+                "-o",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     notsummary = tmp_path / "ns.tsv"
     notsummary.write_text("a\tb\n1\t2\n")
-    assert main(["workbook", "--experiments", str(fx["experiments"]), "--summary", str(notsummary),
-                 "-o", str(out)]) == 2
+    assert (
+        main(
+            [
+                "workbook",
+                "--experiments",
+                str(fx["experiments"]),
+                "--summary",
+                str(notsummary),
+                "-o",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "missing columns" in capsys.readouterr().err
-    assert main(["report", *_args(fx), "--template", str(tmp_path / "none.j2"), "-o", str(tmp_path / "r.md")]) == 2
+    assert (
+        main(
+            [
+                "report",
+                *_args(fx),
+                "--template",
+                str(tmp_path / "none.j2"),
+                "-o",
+                str(tmp_path / "r.md"),
+            ]
+        )
+        == 2
+    )
     assert "template not found" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "r.md").exists()
 
@@ -370,12 +634,17 @@ def test_scale_info_forms():
     assert scale_info({}, [{"scale": "cpu"}])["reduced"]
     assert not scale_info({}, [{"scale": "paper"}])["reduced"]
     assert scale_info({"preset": "x", "scale": {"width_divisor": 4}}, [])["reduced"]
-    assert not scale_info({"preset": "paper", "scale": {"width_divisor": 1, "iterations": 1}}, [])["reduced"]
+    assert not scale_info({"preset": "paper", "scale": {"width_divisor": 1, "iterations": 1}}, [])[
+        "reduced"
+    ]
 
 
 def test_references_consistent():
     assert len(refs.SEED_ROWS) == 19 and [r.row for r in refs.SEED_ROWS] == list(range(1, 20))
-    assert refs.SEED_BY_ROW[15].parameters == 34_689_752 and refs.SEED_BY_ROW[16].parameters == 42_752_792
+    assert (
+        refs.SEED_BY_ROW[15].parameters == 34_689_752
+        and refs.SEED_BY_ROW[16].parameters == 42_752_792
+    )
     assert refs.reported_of(12) is None
     for r in refs.SEED_ROWS:
         for vals in (r.voice, r.accompaniment):
@@ -389,8 +658,22 @@ def test_workbook_reads_aggregate_output(fx, tmp_path):
     summary = tmp_path / "agg.tsv"
     assert main(["aggregate", "--scores", *map(str, fx["scores"]), "-o", str(summary)]) == 0
     out = tmp_path / "agg.xlsx"
-    assert main(["workbook", "--experiments", str(fx["experiments"]), "--summary", str(summary),
-                 "--scores", *map(str, fx["scores"]), "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "workbook",
+                "--experiments",
+                str(fx["experiments"]),
+                "--summary",
+                str(summary),
+                "--scores",
+                *map(str, fx["scores"]),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     ws = openpyxl.load_workbook(out)["experiments"]
     header = [c.value for c in ws[1]]
     agg = pd.read_csv(summary, sep="\t")
@@ -403,14 +686,28 @@ def test_example_from_model(tmp_path):
     import soundfile as sf
     import torch
 
-    from hourglass_sep.figures import example_arrays, load_example_npz, plot_example, save_example_npz
+    from hourglass_sep.figures import (
+        example_arrays,
+        load_example_npz,
+        plot_example,
+        save_example_npz,
+    )
     from hourglass_sep.model import ArchConfig, build_model
 
     cfg = ArchConfig(stacks=1, channels=4, growth=0, stem=(4, 4, 4))
-    torch.save({"format": "hourglass-sep-model/1", "arch": cfg.to_dict(),
-                "state_dict": build_model(cfg).state_dict(), "step": 1}, tmp_path / "m.pt")
+    torch.save(
+        {
+            "format": "hourglass-sep-model/1",
+            "arch": cfg.to_dict(),
+            "state_dict": build_model(cfg).state_dict(),
+            "step": 1,
+        },
+        tmp_path / "m.pt",
+    )
     wav = tmp_path / "abc_1_01.wav"
-    sf.write(wav, np.random.default_rng(0).normal(0, 0.1, (12000, 2)).astype(np.float32), 8000)  # 8 kHz: no resampling
+    sf.write(
+        wav, np.random.default_rng(0).normal(0, 0.1, (12000, 2)).astype(np.float32), 8000
+    )  # 8 kHz: no resampling
     arr = example_arrays(tmp_path / "m.pt", wav)
     npz = save_example_npz(arr, tmp_path / "ex.npz")
     back = load_example_npz(npz)

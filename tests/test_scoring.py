@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from conftest import MIR1K  # noqa: E402  (HOURGLASS_SEP_SHARED or ../shared)
 
 from hourglass_sep import scoring as S
 from hourglass_sep.cli import main
 from hourglass_sep.errors import UserError
 
-from conftest import MIR1K  # noqa: E402  (HOURGLASS_SEP_SHARED or ../shared)
 TOL = 1e-3  # dB
 SR = 16000
 
@@ -29,7 +29,9 @@ def mir_eval_sources(refs, ests):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecated in mir_eval 0.8
-        sdr, sir, sar, perm = mir_eval.separation.bss_eval_sources(refs, ests, compute_permutation=False)
+        sdr, sir, sar, perm = mir_eval.separation.bss_eval_sources(
+            refs, ests, compute_permutation=False
+        )
     return {"sdr": sdr, "sir": sir, "sar": sar}
 
 
@@ -40,7 +42,9 @@ def synth_refs(seed: int, n: int = SR * 3 // 2) -> np.ndarray:
     t = np.arange(n) / SR
     f0 = 220 * (1 + 0.2 * np.sin(2 * np.pi * 0.7 * t + seed))
     phase = 2 * np.pi * np.cumsum(f0) / SR
-    voice = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 1.3 * t) ** 2)
+    voice = sum(np.sin(k * phase) / k for k in range(1, 6)) * (
+        0.5 + 0.5 * np.sin(2 * np.pi * 1.3 * t) ** 2
+    )
     acc = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) for f in (110, 138.6, 164.8, 330)) * 0.3
     acc = acc + 0.05 * rng.standard_normal(n)
     refs = np.stack([voice, acc]) * 0.2
@@ -52,15 +56,19 @@ def synth_estimates(refs: np.ndarray, seed: int) -> np.ndarray:
     the references, so SAR is finite)."""
     rng = np.random.default_rng(seed + 100)
     v, a = refs
-    return np.stack([
-        0.9 * v + 0.25 * a + 0.03 * np.tanh(6 * v) + 0.002 * rng.standard_normal(v.size),
-        0.85 * a + 0.1 * v + 0.02 * np.tanh(6 * a) + 0.002 * rng.standard_normal(v.size),
-    ])
+    return np.stack(
+        [
+            0.9 * v + 0.25 * a + 0.03 * np.tanh(6 * v) + 0.002 * rng.standard_normal(v.size),
+            0.85 * a + 0.1 * v + 0.02 * np.tanh(6 * a) + 0.002 * rng.standard_normal(v.size),
+        ]
+    )
 
 
 def assert_close(a: dict, b: dict, tol=TOL, keys=("sdr", "sir", "sar")):
     for k in keys:
-        np.testing.assert_allclose(np.asarray(a[k]).ravel(), np.asarray(b[k]).ravel(), atol=tol, rtol=0, err_msg=k)
+        np.testing.assert_allclose(
+            np.asarray(a[k]).ravel(), np.asarray(b[k]).ravel(), atol=tol, rtol=0, err_msg=k
+        )
 
 
 def museval_v3(refs, ests):
@@ -78,6 +86,7 @@ def one_blas_thread():
 
 
 # ----------------------------------------------------------------------------- agreement
+
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_backends_match_mir_eval_generated(seed):
@@ -123,7 +132,9 @@ def test_backends_match_mir_eval_real_clips():
             for i, s in enumerate(S.SOURCES):
                 assert abs(m[f"{s}_mix_sdr"] - want_mix["sdr"][i]) <= TOL
                 assert abs(m[f"{s}_mix_sir"] - want_mix["sir"][i]) <= TOL
-                assert m[f"{s}_mix_sar"] > 100  # +inf in theory: the mixture is a sum of the references
+                assert (
+                    m[f"{s}_mix_sar"] > 100
+                )  # +inf in theory: the mixture is a sum of the references
 
 
 def test_fixed_source_order_no_permutation():
@@ -139,11 +150,16 @@ def test_fixed_source_order_no_permutation():
 
 # ----------------------------------------------------------------------------- NSDR
 
+
 def test_nsdr_definition_and_baseline_reuse():
     refs = synth_refs(4)
     ests = synth_estimates(refs, 4)
     row = S.score_clip(refs, ests, "fast_bss_eval")
-    assert row["status"] == "ok" and row["mix_from"] == "recomputed" and row["samples"] == refs.shape[1]
+    assert (
+        row["status"] == "ok"
+        and row["mix_from"] == "recomputed"
+        and row["samples"] == refs.shape[1]
+    )
     mix = np.stack([refs.mean(0)] * 2)  # the mixture = mean of the two channels
     direct = mir_eval_sources(refs, mix)
     for i, s in enumerate(S.SOURCES):
@@ -151,17 +167,24 @@ def test_nsdr_definition_and_baseline_reuse():
         assert row[f"{s}_nsdr"] == pytest.approx(row[f"{s}_sdr"] - row[f"{s}_mix_sdr"], abs=1e-12)
     # a baseline over the same samples is reused as is; over other samples it is recomputed
     fake = {c: 1.0 for c in S.MIX_COLUMNS}
-    reused = S.score_clip(refs, ests, "fast_bss_eval", baseline=fake, baseline_samples=refs.shape[1])
+    reused = S.score_clip(
+        refs, ests, "fast_bss_eval", baseline=fake, baseline_samples=refs.shape[1]
+    )
     assert reused["mix_from"] == "baseline"
     assert reused["voice_nsdr"] == pytest.approx(row["voice_sdr"] - 1.0)
     short = ests[:, :-800]
-    trunc = S.score_clip(refs, short, "fast_bss_eval", baseline=fake, baseline_samples=refs.shape[1])
+    trunc = S.score_clip(
+        refs, short, "fast_bss_eval", baseline=fake, baseline_samples=refs.shape[1]
+    )
     assert trunc["mix_from"] == "recomputed" and trunc["samples"] == short.shape[1]
-    want = mir_eval_sources(refs[:, : short.shape[1]], short)  # references truncated to the estimate
+    want = mir_eval_sources(
+        refs[:, : short.shape[1]], short
+    )  # references truncated to the estimate
     assert abs(trunc["voice_sdr"] - want["sdr"][0]) <= TOL
 
 
 # ----------------------------------------------------------------------------- bad clips
+
 
 @pytest.mark.parametrize(
     "make, reason",
@@ -179,7 +202,9 @@ def test_bad_clips_get_a_reason_not_a_crash(make, reason):
     for backend in S.BACKENDS:
         row = S.score_clip(refs, ests, backend, max_shortfall=1600)
         assert row["status"].startswith(reason), row["status"]
-        assert all(math.isnan(row[f"{s}_{m}"]) for s in S.SOURCES for m in ("sdr", "sir", "sar", "nsdr"))
+        assert all(
+            math.isnan(row[f"{s}_{m}"]) for s in S.SOURCES for m in ("sdr", "sir", "sar", "nsdr")
+        )
 
 
 def test_silent_raises_clip_error_in_library():
@@ -190,13 +215,16 @@ def test_silent_raises_clip_error_in_library():
 
 # ----------------------------------------------------------------------------- sharding
 
+
 def test_evaluated_clips_and_shards():
-    cat = pd.DataFrame({
-        "clip": ["b_1_01", "a_1_01", "abjones_1_01", "c_1_01", "d_1_01", "e_1_02"],
-        "singer": ["b", "a", "abjones", "c", "d", "e"],
-        "split": ["test", "test", "train", "test", "test", "test"],
-        "evaluate": [True, True, False, False, True, True],
-    })
+    cat = pd.DataFrame(
+        {
+            "clip": ["b_1_01", "a_1_01", "abjones_1_01", "c_1_01", "d_1_01", "e_1_02"],
+            "singer": ["b", "a", "abjones", "c", "d", "e"],
+            "split": ["test", "test", "train", "test", "test", "test"],
+            "evaluate": [True, True, False, False, True, True],
+        }
+    )
     assert S.evaluated_clips(cat)["clip"].tolist() == ["a_1_01", "b_1_01", "d_1_01", "e_1_02"]
     assert S.evaluated_clips(cat, (0, 2))["clip"].tolist() == ["a_1_01", "d_1_01"]
     assert S.evaluated_clips(cat, (1, 2))["clip"].tolist() == ["b_1_01", "e_1_02"]
@@ -207,6 +235,7 @@ def test_evaluated_clips_and_shards():
 
 
 # ----------------------------------------------------------------------------- CLI round trip
+
 
 def write_corpus(root: Path):
     """5 test clips (one not evaluated), 1 training clip, a catalogue, reference arrays."""
@@ -221,9 +250,18 @@ def write_corpus(root: Path):
         sf.write(path, np.stack([r[1], r[0]]).T, SR, subtype="PCM_16")  # left = acc, right = voice
         refs[name], _ = S.read_references(path)
         singer = name.split("_")[0]
-        rows.append(dict(clip=name, singer=singer, song="_".join(name.split("_")[:2]),
-                         split="train" if singer == "amy" else "test", samples=n, sr=SR,
-                         path=str(path), evaluate=singer != "amy" and name != "titon_1_05"))
+        rows.append(
+            dict(
+                clip=name,
+                singer=singer,
+                song="_".join(name.split("_")[:2]),
+                split="train" if singer == "amy" else "test",
+                samples=n,
+                sr=SR,
+                path=str(path),
+                evaluate=singer != "amy" and name != "titon_1_05",
+            )
+        )
     cat = pd.DataFrame(rows)
     cat.to_csv(root / "catalogue.tsv", sep="\t", index=False)
     return root / "catalogue.tsv", refs
@@ -241,36 +279,97 @@ def write_estimates(path: Path, arrays: dict[str, np.ndarray]):
 def test_cli_round_trip(tmp_path, capsys):
     cat, refs = write_corpus(tmp_path)
     # baseline in two shards, the first with two worker processes
-    assert main(["baseline", "--catalogue", str(cat), "--shard", "0/2", "-o", str(tmp_path / "b0.tsv"),
-                 "--workers", "2", "--no-progress"]) == 0
-    assert main(["baseline", "--catalogue", str(cat), "--shard", "1/2", "-o", str(tmp_path / "b1.tsv"),
-                 "--backend", "fast_bss_eval", "--workers", "1", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "baseline",
+                "--catalogue",
+                str(cat),
+                "--shard",
+                "0/2",
+                "-o",
+                str(tmp_path / "b0.tsv"),
+                "--workers",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "baseline",
+                "--catalogue",
+                str(cat),
+                "--shard",
+                "1/2",
+                "-o",
+                str(tmp_path / "b1.tsv"),
+                "--backend",
+                "fast_bss_eval",
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     b0 = pd.read_csv(tmp_path / "b0.tsv", sep="\t")
     b1 = pd.read_csv(tmp_path / "b1.tsv", sep="\t")
-    assert b0["clip"].tolist() == ["annar_1_01", "bobon_2_01"] and b1["clip"].tolist() == ["annar_1_02", "heycat_3_01"]
+    assert b0["clip"].tolist() == ["annar_1_01", "bobon_2_01"] and b1["clip"].tolist() == [
+        "annar_1_02",
+        "heycat_3_01",
+    ]
     assert set(S.BASELINE_COLUMNS) <= set(b0.columns) and (b0["status"] == "ok").all()
 
     ests = {c: synth_estimates(refs[c], 1) for c in ("annar_1_01", "annar_1_02", "bobon_2_01")}
     ests["bobon_2_01"][0, 100] = np.nan  # a broken estimate; heycat_3_01 is missing
     write_estimates(tmp_path / "E.npz", ests)
     scores_path = tmp_path / "scores.tsv"
-    assert main(["score", "--catalogue", str(cat), "--estimates", str(tmp_path / "E.npz"),
-                 "--baseline", str(tmp_path / "b0.tsv"), str(tmp_path / "b1.tsv"), "-o", str(scores_path),
-                 "--variant", "tiny", "--step", "100", "--backend", "fast_bss_eval", "--workers", "1",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--catalogue",
+                str(cat),
+                "--estimates",
+                str(tmp_path / "E.npz"),
+                "--baseline",
+                str(tmp_path / "b0.tsv"),
+                str(tmp_path / "b1.tsv"),
+                "-o",
+                str(scores_path),
+                "--variant",
+                "tiny",
+                "--step",
+                "100",
+                "--backend",
+                "fast_bss_eval",
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     sc = pd.read_csv(scores_path, sep="\t")
     assert list(sc.columns) == S.SCORE_COLUMNS
     sc = sc.set_index("clip")
     assert sc.index.tolist() == ["annar_1_01", "annar_1_02", "bobon_2_01", "heycat_3_01"]
     assert sc.loc["bobon_2_01", "status"].startswith("non-finite estimate")
     assert sc.loc["heycat_3_01", "status"] == "missing from estimates"
-    assert sc.loc["heycat_3_01", "samples"] == 28000 and np.isnan(sc.loc["heycat_3_01", "voice_nsdr"])
+    assert sc.loc["heycat_3_01", "samples"] == 28000 and np.isnan(
+        sc.loc["heycat_3_01", "voice_nsdr"]
+    )
     assert (sc["variant"] == "tiny").all() and (sc["step"] == 100).all()
     ok = sc[sc["status"] == "ok"]
     assert (ok["mix_from"] == "baseline").all()
     # the numbers are mir_eval's (estimates went through float32 in the npz)
     for clip in ok.index:
-        e = np.stack([ests[clip][0].astype(np.float32), ests[clip][1].astype(np.float32)]).astype(np.float64)
+        e = np.stack([ests[clip][0].astype(np.float32), ests[clip][1].astype(np.float32)]).astype(
+            np.float64
+        )
         want = mir_eval_sources(refs[clip], e)
         mix = mir_eval_sources(refs[clip], np.stack([refs[clip].mean(0)] * 2))
         for i, s in enumerate(S.SOURCES):
@@ -290,12 +389,32 @@ def test_cli_round_trip(tmp_path, capsys):
     assert r["scorer"].startswith("fast_bss_eval")
 
     # without --baseline the mixture is scored on the fly (museval): same numbers
-    assert main(["score", "--catalogue", str(cat), "--estimates", str(tmp_path / "E.npz"), "-o",
-                 str(tmp_path / "s2.tsv"), "--variant", "tiny", "--step", "100", "--workers", "1",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--catalogue",
+                str(cat),
+                "--estimates",
+                str(tmp_path / "E.npz"),
+                "-o",
+                str(tmp_path / "s2.tsv"),
+                "--variant",
+                "tiny",
+                "--step",
+                "100",
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     s2 = pd.read_csv(tmp_path / "s2.tsv", sep="\t").set_index("clip")
     assert (s2.loc[ok.index, "mix_from"] == "recomputed").all()
-    cols = [f"{s}_{m}" for s in S.SOURCES for m in ("sdr", "sir", "sar", "nsdr", "mix_sdr", "mix_sir")]
+    cols = [
+        f"{s}_{m}" for s in S.SOURCES for m in ("sdr", "sir", "sar", "nsdr", "mix_sdr", "mix_sir")
+    ]
     np.testing.assert_allclose(s2.loc[ok.index, cols].to_numpy(), ok[cols].to_numpy(), atol=TOL)
 
 
@@ -305,27 +424,46 @@ def test_score_length_checks_via_estimates_file(tmp_path):
     ests = {
         "annar_1_01": synth_estimates(refs["annar_1_01"], 2)[:, :-320],  # 20 ms short: fine
         "annar_1_02": synth_estimates(refs["annar_1_02"], 2)[:, :-8000],  # 0.5 s short: mismatch
-        "bobon_2_01": np.concatenate([synth_estimates(refs["bobon_2_01"], 2), np.ones((2, 10))], axis=1),
+        "bobon_2_01": np.concatenate(
+            [synth_estimates(refs["bobon_2_01"], 2), np.ones((2, 10))], axis=1
+        ),
         "heycat_3_01": synth_estimates(refs["heycat_3_01"], 2),
     }
     write_estimates(tmp_path / "E.npz", ests)
-    np.savez(tmp_path / "F.npz", clips=np.array(["heycat_3_01"]), voice__heycat_3_01=np.ones(5, np.float32),
-             accompaniment__heycat_3_01=np.ones(6, np.float32))
+    np.savez(
+        tmp_path / "F.npz",
+        clips=np.array(["heycat_3_01"]),
+        voice__heycat_3_01=np.ones(5, np.float32),
+        accompaniment__heycat_3_01=np.ones(6, np.float32),
+    )
     df = S.score_estimates(clips, [tmp_path / "F.npz"], None, "fast_bss_eval").set_index("clip")
     assert df.loc["heycat_3_01", "status"].startswith("length mismatch: voice estimate has 5")
     df = S.score_estimates(clips, tmp_path / "E.npz", None, "fast_bss_eval").set_index("clip")
     assert df.loc["annar_1_01", "status"] == "ok" and df.loc["annar_1_01", "samples"] == 20000 - 320
     assert df.loc["annar_1_02", "status"].startswith("length mismatch")
-    assert df.loc["bobon_2_01", "status"].startswith("length mismatch: estimate has 16010 samples, reference 16000")
+    assert df.loc["bobon_2_01", "status"].startswith(
+        "length mismatch: estimate has 16010 samples, reference 16000"
+    )
     assert df.loc["heycat_3_01", "status"] == "ok"
 
 
 # ----------------------------------------------------------------------------- bad inputs
 
+
 def test_bad_inputs_give_clear_messages(tmp_path, capsys):
     cat, refs = write_corpus(tmp_path)
     write_estimates(tmp_path / "E.npz", {"annar_1_01": synth_estimates(refs["annar_1_01"], 0)})
-    base = ["--catalogue", str(cat), "-o", str(tmp_path / "s.tsv"), "--variant", "v", "--step", "1", "--no-progress"]
+    base = [
+        "--catalogue",
+        str(cat),
+        "-o",
+        str(tmp_path / "s.tsv"),
+        "--variant",
+        "v",
+        "--step",
+        "1",
+        "--no-progress",
+    ]
 
     def err(argv):
         capsys.readouterr()
@@ -341,9 +479,33 @@ def test_bad_inputs_give_clear_messages(tmp_path, capsys):
     assert "not an estimates file" in e
     e = err(["score", "--estimates", str(tmp_path / "E.npz"), "--baseline", str(cat), *base])
     assert "not a baseline table" in e and "hourglass-sep baseline" in e
-    assert main(["baseline", "--catalogue", str(cat), "--shard", "0/2", "-o", str(tmp_path / "b0.tsv"),
-                 "--workers", "1", "--no-progress"]) == 0
-    e = err(["score", "--estimates", str(tmp_path / "E.npz"), "--baseline", str(tmp_path / "b0.tsv"), *base])
+    assert (
+        main(
+            [
+                "baseline",
+                "--catalogue",
+                str(cat),
+                "--shard",
+                "0/2",
+                "-o",
+                str(tmp_path / "b0.tsv"),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    e = err(
+        [
+            "score",
+            "--estimates",
+            str(tmp_path / "E.npz"),
+            "--baseline",
+            str(tmp_path / "b0.tsv"),
+            *base,
+        ]
+    )
     assert "lack 2 of the 4 clips" in e and "every shard" in e
     e = err(["score", "--estimates", str(tmp_path / "E.npz"), "--shard", "2/2", *base])
     assert "--shard" in e
@@ -356,7 +518,11 @@ def test_missing_backend_names_the_pip_package(monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fast_bss_eval" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "fast_bss_eval" else real(name, *a),
+    )
     monkeypatch.setattr(S, "_BACKEND_CACHE", {})
     monkeypatch.delitem(sys.modules, "hourglass_sep._fast_bss_eval_numpy", raising=False)
     with pytest.raises(UserError, match="pip install fast-bss-eval"):
@@ -376,6 +542,8 @@ def test_backends_need_neither_ffmpeg_nor_torch():
         "print('LOADED', bad)\n"
     )
     env = dict(os.environ, PATH="/nonexistent")  # no ffmpeg / ffprobe reachable
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "LOADED []" in out.stdout

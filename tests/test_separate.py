@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from conftest import MIR1K, needs_mir1k, write_clip
+
 from hourglass_sep import separate as S
 from hourglass_sep.audio import read_audio
 from hourglass_sep.cli import main
@@ -18,7 +18,9 @@ from hourglass_sep.features import clip_features
 from hourglass_sep.model import ArchConfig, build_model, loss_terms
 
 TINY = ArchConfig(stacks=1, channels=8, growth=4, stem=(8,), poolings=3)  # trained below
-TWO = ArchConfig(stacks=2, channels=8, growth=4, stem=(8, 8), poolings=3)  # stacks merge: folding test
+TWO = ArchConfig(
+    stacks=2, channels=8, growth=4, stem=(8, 8), poolings=3
+)  # stacks merge: folding test
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,7 +72,9 @@ def trained(clip):
     net.train()
     for _ in range(30):
         starts = rng.integers(0, mix.shape[1] - 64, 4)
-        batch = [torch.stack([a[:, s:s + 64] for s in starts])[:, None] for a in (mix, voice, acc)]
+        batch = [
+            torch.stack([a[:, s : s + 64] for s in starts])[:, None] for a in (mix, voice, acc)
+        ]
         loss = sum(loss_terms(p, *batch, TINY.target) for p in net(batch[0]))
         opt.zero_grad()
         loss.backward()
@@ -81,8 +85,18 @@ def trained(clip):
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory, trained) -> Path:
     path = tmp_path_factory.mktemp("model") / "model.pt"
-    torch.save({"format": S.MODEL_FORMAT, "arch": TINY.to_dict(), "state_dict": trained.state_dict(),
-                "train": {}, "step": 30, "wall_seconds": 1.0, "device": "cpu"}, path)
+    torch.save(
+        {
+            "format": S.MODEL_FORMAT,
+            "arch": TINY.to_dict(),
+            "state_dict": trained.state_dict(),
+            "train": {},
+            "step": 30,
+            "wall_seconds": 1.0,
+            "device": "cpu",
+        },
+        path,
+    )
     return path
 
 
@@ -97,7 +111,9 @@ def test_fold_batchnorm_preserves_output():
     folded = build_model(TWO)
     folded.load_state_dict(net.state_dict())
     folded.eval()
-    assert S.fold_batchnorm(folded) == sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    assert S.fold_batchnorm(folded) == sum(
+        isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()
+    )
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     with torch.no_grad():
         out = folded(x)
@@ -108,7 +124,9 @@ def test_fold_batchnorm_preserves_output():
         bundle = S.prepare_model(net, TWO, "cpu", "fp32", **kw)
         pred = S._forward(bundle, x)
         assert (pred - ref[-1]).norm() / ref[-1].norm() < 1e-4
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # the original is untouched
+    assert any(
+        isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()
+    )  # the original is untouched
 
 
 def test_add_upsampled_in_place_matches_interpolate():
@@ -117,7 +135,9 @@ def test_add_upsampled_in_place_matches_interpolate():
     low = torch.rand(2, 3, 4, 5)
     for fmt in (torch.contiguous_format, torch.channels_last):
         skip = torch.rand(2, 3, 8, 10).contiguous(memory_format=fmt)
-        ref = skip + F.interpolate(low.contiguous(memory_format=fmt), scale_factor=2, mode="nearest")
+        ref = skip + F.interpolate(
+            low.contiguous(memory_format=fmt), scale_factor=2, mode="nearest"
+        )
         out = S.add_upsampled_(skip, low.contiguous(memory_format=fmt))
         assert out.data_ptr() == skip.data_ptr() and torch.equal(out, ref)
     odd = torch.rand(2, 3, 9, 10)  # not exactly 2x: falls back to interpolate to the size
@@ -151,11 +171,17 @@ def test_windowed_and_whole_estimates_agree(trained, clip):
     assert np.abs(v1 - vw).max() < 1e-5
 
 
-@pytest.mark.skipif(not S.cpu_bf16_usable(), reason="this CPU/torch build has no oneDNN bfloat16 convolutions")
+@pytest.mark.skipif(
+    not S.cpu_bf16_usable(), reason="this CPU/torch build has no oneDNN bfloat16 convolutions"
+)
 def test_bf16_changes_estimate_negligibly(trained, clip):
     _, audio, sr = clip
-    ref = np.concatenate(S.separate_waveform(S.prepare_model(trained, TINY, "cpu", "fp32"), audio, sr))
-    est = np.concatenate(S.separate_waveform(S.prepare_model(trained, TINY, "cpu", "bf16"), audio, sr))
+    ref = np.concatenate(
+        S.separate_waveform(S.prepare_model(trained, TINY, "cpu", "fp32"), audio, sr)
+    )
+    est = np.concatenate(
+        S.separate_waveform(S.prepare_model(trained, TINY, "cpu", "bf16"), audio, sr)
+    )
     rel = np.linalg.norm(est - ref) / np.linalg.norm(ref)
     print(f"bf16 vs fp32 relative change of the estimate: {rel:.2e}")
     assert rel < 1e-2
@@ -204,10 +230,28 @@ def test_cli_separates_files(tmp_path, capsys, model_file, clip):
     for src, (n, rate) in {path: (audio.shape[1], sr), mono: (88200, 44100)}.items():
         for name in ("voice.wav", "accompaniment.wav"):
             info = sf.info(str(out / src.stem / name))
-            assert (info.frames, info.samplerate, info.channels, info.subtype) == (n, rate, 1, "PCM_16")
+            assert (info.frames, info.samplerate, info.channels, info.subtype) == (
+                n,
+                rate,
+                1,
+                "PCM_16",
+            )
     # the windowed schedule and float output
-    rc, text = _run(capsys, path, "--model", model_file, "-o", tmp_path / "w", "--schedule", "windowed",
-                    "--windows-per-batch", "2", "--float", "--precision", "fp32")
+    rc, text = _run(
+        capsys,
+        path,
+        "--model",
+        model_file,
+        "-o",
+        tmp_path / "w",
+        "--schedule",
+        "windowed",
+        "--windows-per-batch",
+        "2",
+        "--float",
+        "--precision",
+        "fp32",
+    )
     assert rc == 0, text
     assert sf.info(str(tmp_path / "w" / path.stem / "voice.wav")).subtype == "FLOAT"
 
@@ -271,8 +315,14 @@ def test_cli_rejects_bad_models(tmp_path, capsys, clip):
     rc, text = _run(capsys, path, "--model", foreign, "-o", tmp_path / "o")
     assert rc == 2 and "not an hourglass-sep model" in text
     mismatch = tmp_path / "mismatch.pt"
-    torch.save({"format": S.MODEL_FORMAT, "arch": ArchConfig(stacks=1, channels=4, growth=4, stem=(4,)).to_dict(),
-                "state_dict": build_model(TINY).state_dict()}, mismatch)
+    torch.save(
+        {
+            "format": S.MODEL_FORMAT,
+            "arch": ArchConfig(stacks=1, channels=4, growth=4, stem=(4,)).to_dict(),
+            "state_dict": build_model(TINY).state_dict(),
+        },
+        mismatch,
+    )
     rc, text = _run(capsys, path, "--model", mismatch, "-o", tmp_path / "o")
     assert rc == 2 and "do not fit the recorded architecture" in text
     with pytest.raises(S.UserError, match="corrupt"):
@@ -283,7 +333,9 @@ def test_cli_shard_mode(small_corpus, tmp_path, capsys, model_file):
     from hourglass_sep.catalogue import build_catalogue, write_table
 
     df = build_catalogue(small_corpus)
-    df["evaluate"] = df["split"].eq("test") & ~df["clip"].eq("bobby_1_02")  # one test clip not evaluated
+    df["evaluate"] = df["split"].eq("test") & ~df["clip"].eq(
+        "bobby_1_02"
+    )  # one test clip not evaluated
     cat = tmp_path / "catalogue.tsv"
     write_table(df, cat)
     evaluated = sorted(df[df["evaluate"]]["clip"])
@@ -291,14 +343,27 @@ def test_cli_shard_mode(small_corpus, tmp_path, capsys, model_file):
     seen = []
     for i in range(2):
         est = tmp_path / f"est{i}.npz"
-        rc, text = _run(capsys, "--model", model_file, "--catalogue", cat, "--shard", f"{i}/2",
-                        "--estimates", est, "--schedule", "windowed" if i else "whole")
+        rc, text = _run(
+            capsys,
+            "--model",
+            model_file,
+            "--catalogue",
+            cat,
+            "--shard",
+            f"{i}/2",
+            "--estimates",
+            est,
+            "--schedule",
+            "windowed" if i else "whole",
+        )
         assert rc == 0, text
         with np.load(est, allow_pickle=False) as z:
             clips = [str(c) for c in z["clips"]]
             assert clips == evaluated[i::2]
             meta = json.loads(str(z["meta"]))
-            assert meta["clips"] == len(clips) and meta["schedule"] == ("windowed" if i else "whole")
+            assert meta["clips"] == len(clips) and meta["schedule"] == (
+                "windowed" if i else "whole"
+            )
             assert {"seconds", "device", "precision"} <= set(meta)
             for c in clips:
                 row = df[df["clip"] == c].iloc[0]
@@ -307,5 +372,15 @@ def test_cli_shard_mode(small_corpus, tmp_path, capsys, model_file):
                     assert a.dtype == np.float32 and a.shape == (row["samples"],)
         seen += clips
     assert sorted(seen) == evaluated
-    rc, text = _run(capsys, "--model", model_file, "--catalogue", cat, "--shard", "2/2", "--estimates", tmp_path / "x.npz")
+    rc, text = _run(
+        capsys,
+        "--model",
+        model_file,
+        "--catalogue",
+        cat,
+        "--shard",
+        "2/2",
+        "--estimates",
+        tmp_path / "x.npz",
+    )
     assert rc == 2 and "0 <= I < N" in text

@@ -26,8 +26,8 @@ from conftest import copy_repo  # noqa: E402
 from slurm_cluster import (  # noqa: E402
     SLURM_PROFILE,
     TINY_GROUPS,
-    group_args,
     SlurmUnavailable,
+    group_args,
     local_slurm_cluster,
     make_test_profile,
     run_workflow_on_slurm,
@@ -48,7 +48,9 @@ def test_missing_slurm_without_root_is_a_skip_reason(monkeypatch):
 def test_test_profile_fits_profiles_slurm_to_the_node(tmp_path):
     import yaml
 
-    info = slurm_cluster.write_slurm_conf(tmp_path / "c", cpus=2, real_memory_mb=8000, ports=(7001, 7002))
+    info = slurm_cluster.write_slurm_conf(
+        tmp_path / "c", cpus=2, real_memory_mb=8000, ports=(7001, 7002)
+    )
     conf = info.conf.read_text()
     assert "NodeAddr=127.0.0.1" in conf and "CPUs=2 RealMemory=8000" in conf
     assert "SlurmctldPort=7001" in conf and "AccountingStorageType=accounting_storage/none" in conf
@@ -68,7 +70,9 @@ def test_test_profile_fits_profiles_slurm_to_the_node(tmp_path):
     test = yaml.safe_load((make_test_profile(tmp_path / "p", info) / "config.yaml").read_text())
     for rule, res in test["set-resources"].items():
         assert res.get("gpu", 0) == 0, rule
-        assert "slurm_partition" not in res and "slurm_account" not in res and "gpu_model" not in res
+        assert (
+            "slurm_partition" not in res and "slurm_account" not in res and "gpu_model" not in res
+        )
         assert res.get("mem_mb", 0) <= 4000, rule  # 8000 MB / 2 CPUs
     assert test["slurm-init-seconds-before-status-checks"] == 2
     assert test["max-threads"] == 2
@@ -91,7 +95,10 @@ def _squeue_states(info, jobids):
     """{jobid: state} from squeue (finished jobs stay listed for MinJobAge=600 s)."""
     out = subprocess.run(
         ["squeue", "-h", "-t", "all", "-j", ",".join(jobids), "-o", "%i %T %j"],
-        capture_output=True, text=True, env=info.env(), timeout=30,
+        capture_output=True,
+        text=True,
+        env=info.env(),
+        timeout=30,
     ).stdout
     return {line.split()[0]: line.split()[1] for line in out.splitlines() if line.strip()}
 
@@ -152,7 +159,9 @@ def test_workflow_runs_through_sbatch(slurm, tmp_path):
     assert (SLURM_PROFILE / "config.yaml").exists()
     mem = int(re.search(r"mem=(\d+)", first).group(1))
     assert mem > 2000  # profiles/slurm's train request, not the 2000 MB default
-    print(f"[slurm] cluster start {slurm.startup_seconds:.1f} s, two-job workflow {run.seconds:.1f} s")
+    print(
+        f"[slurm] cluster start {slurm.startup_seconds:.1f} s, two-job workflow {run.seconds:.1f} s"
+    )
 
 
 FAILING = textwrap.dedent(
@@ -201,11 +210,16 @@ def test_failure_is_reported_and_rerun_resumes(slurm, tmp_path):
     assert not (tmp_path / "out/summary.txt").exists()
     failed_ids = run.slurm_jobids
     assert len(failed_ids) == 2, out[-4000:]
-    assert _squeue_states(slurm, failed_ids) == {failed_ids[0]: "COMPLETED", failed_ids[1]: "FAILED"}
+    assert _squeue_states(slurm, failed_ids) == {
+        failed_ids[0]: "COMPLETED",
+        failed_ids[1]: "FAILED",
+    }
 
     # fix the input: only the remainder (score, aggregate) runs, prepare is not redone
     (tmp_path / "switch.txt").write_text("ok\n")
-    rerun = run_workflow_on_slurm(tmp_path, tmp_path / "Snakefile", None, cluster=slurm, timeout=600)
+    rerun = run_workflow_on_slurm(
+        tmp_path, tmp_path / "Snakefile", None, cluster=slurm, timeout=600
+    )
     assert rerun.returncode == 0, rerun.output[-4000:]
     rules = set(rerun.submitted_rules())
     assert {"score", "aggregate"} <= rules and "prepare" not in rules, rerun.output[-4000:]
@@ -220,8 +234,14 @@ def test_tiny_preset_through_sbatch(slurm, tmp_path):
     import openpyxl
 
     work = copy_repo(tmp_path / "repo")
-    run = run_workflow_on_slurm(work, "Snakefile", "configs/tiny.yaml", ["-p", *group_args(TINY_GROUPS, node_cpus=slurm.cpus)],
-                                cluster=slurm, timeout=900)
+    run = run_workflow_on_slurm(
+        work,
+        "Snakefile",
+        "configs/tiny.yaml",
+        ["-p", *group_args(TINY_GROUPS, node_cpus=slurm.cpus)],
+        cluster=slurm,
+        timeout=900,
+    )
     print(f"tiny preset through SLURM: {run.seconds:.0f} s, {len(run.slurm_jobids)} sbatch jobs")
     assert run.returncode == 0, run.output[-6000:] + slurm.logs(30)
     ids = run.slurm_jobids
@@ -233,10 +253,14 @@ def test_tiny_preset_through_sbatch(slurm, tmp_path):
     assert {"train", "separate", "score"} <= rules
     # each job's resources as submitted (the profile's per-rule requests, GPUs off on this node)
     # the log shows each job: its rule, the resources asked for, and its sbatch job id
-    blocks = re.findall(r"^\s*rule (\w+):\n((?:.|\n)*?)^\s*resources: ([^\n]*)", run.output, flags=re.M)
+    blocks = re.findall(
+        r"^\s*rule (\w+):\n((?:.|\n)*?)^\s*resources: ([^\n]*)", run.output, flags=re.M
+    )
     for rule, _, resources in blocks:
         print(f"submitted rule {rule}: {resources}")
-    print("\n".join(line for line in run.output.splitlines() if "submitted with SLURM jobid" in line))
+    print(
+        "\n".join(line for line in run.output.splitlines() if "submitted with SLURM jobid" in line)
+    )
     train = [res for rule, _, res in blocks if rule == "train"]
     assert train and all("gpu=0" in r and "mem_mb=" in r and "runtime=" in r for r in train), train
     wb = openpyxl.load_workbook(work / "results" / "tiny" / "result.xlsx")

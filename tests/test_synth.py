@@ -19,7 +19,10 @@ SMALL = dict(seed=3, singers=3, songs=2, clips=2, min_seconds=4.0, max_seconds=6
 
 
 def md5s(root: Path) -> dict[str, str]:
-    return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted((root / "Wavfile").glob("*.wav"))}
+    return {
+        p.name: hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted((root / "Wavfile").glob("*.wav"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +46,21 @@ def test_other_seed_differs(corpus, tmp_path):
 def test_names_and_format(corpus):
     files = sorted((corpus / "Wavfile").glob("*.wav"))
     assert len(files) == 3 * 2 * 2
-    assert [p.stem for p in files][:4] == ["abjones_1_01", "abjones_1_02", "abjones_2_01", "abjones_2_02"]
+    assert [p.stem for p in files][:4] == [
+        "abjones_1_01",
+        "abjones_1_02",
+        "abjones_2_01",
+        "abjones_2_02",
+    ]
     for p in files:
         assert CLIP_RE.match(p.stem) and p.stem.split("_")[0].isalnum() and p.stem.islower()
         info = sf.info(str(p))
-        assert (info.samplerate, info.channels, info.subtype, info.format) == (16000, 2, "PCM_16", "WAV")
+        assert (info.samplerate, info.channels, info.subtype, info.format) == (
+            16000,
+            2,
+            "PCM_16",
+            "WAV",
+        )
         assert 4.0 <= info.duration <= 6.0
     meta = json.loads((corpus / "synth.json").read_text())
     assert meta["params"]["seed"] == 3 and meta["params"]["singers"] == 3
@@ -63,7 +76,10 @@ def test_default_durations_and_singer_names():
     assert names[:2] == ["abjones", "amy"] and len(set(names)) == 30
     assert all(n.isalnum() and n.islower() for n in names)
     # clip k of a song does not depend on how many clips are asked for
-    assert synth.clip_windows(0, "amy", "1", 2, 4, 13) == synth.clip_windows(0, "amy", "1", 5, 4, 13)[:2]
+    assert (
+        synth.clip_windows(0, "amy", "1", 2, 4, 13)
+        == synth.clip_windows(0, "amy", "1", 5, 4, 13)[:2]
+    )
 
 
 def test_split_trains_on_abjones_and_amy(corpus):
@@ -112,7 +128,9 @@ def test_it_is_a_real_separation_problem(corpus):
         sdr = lambda e: 10 * np.log10(np.sum(ref**2) / np.sum((ref - e) ** 2))  # noqa: E731
         mix_sdr.append(sdr(mix))
         irm_sdr.append(sdr(est))
-    assert np.mean(overlap) > 0.04  # real MIR-1K: about 0.1 of the energy where both are within 10 dB
+    assert (
+        np.mean(overlap) > 0.04
+    )  # real MIR-1K: about 0.1 of the energy where both are within 10 dB
     assert -6 < np.mean(mix_sdr) < 6
     assert 6 < np.mean(irm_sdr) < 25  # real MIR-1K: about 15 dB
 
@@ -124,7 +142,11 @@ def test_rerun_is_a_no_op_and_a_smaller_corpus_replaces_stale_clips(tmp_path):
     synth.generate_corpus(dest, **args)
     assert {p.name: p.stat().st_mtime_ns for p in (dest / "Wavfile").iterdir()} == before
     synth.generate_corpus(dest, **{**args, "clips": 1})
-    assert sorted(p.stem for p in (dest / "Wavfile").glob("*.wav")) == ["abjones_1_01", "amy_1_01", "dalia_1_01"]
+    assert sorted(p.stem for p in (dest / "Wavfile").glob("*.wav")) == [
+        "abjones_1_01",
+        "amy_1_01",
+        "dalia_1_01",
+    ]
     assert json.loads((dest / "synth.json").read_text())["params"]["clips"] == 1
 
 
@@ -160,8 +182,24 @@ def test_bad_arguments(tmp_path, change, message):
 
 def test_cli(tmp_path, capsys):
     dest = tmp_path / "cli"
-    argv = ["synth", "--dest", str(dest), "--seed", "1", "--singers", "3", "--songs", "1", "--clips", "1",
-            "--min-seconds", "4", "--max-seconds", "4.5", "--no-progress"]
+    argv = [
+        "synth",
+        "--dest",
+        str(dest),
+        "--seed",
+        "1",
+        "--singers",
+        "3",
+        "--songs",
+        "1",
+        "--clips",
+        "1",
+        "--min-seconds",
+        "4",
+        "--max-seconds",
+        "4.5",
+        "--no-progress",
+    ]
     assert main(argv) == 0
     assert "3 clips (2 train, 1 test)" in capsys.readouterr().out
     assert (dest / "synth.json").exists() and len(list((dest / "Wavfile").glob("*.wav"))) == 3

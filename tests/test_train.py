@@ -26,7 +26,7 @@ from hourglass_sep import train as tr
 from hourglass_sep.cache import write_cache
 from hourglass_sep.catalogue import build_catalogue
 from hourglass_sep.errors import UserError
-from hourglass_sep.model import ArchConfig, TARGETS, build_model
+from hourglass_sep.model import TARGETS, ArchConfig, build_model
 
 SR = 16000
 TINY = dict(kind="seed", stacks=1, channels=8, growth=4, stem=(4, 8, 8), poolings=3)
@@ -53,7 +53,9 @@ def _make_cache(root: Path, clips: dict[str, float], steady: bool = False) -> Pa
     wav = root / "Wavfile"
     wav.mkdir(parents=True)
     for k, (name, seconds) in enumerate(clips.items()):
-        sf.write(str(wav / f"{name}.wav"), _clip(seconds, 180 + 40 * k, k, steady), SR, subtype="PCM_16")
+        sf.write(
+            str(wav / f"{name}.wav"), _clip(seconds, 180 + 40 * k, k, steady), SR, subtype="PCM_16"
+        )
     path = root / "train.npz"
     write_cache(build_catalogue(root), path, progress=False)
     return path
@@ -63,7 +65,9 @@ def _make_cache(root: Path, clips: dict[str, float], steady: bool = False) -> Pa
 def cache_path(tmp_path_factory) -> Path:
     # 1.4 s -> 44 frames, 1.1 s -> 35 frames, 0.25 s -> 8 frames (too short for 16-frame patches)
     root = tmp_path_factory.mktemp("corpus")
-    return _make_cache(root, {"abjones_1_01": 1.4, "abjones_1_02": 1.1, "amy_1_01": 1.4, "amy_2_01": 0.25})
+    return _make_cache(
+        root, {"abjones_1_01": 1.4, "abjones_1_02": 1.1, "amy_1_01": 1.4, "amy_2_01": 0.25}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,22 +93,61 @@ def _cli(*args: str) -> list[str]:
 
 def _cli_args(cache: Path, out: Path, iterations: int, checkpoint_every: int) -> list[str]:
     return [
-        "--cache", str(cache), "-o", str(out), "--stacks", "1", "--channels", "8", "--growth", "4",
-        "--stem", "4,8,8", "--poolings", "3", "--frames", str(FRAMES), "--iterations", str(iterations),
-        "--lr", "1e-3", "--seed", "3", "--threads", "1", "--device", "cpu", "--checkpoint-every",
-        str(checkpoint_every), "--log-every", "5", "--no-progress", "--snapshots", f"10,{iterations}",
+        "--cache",
+        str(cache),
+        "-o",
+        str(out),
+        "--stacks",
+        "1",
+        "--channels",
+        "8",
+        "--growth",
+        "4",
+        "--stem",
+        "4,8,8",
+        "--poolings",
+        "3",
+        "--frames",
+        str(FRAMES),
+        "--iterations",
+        str(iterations),
+        "--lr",
+        "1e-3",
+        "--seed",
+        "3",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--checkpoint-every",
+        str(checkpoint_every),
+        "--log-every",
+        "5",
+        "--no-progress",
+        "--snapshots",
+        f"10,{iterations}",
     ]
 
 
 def _env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 # ------------------------------------------------------------------------ tests
 def test_config_defaults_and_lr_schedule():
     cfg = tr.TrainConfig()
-    assert (cfg.iterations, cfg.lr, cfg.lr_decay_every, cfg.lr_decay_factor, cfg.batch, cfg.frames) == (
-        15000, 1e-4, 12000, 0.2, 4, 64)
+    assert (
+        cfg.iterations,
+        cfg.lr,
+        cfg.lr_decay_every,
+        cfg.lr_decay_factor,
+        cfg.batch,
+        cfg.frames,
+    ) == (15000, 1e-4, 12000, 0.2, 4, 64)
     assert cfg.lr_at(0) == cfg.lr_at(11999) == 1e-4
     assert cfg.lr_at(12000) == pytest.approx(2e-5)
     assert tr.TrainConfig(lr=0.01, lr_decay_every=0).lr_at(10**6) == 0.01
@@ -154,7 +197,11 @@ def test_park_original_and_uniform_sampling(cache_path, tmp_path):
     arch = ArchConfig(kind="park-original", stacks=2, channels=8, growth=0, stem=(4, 8), poolings=3)
     cfg = tr.TrainConfig(iterations=3, lr=1e-3, sampling="uniform", **FAST)
     info = tr.train(cache_path, tmp_path / "p.pt", arch, cfg)
-    assert info["steps"] == 3 and np.isfinite(info["final_loss"]) and len(info["final_loss_stacks"]) == 2
+    assert (
+        info["steps"] == 3
+        and np.isfinite(info["final_loss"])
+        and len(info["final_loss_stacks"]) == 2
+    )
 
 
 def test_overfits_one_clip(one_clip_cache, tmp_path):
@@ -180,11 +227,27 @@ def test_deterministic_on_cpu(cache_path, tmp_path):
 
 def test_outputs_history_snapshots_and_model_format(cache_path, tmp_path):
     arch = ArchConfig(**{**TINY, "stacks": 2})
-    cfg = tr.TrainConfig(iterations=12, lr=1e-3, lr_decay_every=5, lr_decay_factor=0.5, frames=FRAMES,
-                         threads=1, device="cpu", log_every=5, checkpoint_every=4, snapshots=(5, 12))
+    cfg = tr.TrainConfig(
+        iterations=12,
+        lr=1e-3,
+        lr_decay_every=5,
+        lr_decay_factor=0.5,
+        frames=FRAMES,
+        threads=1,
+        device="cpu",
+        log_every=5,
+        checkpoint_every=4,
+        snapshots=(5, 12),
+    )
     out = tmp_path / "out" / "model.pt"
-    info = tr.train(cache_path, out, arch, cfg, history_path=tmp_path / "history.csv",
-                    info_path=tmp_path / "train.json")
+    info = tr.train(
+        cache_path,
+        out,
+        arch,
+        cfg,
+        history_path=tmp_path / "history.csv",
+        info_path=tmp_path / "train.json",
+    )
     bundle = torch.load(out, weights_only=True)
     assert bundle["format"] == "hourglass-sep-model/1"
     assert ArchConfig.from_dict(bundle["arch"]) == arch
@@ -197,15 +260,31 @@ def test_outputs_history_snapshots_and_model_format(cache_path, tmp_path):
     assert [int(r["step"]) for r in rows] == [5, 10, 12]
     assert [float(r["lr"]) for r in rows] == [1e-3, 5e-4, 2.5e-4]  # lr of the last step in each row
     for r in rows:
-        assert float(r["loss"]) == pytest.approx(float(r["loss_stack1"]) + float(r["loss_stack2"]), rel=1e-6)
+        assert float(r["loss"]) == pytest.approx(
+            float(r["loss_stack1"]) + float(r["loss_stack2"]), rel=1e-6
+        )
     # snapshots: same format; the one at the last step equals the model
-    s5, s12 = torch.load(out.parent / "model@5.pt", weights_only=True), torch.load(out.parent / "model@12.pt", weights_only=True)
+    s5, s12 = (
+        torch.load(out.parent / "model@5.pt", weights_only=True),
+        torch.load(out.parent / "model@12.pt", weights_only=True),
+    )
     assert s5["step"] == 5 and s12["step"] == 12
     _assert_same_weights(s12["state_dict"], bundle["state_dict"])
-    assert any(not torch.equal(s5["state_dict"][k], bundle["state_dict"][k]) for k in s5["state_dict"])
+    assert any(
+        not torch.equal(s5["state_dict"][k], bundle["state_dict"][k]) for k in s5["state_dict"]
+    )
     saved = json.loads((tmp_path / "train.json").read_text())
-    for key in ("parameters", "steps", "wall_seconds", "device", "steps_per_second", "final_loss", "threads",
-                "torch", "amp"):
+    for key in (
+        "parameters",
+        "steps",
+        "wall_seconds",
+        "device",
+        "steps_per_second",
+        "final_loss",
+        "threads",
+        "torch",
+        "amp",
+    ):
         assert key in saved, key
     assert saved["amp"] == tr.resolve_amp("auto", torch.device("cpu"))
     assert saved["steps"] == 12 and saved["threads"] == 1 and saved == json.loads(json.dumps(info))
@@ -214,7 +293,9 @@ def test_outputs_history_snapshots_and_model_format(cache_path, tmp_path):
 
 def test_resume_rules(cache_path, tmp_path):
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(iterations=4, lr=1e-3, frames=FRAMES, threads=1, device="cpu", checkpoint_every=2)
+    cfg = tr.TrainConfig(
+        iterations=4, lr=1e-3, frames=FRAMES, threads=1, device="cpu", checkpoint_every=2
+    )
     out = tmp_path / "m.pt"
     tr.train(cache_path, out, arch, cfg)
     first = _state(out)
@@ -232,7 +313,9 @@ def test_resume_rules(cache_path, tmp_path):
     assert "lr: checkpoint 0.001, now 0.002" in msg and "arch.channels" in msg
     assert f"rm -r {out}.work" in msg
     # through the CLI: exit status 2 and the message on stderr
-    r = subprocess.run(_cli(*_cli_args(cache_path, out, 6, 2)[:-2]), capture_output=True, text=True, env=_env())
+    r = subprocess.run(
+        _cli(*_cli_args(cache_path, out, 6, 2)[:-2]), capture_output=True, text=True, env=_env()
+    )
     assert r.returncode == 2 and "different configuration" in r.stderr and "seed" in r.stderr
     # --restart-on-mismatch: the checkpoint is discarded with a warning and training starts over
     info = tr.train(cache_path, out, arch, replace(cfg, lr=2e-3), restart_on_mismatch=True)
@@ -241,18 +324,36 @@ def test_resume_rules(cache_path, tmp_path):
 
 def test_snapshot_dir(cache_path, tmp_path):
     cfg = tr.TrainConfig(iterations=3, lr=1e-3, snapshots=(2, 3), **FAST)
-    info = tr.train(cache_path, tmp_path / "m.pt", ArchConfig(**TINY), cfg, snapshot_dir=tmp_path / "snaps")
+    info = tr.train(
+        cache_path, tmp_path / "m.pt", ArchConfig(**TINY), cfg, snapshot_dir=tmp_path / "snaps"
+    )
     assert sorted(p.name for p in (tmp_path / "snaps").iterdir()) == ["step2.pt", "step3.pt"]
-    assert info["snapshots"] == {"2": str(tmp_path / "snaps" / "step2.pt"), "3": str(tmp_path / "snaps" / "step3.pt")}
+    assert info["snapshots"] == {
+        "2": str(tmp_path / "snaps" / "step2.pt"),
+        "3": str(tmp_path / "snaps" / "step3.pt"),
+    }
     assert torch.load(tmp_path / "snaps" / "step2.pt", weights_only=True)["step"] == 2
-    tr.train(cache_path, tmp_path / "n.pt", ArchConfig(**TINY), replace(cfg, snapshots=()), snapshot_dir=tmp_path / "none")
+    tr.train(
+        cache_path,
+        tmp_path / "n.pt",
+        ArchConfig(**TINY),
+        replace(cfg, snapshots=()),
+        snapshot_dir=tmp_path / "none",
+    )
     assert (tmp_path / "none").is_dir() and not any((tmp_path / "none").iterdir())
 
 
 def test_non_finite_loss_stops_and_keeps_checkpoint(cache_path, tmp_path):
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(iterations=20, lr=1e30, lr_decay_every=0, frames=FRAMES, threads=1, device="cpu",
-                         checkpoint_every=1)
+    cfg = tr.TrainConfig(
+        iterations=20,
+        lr=1e30,
+        lr_decay_every=0,
+        frames=FRAMES,
+        threads=1,
+        device="cpu",
+        checkpoint_every=1,
+    )
     out = tmp_path / "m.pt"
     with pytest.raises(UserError, match=r"non-finite .* at step (\d+)") as exc:
         tr.train(cache_path, out, arch, cfg)
@@ -270,7 +371,9 @@ def test_cache_with_inf_is_caught(tmp_path):
     data["voice"] = data["voice"].copy()
     data["voice"][5, 10] = np.inf
     np.savez(path, **data)
-    cfg = tr.TrainConfig(iterations=5, lr=1e-3, frames=FRAMES, threads=1, device="cpu", checkpoint_every=0)
+    cfg = tr.TrainConfig(
+        iterations=5, lr=1e-3, frames=FRAMES, threads=1, device="cpu", checkpoint_every=0
+    )
     with pytest.raises(UserError, match="at step 1 "):
         tr.train(path, tmp_path / "m.pt", ArchConfig(**TINY), cfg)
 
@@ -278,15 +381,27 @@ def test_cache_with_inf_is_caught(tmp_path):
 def test_errors_for_short_clips_and_frames(one_clip_cache, tmp_path):
     arch = ArchConfig(**TINY)
     with pytest.raises(UserError, match="no clip is at least 64 frames"):
-        tr.train(one_clip_cache, tmp_path / "m.pt", arch, tr.TrainConfig(iterations=1, frames=64, device="cpu"))
+        tr.train(
+            one_clip_cache,
+            tmp_path / "m.pt",
+            arch,
+            tr.TrainConfig(iterations=1, frames=64, device="cpu"),
+        )
     with pytest.raises(UserError, match="multiple of 8"):
-        tr.train(one_clip_cache, tmp_path / "m.pt", arch, tr.TrainConfig(iterations=1, frames=30, device="cpu"))
+        tr.train(
+            one_clip_cache,
+            tmp_path / "m.pt",
+            arch,
+            tr.TrainConfig(iterations=1, frames=30, device="cpu"),
+        )
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a visible GPU")
 def test_cuda_request_without_gpu(cache_path, tmp_path, caplog):
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(iterations=1, lr=1e-3, frames=FRAMES, threads=1, device="cuda", checkpoint_every=0)
+    cfg = tr.TrainConfig(
+        iterations=1, lr=1e-3, frames=FRAMES, threads=1, device="cuda", checkpoint_every=0
+    )
     with pytest.raises(UserError, match="no CUDA GPU is visible.*--allow-cpu"):
         tr.train(cache_path, tmp_path / "m.pt", arch, cfg)
     with caplog.at_level(logging.WARNING, logger="hourglass_sep.train"):
@@ -298,14 +413,25 @@ def test_sigkill_and_resume_gives_identical_weights(cache_path, tmp_path):
     iterations = 60
     # reference: uninterrupted, in this process (same settings as the CLI run below)
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(iterations=iterations, lr=1e-3, seed=3, frames=FRAMES, threads=1, device="cpu",
-                         checkpoint_every=0, log_every=5, snapshots=(10, iterations))
+    cfg = tr.TrainConfig(
+        iterations=iterations,
+        lr=1e-3,
+        seed=3,
+        frames=FRAMES,
+        threads=1,
+        device="cpu",
+        checkpoint_every=0,
+        log_every=5,
+        snapshots=(10, iterations),
+    )
     tr.train(cache_path, tmp_path / "ref.pt", arch, cfg)
 
     out = tmp_path / "run" / "model.pt"
     ckpt = out.parent / "model.pt.work" / "checkpoint.pt"
     args = _cli_args(cache_path, out, iterations, 4)
-    proc = subprocess.Popen(_cli(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env())
+    proc = subprocess.Popen(
+        _cli(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env()
+    )
     try:
         deadline = time.monotonic() + 60
         # wait for the step-10 snapshot in the work directory: checkpoints of steps 4 and 8 exist by then
@@ -353,7 +479,9 @@ def test_precise_bn_changes_only_batchnorm_statistics(cache_path, tmp_path):
     """precise_bn leaves the training run alone: same weights, same history; only the saved
     BatchNorm running statistics differ, and they are the plain mean over the extra batches."""
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(iterations=6, lr=1e-3, snapshots=(3, 6), amp="off", **FAST)  # fp32: exact check below
+    cfg = tr.TrainConfig(
+        iterations=6, lr=1e-3, snapshots=(3, 6), amp="off", **FAST
+    )  # fp32: exact check below
     plain = tr.train(cache_path, tmp_path / "plain.pt", arch, cfg)
     precise = tr.train(cache_path, tmp_path / "precise.pt", arch, replace(cfg, precise_bn=5))
     again = tr.train(cache_path, tmp_path / "again.pt", arch, replace(cfg, precise_bn=5))
@@ -367,7 +495,9 @@ def test_precise_bn_changes_only_batchnorm_statistics(cache_path, tmp_path):
             assert torch.equal(a[k], b[k]), k  # weights untouched
     assert plain["final_loss"] == precise["final_loss"]
     _assert_same_weights(b, _state(tmp_path / "again.pt"))  # deterministic
-    assert torch.load(tmp_path / "precise.pt", weights_only=True)["bn_statistics"].startswith("precise")
+    assert torch.load(tmp_path / "precise.pt", weights_only=True)["bn_statistics"].startswith(
+        "precise"
+    )
     # the stored statistics are the plain mean of 5 batches: recompute them by hand
     model = build_model(arch)
     model.load_state_dict(b)
@@ -376,14 +506,18 @@ def test_precise_bn_changes_only_batchnorm_statistics(cache_path, tmp_path):
     sampler = tr.PatchSampler(cache.frames, FRAMES, "uniform", seed)
     first_bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     means = []
-    hook = first_bn.register_forward_hook(lambda m, inp, out: means.append(inp[0].mean(dim=(0, 2, 3))))
+    hook = first_bn.register_forward_hook(
+        lambda m, inp, out: means.append(inp[0].mean(dim=(0, 2, 3)))
+    )
     model.train()
     with torch.no_grad():
         for _ in range(5):
             mix, _, _ = tr.load_batch(cache, sampler.batch(cfg.batch), FRAMES, torch.device("cpu"))
             model(mix)
     hook.remove()
-    name = next(n for n, m in build_model(arch).named_modules() if isinstance(m, torch.nn.BatchNorm2d))
+    name = next(
+        n for n, m in build_model(arch).named_modules() if isinstance(m, torch.nn.BatchNorm2d)
+    )
     assert torch.allclose(b[f"{name}.running_mean"], torch.stack(means).mean(0), atol=1e-5)
     with pytest.raises(UserError, match="precise_bn"):
         tr.TrainConfig(precise_bn=-1)

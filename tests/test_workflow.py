@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +15,6 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
 from conftest import REPO, copy_repo
 
 BIN = Path(sys.executable).parent
@@ -24,7 +22,9 @@ PRESETS = ["config.yaml", "configs/demo.yaml", "configs/cpu.yaml", "configs/tiny
 
 
 def snakemake(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1"
+    )
     cmd = [str(BIN / "snakemake"), *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -94,7 +94,12 @@ def test_tiny_run_products(tiny_run):
     rows = [dict(zip(header, [c.value for c in row])) for row in ws.iter_rows(min_row=2)]
     assert {r["variant"] for r in rows} == {"ours", "voice-mask"}
     assert len(rows) == 3  # ours at two steps + voice-mask
-    numeric = [v for r in rows for k, v in r.items() if k and "GNSDR" in str(k) and isinstance(v, (int, float))]
+    numeric = [
+        v
+        for r in rows
+        for k, v in r.items()
+        if k and "GNSDR" in str(k) and isinstance(v, (int, float))
+    ]
     assert numeric, "no measured GNSDR in the workbook"
     for name in ["metrics", "nsdr_distribution", "training_loss", "example", "speed"]:
         png = res / "figures" / f"{name}.png"
@@ -102,7 +107,9 @@ def test_tiny_run_products(tiny_run):
     report = (res / "report.md").read_text()
     assert "Table 1" in report and "Table 2" in report
     assert not list(res.rglob("*.part*")), "temporary files left behind"
-    assert not (res / "estimates").exists() or not any((res / "estimates").rglob("*.npz")), "temp() estimates kept"
+    assert not (res / "estimates").exists() or not any((res / "estimates").rglob("*.npz")), (
+        "temp() estimates kept"
+    )
 
 
 def test_second_run_does_nothing(tiny_run):
@@ -134,8 +141,14 @@ def test_new_variant_is_one_config_entry(tiny_run, tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
     jobs = jobs_of(out)
-    assert jobs.get("train") == 1 and jobs.get("separate") == 2 and jobs.get("score") == 2  # 2 shards
-    assert "variant=ours-small" in out and "variant=ours," not in out and "variant=voice-mask" not in out
+    assert (
+        jobs.get("train") == 1 and jobs.get("separate") == 2 and jobs.get("score") == 2
+    )  # 2 shards
+    assert (
+        "variant=ours-small" in out
+        and "variant=ours," not in out
+        and "variant=voice-mask" not in out
+    )
     r = snakemake(tiny_run, "--cores", "2", "--configfile", "configs/tiny.yaml", str(extra))
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     ws = openpyxl.load_workbook(tiny_run / "results" / "tiny" / "result.xlsx")["experiments"]
@@ -149,9 +162,9 @@ def test_new_variant_as_a_rule(tiny_run, tmp_path):
     rules.write_text(
         "use rule train as train_voice_mask_amp_off with:\n"
         "    params:\n"
-        "        extra=\"--amp off\",\n"
+        '        extra="--amp off",\n'
         "    wildcard_constraints:\n"
-        "        variant=\"voice-mask\",\n"
+        '        variant="voice-mask",\n'
         "\n\nruleorder: train_voice_mask_amp_off > train\n"
     )
     extra = tmp_path / "rules.yaml"

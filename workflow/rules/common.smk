@@ -7,7 +7,13 @@ import subprocess
 from pathlib import Path
 
 from hourglass_sep.config import validate_config
-from hourglass_sep.experiments import ConfigError, arch_flags, resolve, train_flags, training_priorities
+from hourglass_sep.experiments import (
+    ConfigError,
+    arch_flags,
+    resolve,
+    train_flags,
+    training_priorities,
+)
 
 _extra_rules = config.pop("extra_rules", None)
 try:
@@ -46,7 +52,9 @@ def visible_gpus():
     if not shutil.which("nvidia-smi"):
         return 0
     try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return 0
     return sum(1 for line in out.splitlines() if line.startswith("GPU "))

@@ -7,19 +7,19 @@ rule baseline:
         catalogue=f"{R}/data/catalogue.tsv",
     output:
         f"{R}/scores/baseline/shard{{shard}}.tsv",
-    params:
-        shards=len(SHARDS),
-        backend=EVAL["backend"],
-    threads: EVAL["score_threads"]
-    resources:
-        mem_mb=2000,
-        runtime=60,
     log:
         f"{R}/logs/baseline_{{shard}}.log",
     benchmark:
         f"{R}/benchmarks/baseline_{{shard}}.tsv"
     conda:
         CONDA_ENV
+    threads: EVAL["score_threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        shards=len(SHARDS),
+        backend=EVAL["backend"],
     shell:
         "hourglass-sep baseline --catalogue {input.catalogue} --shard {wildcards.shard}/{params.shards} "
         "--backend {params.backend} --workers {threads} -o {output} > {log} 2>&1"
@@ -31,6 +31,17 @@ rule separate:
         catalogue=f"{R}/data/catalogue.tsv",
     output:
         temp(f"{R}/estimates/{{variant}}/step{{step}}/shard{{shard}}.npz"),
+    log:
+        f"{R}/logs/separate_{{variant}}_step{{step}}_{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/separate_{{variant}}_step{{step}}_{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    threads: DEVICE["separate_threads"]
+    resources:
+        gpu=GPU,
+        mem_mb=6000,
+        runtime=120,
     params:
         model=lambda wc: f"{R}/models/{wc.variant}/snapshots/step{wc.step}.pt",
         shards=len(SHARDS),
@@ -38,17 +49,6 @@ rule separate:
         windows=EVAL["windows_per_batch"],
         device=GPU_DEVICE,
         precision=PRECISION,
-    threads: DEVICE["separate_threads"]
-    resources:
-        gpu=GPU,
-        mem_mb=6000,
-        runtime=120,
-    log:
-        f"{R}/logs/separate_{{variant}}_step{{step}}_{{shard}}.log",
-    benchmark:
-        f"{R}/benchmarks/separate_{{variant}}_step{{step}}_{{shard}}.tsv"
-    conda:
-        CONDA_ENV
     shell:
         "hourglass-sep separate --model {params.model} --catalogue {input.catalogue} "
         "--shard {wildcards.shard}/{params.shards} --estimates {output} --schedule {params.schedule} "
@@ -62,19 +62,19 @@ rule score:
         catalogue=f"{R}/data/catalogue.tsv",
     output:
         f"{R}/scores/{{variant}}/step{{step}}/shard{{shard}}.tsv",
-    params:
-        backend=EVAL["backend"],
-        shards=len(SHARDS),
-    threads: EVAL["score_threads"]
-    resources:
-        mem_mb=2000,
-        runtime=60,
     log:
         f"{R}/logs/score_{{variant}}_step{{step}}_{{shard}}.log",
     benchmark:
         f"{R}/benchmarks/score_{{variant}}_step{{step}}_{{shard}}.tsv"
     conda:
         CONDA_ENV
+    threads: EVAL["score_threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        backend=EVAL["backend"],
+        shards=len(SHARDS),
     shell:
         "hourglass-sep score --catalogue {input.catalogue} --estimates {input.estimates} "
         "--shard {wildcards.shard}/{params.shards} --baseline {input.baseline} "

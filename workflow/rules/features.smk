@@ -6,14 +6,14 @@ rule catalogue:
         dataset_marker(),
     output:
         f"{R}/data/catalogue.tsv",
-    params:
-        root=lambda wc, input: os.path.dirname(input[0]) if len(input) else DATASET["local"],
-        test_clips=f"--test-clips {DATASET['test_clips']}" if DATASET["test_clips"] else "",
-        seed=DATASET["subset_seed"],
     log:
         f"{R}/logs/catalogue.log",
     conda:
         CONDA_ENV
+    params:
+        root=lambda wc, input: os.path.dirname(input[0]) if len(input) else DATASET["local"],
+        test_clips=f"--test-clips {DATASET['test_clips']}" if DATASET["test_clips"] else "",
+        seed=DATASET["subset_seed"],
     shell:
         "hourglass-sep catalogue {params.root:q} -o {output} {params.test_clips} "
         "--subset-seed {params.seed} > {log} 2>&1"

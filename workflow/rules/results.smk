@@ -1,5 +1,6 @@
 # Aggregation into result.xlsx, figures, the Markdown report and the speed sheet.
 
+
 # cheap bookkeeping: run where snakemake runs, not as cluster jobs
 localrules:
     experiments_table,
@@ -19,6 +20,10 @@ rule experiments_table:
         infos=expand(f"{R}/models/{{variant}}/train.json", variant=list(VARIANTS)),
     output:
         f"{R}/experiments.json",
+    log:
+        f"{R}/logs/experiments_table.log",
+    conda:
+        CONDA_ENV
     params:
         variants={name: config["variants"][name] for name in VARIANTS},
         preset=config["preset"],
@@ -26,10 +31,6 @@ rule experiments_table:
         dataset=DATASET["source"],
         test_clips=DATASET["test_clips"],
         results=lambda wc, output: os.path.dirname(output[0]),
-    log:
-        f"{R}/logs/experiments_table.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/experiments_table.py"
 
@@ -54,17 +55,17 @@ rule speed:
         scores=score_files(),
     output:
         f"{R}/speed.tsv",
-    params:
-        model=f"{R}/models/{EXAMPLE}/snapshots/step{EXAMPLE_STEP}.pt",
-        benchmarks=f"{R}/benchmarks",
-        device=GPU_DEVICE,
-    threads: DEVICE["separate_threads"]
-    resources:
-        gpu=GPU,
     log:
         f"{R}/logs/speed.log",
     conda:
         CONDA_ENV
+    threads: DEVICE["separate_threads"]
+    resources:
+        gpu=GPU,
+    params:
+        model=f"{R}/models/{EXAMPLE}/snapshots/step{EXAMPLE_STEP}.pt",
+        benchmarks=f"{R}/benchmarks",
+        device=GPU_DEVICE,
     shell:
         "hourglass-sep speed --model {params.model} --catalogue {input.catalogue} "
         "--benchmarks {params.benchmarks} --device {params.device} --threads {threads} -o {output} > {log} 2>&1"
@@ -77,7 +78,9 @@ rule workbook:
         speed=f"{R}/speed.tsv",
         scores=score_files(),
     output:
-        report(f"{R}/result.xlsx", caption="../../reports/captions/workbook.rst", category="Results"),
+        report(
+            f"{R}/result.xlsx", caption="../../reports/captions/workbook.rst", category="Results"
+        ),
     log:
         f"{R}/logs/workbook.log",
     conda:
@@ -100,13 +103,13 @@ rule figures:
             report(f, caption=f"../../reports/captions/{n}.rst", category="Figures")
             for n, f in zip(FIGURE_NAMES, FIGURES)
         ],
-    params:
-        outdir=lambda wc, output: os.path.dirname(output[0]),
-        model=f"{R}/models/{EXAMPLE}/snapshots/step{EXAMPLE_STEP}.pt",
     log:
         f"{R}/logs/figures.log",
     conda:
         CONDA_ENV
+    params:
+        outdir=lambda wc, output: os.path.dirname(output[0]),
+        model=f"{R}/models/{EXAMPLE}/snapshots/step{EXAMPLE_STEP}.pt",
     shell:
         "hourglass-sep figures --experiments {input.experiments} --summary {input.summary} "
         "--speed {input.speed} --scores {input.scores} --example-model {params.model} "
@@ -122,12 +125,12 @@ rule report:
         template=os.path.join(workflow.basedir, "reports/report.md.j2"),
     output:
         report(f"{R}/report.md", caption="../../reports/captions/report.rst", category="Results"),
-    params:
-        figdir=lambda wc, input: os.path.dirname(input.figures[0]),
     log:
         f"{R}/logs/report.log",
     conda:
         CONDA_ENV
+    params:
+        figdir=lambda wc, input: os.path.dirname(input.figures[0]),
     shell:
         "hourglass-sep report --experiments {input.experiments} --summary {input.summary} "
         "--speed {input.speed} --figures {params.figdir} --template {input.template} -o {output} > {log} 2>&1"

@@ -11,26 +11,28 @@ rule train:
         snapshots=directory(f"{R}/models/{{variant}}/snapshots"),
         history=f"{R}/models/{{variant}}/history.csv",
         info=f"{R}/models/{{variant}}/train.json",
+    log:
+        f"{R}/logs/train_{{variant}}.log",
+    benchmark:
+        f"{R}/benchmarks/train_{{variant}}.tsv"
+    priority: lambda wildcards: TRAIN_PRIORITY.get(wildcards.get("variant"), 0)
+    conda:
+        CONDA_ENV
+    threads: DEVICE["train_threads"]
+    resources:
+        gpu=GPU,
+        mem_mb=8000,
+        runtime=24 * 60,
     params:
         arch=lambda wc: arch_flags(VARIANTS[wc.variant].arch),
-        train=lambda wc: train_flags(VARIANTS[wc.variant].train, VARIANTS[wc.variant].snapshot_steps),
+        train=lambda wc: train_flags(
+            VARIANTS[wc.variant].train, VARIANTS[wc.variant].snapshot_steps
+        ),
         workdir=lambda wc: f"{R}/models/{wc.variant}/work",
         device=GPU_DEVICE,
         allow_cpu=ALLOW_CPU,
         amp=TRAIN_AMP,
         extra="",
-    threads: DEVICE["train_threads"]
-    priority: lambda wildcards: TRAIN_PRIORITY.get(wildcards.get("variant"), 0)
-    resources:
-        gpu=GPU,
-        mem_mb=8000,
-        runtime=24 * 60,
-    log:
-        f"{R}/logs/train_{{variant}}.log",
-    benchmark:
-        f"{R}/benchmarks/train_{{variant}}.tsv"
-    conda:
-        CONDA_ENV
     shell:
         "hourglass-sep train --cache {input.cache} -o {output.model} --snapshot-dir {output.snapshots} "
         "--history {output.history} --info {output.info} --workdir {params.workdir} --restart-on-mismatch "
