@@ -136,7 +136,7 @@ def main(argv=None) -> int:
         # per clip, one process, the mixture rescored with every variant
         mm = S.load_museval_metrics()
         seed_clips = clips if not args.seed_clips else clips.iloc[: args.seed_clips]
-        seed_rows = []
+        report_rows = []
         with S._limit_blas_here(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             z = np.load(est_path)
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
                 sdr, sir, sar, _ = mm.bss_eval_sources(refs, ests)
                 mix = np.stack([refs.mean(0)] * 2)
                 msdr, _, _, _ = mm.bss_eval_sources(refs, mix)
-                seed_rows.append(
+                report_rows.append(
                     {
                         "clip": r.clip,
                         "voice_sdr": sdr[0, 0],
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     diff = (a.loc[ok, cols] - b.loc[ok, cols]).abs()
     max_diff = float(diff.to_numpy().max())
     worst = diff.max().idxmax()
-    seed = pd.DataFrame(seed_rows).set_index("clip")
+    seed = pd.DataFrame(report_rows).set_index("clip")
     seed_diff = float((a.loc[seed.index, seed.columns] - seed).abs().to_numpy().max())
     results["max_abs_diff_db"] = max_diff
     results["max_abs_diff_vs_seed_way_db"] = seed_diff

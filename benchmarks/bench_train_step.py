@@ -61,7 +61,7 @@ def main() -> None:
     ap.add_argument(
         "--config", action="append", default=[], help="workflow config YAML(s), merged in order"
     )
-    ap.add_argument("--kind", default="seed")
+    ap.add_argument("--kind", default="hourglass")
     ap.add_argument("--stacks", type=int, default=4)
     ap.add_argument("--channels", type=int, default=12)
     ap.add_argument("--growth", type=int, default=12)

@@ -32,7 +32,13 @@ METRICS = ("gnsdr", "gsir", "gsar")
 SOURCES = ("voice", "accompaniment")
 
 ARCH_DEFAULTS = dict(
-    kind="seed", stacks=4, channels=64, growth=64, stem=[64, 128, 128], poolings=5, target="masks"
+    kind="hourglass",
+    stacks=4,
+    channels=64,
+    growth=64,
+    stem=[64, 128, 128],
+    poolings=5,
+    target="masks",
 )
 TRAIN_DEFAULTS = dict(
     iterations=15000,
@@ -56,7 +62,7 @@ class ConfigError(ValueError):
 class Evaluation:
     step: int  # step at this scale
     paper_step: int
-    seed_row: int | None
+    report_row: int | None
     reported: dict | None  # {"voice": {"gnsdr":..}, "accompaniment": {...}} or None
     reported_note: str | None
 
@@ -124,7 +130,7 @@ def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
     if div != 1:
         arch["channels"] = max(1, int(round(arch["channels"] / div)))
         arch["growth"] = int(round(arch["growth"] / div))
-    if scale.get("stem") and arch["kind"] == "seed":
+    if scale.get("stem") and arch["kind"] == "hourglass":
         arch["stem"] = list(scale["stem"])
     elif scale.get("stem") and arch["kind"] == "park-original":
         # Park's stem has one more 128-wide conv; keep its shape, shrink its widths
@@ -157,7 +163,7 @@ def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
         # the same fraction of the (scaled) run as at paper scale
         step = max(1, int(round(train["iterations"] * paper_step / paper_iters)))
         rep, note = _reported(ev, w)
-        evals.append(Evaluation(step, paper_step, ev.get("seed_row"), rep, note))
+        evals.append(Evaluation(step, paper_step, ev.get("report_row"), rep, note))
     steps = [e.step for e in evals]
     if len(set(steps)) != len(steps):
         raise ConfigError(
@@ -248,14 +254,14 @@ def experiment_rows(variants: dict[str, Variant], meta: dict, results: str) -> d
                     paper_step=e.paper_step,
                     label=label,
                     note=v.note,
-                    seed_row=e.seed_row,
+                    report_row=e.report_row,
                     arch=v.arch,
                     parameters=params,
                     train=v.train,
                     reported=e.reported,
                     reported_note=e.reported_note,
                     reported_source=(
-                        f"seed report result.xlsx, row {e.seed_row}" if e.seed_row else None
+                        f"seed report result.xlsx, row {e.report_row}" if e.report_row else None
                     ),
                     scale=meta.get("scale"),
                     train_info=f"{results}/models/{v.name}/train.json",

@@ -70,8 +70,8 @@ def _save(fig, path: Path) -> Path:
 
 def _run_label(row: dict) -> str:
     lab = row.get("label") or row["variant"]
-    if row.get("seed_row") is not None:
-        lab += f"  [row {row['seed_row']}]"
+    if row.get("report_row") is not None:
+        lab += f"  [row {row['report_row']}]"
     return lab
 
 

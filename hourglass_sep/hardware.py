@@ -41,3 +41,66 @@ def bf16_support(device: torch.device) -> tuple[bool, bool, str]:
         ok = torch.cuda.is_bf16_supported()
         return ok, ok, f"the GPU {torch.cuda.get_device_name(device)}"
     return cpu_bf16_usable(), cpu_has_native_bf16(), "this CPU (needs AVX-512 and oneDNN)"
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(requested: str = "auto", allow_cpu: bool = False) -> torch.device:
+    """The torch device for ``--device`` (``auto``, ``cpu``, ``cuda`` or ``cuda:N``).
+
+    ``auto`` takes a visible CUDA GPU, else the CPU.  An explicit ``cuda`` with no GPU is an
+    error naming the way out, unless ``allow_cpu`` (the workflow's ``device.allow_cpu``) lets
+    the job fall back to the CPU with a warning.
+    """
+    import logging
+    import os
+
+    from .errors import UserError
+
+    if requested not in DEVICES and not str(requested).startswith("cuda:"):
+        raise UserError(f"--device {requested!r}: choose one of {', '.join(DEVICES)} or cuda:N")
+    if requested == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda" if requested == "auto" else requested)
+    if requested == "auto":
+        return torch.device("cpu")
+    msg = (
+        f"--device {requested} was requested but no CUDA GPU is visible (torch "
+        f"{torch.__version__}, CUDA build: {torch.version.cuda or 'none'}, "
+        f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})"
+    )
+    if allow_cpu:
+        logging.getLogger(__name__).warning(
+            "%s; falling back to the CPU because of --allow-cpu (this will be slow)", msg
+        )
+        return torch.device("cpu")
+    raise UserError(
+        f"{msg}; run on a machine with a GPU and a CUDA build of torch, use --device cpu or "
+        "--device auto, or pass --allow-cpu to fall back to the CPU"
+    )
+
+
+def default_threads() -> int:
+    """Threads a job may use: ``OMP_NUM_THREADS`` (Snakemake sets it to the rule's threads),
+    else every core."""
+    import os
+
+    try:
+        n = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        n = 0
+    return n if n >= 1 else (os.cpu_count() or 1)
+
+
+def set_threads(threads: int | None) -> int:
+    """Set torch's intra-op threads (``None`` = :func:`default_threads`); returns the count."""
+    from .errors import UserError
+
+    if threads is None:
+        threads = default_threads()
+    if int(threads) < 1:
+        raise UserError(f"--threads {threads}: must be >= 1")
+    torch.set_num_threads(int(threads))
+    return torch.get_num_threads()

@@ -32,14 +32,16 @@ TARGETS = {
     "end-to-end": (2, "voice and accompaniment magnitudes directly (ReLU head, as the seed)"),
     "end-to-end-softplus": (2, "magnitudes directly through a softplus head that cannot die"),
 }
-KINDS = ("seed", "park-original")
+KINDS = ("hourglass", "park-original")
+# old names of a kind, still read from configs and saved models
+LEGACY_KINDS = {"seed": "hourglass"}
 
 
 @dataclass(frozen=True)
 class ArchConfig:
     """Everything that defines a network's shape.  Saved inside every checkpoint."""
 
-    kind: str = "seed"
+    kind: str = "hourglass"
     stacks: int = 4
     channels: int = 64  # F: first-level hourglass channels
     growth: int = 64  # channels added per pooling
@@ -49,6 +51,8 @@ class ArchConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "stem", tuple(int(s) for s in self.stem))
+        if self.kind in LEGACY_KINDS:  # models saved before the rename load unchanged
+            object.__setattr__(self, "kind", LEGACY_KINDS[self.kind])
         problems = []
         if self.kind not in KINDS:
             problems.append(f"kind={self.kind!r} (choose {', '.join(KINDS)})")
@@ -101,7 +105,7 @@ class ConvBNReLU(nn.Sequential):
         )
 
 
-class SeedHourglass(nn.Module):
+class Hourglass(nn.Module):
     """skip = Conv(c, c); low = pool -> Conv(c, c+g) -> inner -> Conv(c+g, c) -> up x2."""
 
     def __init__(self, depth: int, c: int, growth: int):
@@ -109,7 +113,7 @@ class SeedHourglass(nn.Module):
         c2 = c + growth
         self.skip = ConvBNReLU(c, c)
         self.down = ConvBNReLU(c, c2)
-        self.inner = SeedHourglass(depth - 1, c2, growth) if depth > 0 else ConvBNReLU(c2, c2)
+        self.inner = Hourglass(depth - 1, c2, growth) if depth > 0 else ConvBNReLU(c2, c2)
         self.up = ConvBNReLU(c2, c)
 
     def forward(self, x):
@@ -128,7 +132,7 @@ class SoftplusHead(nn.Module):
         return F.softplus(self.conv(x))
 
 
-class SeedStackedHourglass(nn.Module):
+class StackedHourglass(nn.Module):
     def __init__(self, cfg: ArchConfig):
         super().__init__()
         self.cfg = cfg
@@ -139,7 +143,7 @@ class SeedStackedHourglass(nn.Module):
         stem.append(ConvBNReLU(widths[-1], Fc))
         self.stem = nn.Sequential(*stem)
         self.hourglasses = nn.ModuleList(
-            SeedHourglass(cfg.poolings - 1, Fc, cfg.growth) for _ in range(cfg.stacks)
+            Hourglass(cfg.poolings - 1, Fc, cfg.growth) for _ in range(cfg.stacks)
         )
         self.features = nn.ModuleList(
             nn.Sequential(ConvBNReLU(Fc, Fc), ConvBNReLU(Fc, Fc, 1)) for _ in range(cfg.stacks)
@@ -226,7 +230,7 @@ def build_model(cfg: ArchConfig | dict) -> nn.Module:
     """The network of an architecture config (``ArchConfig`` or its dict)."""
     if isinstance(cfg, dict):
         cfg = ArchConfig.from_dict(cfg)
-    return SeedStackedHourglass(cfg) if cfg.kind == "seed" else ParkStackedHourglass(cfg)
+    return StackedHourglass(cfg) if cfg.kind == "hourglass" else ParkStackedHourglass(cfg)
 
 
 def count_parameters(model: nn.Module) -> int:

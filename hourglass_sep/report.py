@@ -11,7 +11,7 @@ printed, and their difference):
 - Table 2: the best runs (rows 18, 19) vs Park's paper (row 17);
 - ablations: every other evaluated run.
 
-Runs are found in ``experiments.json`` by ``seed_row``.  A table's run that this
+Runs are found in ``experiments.json`` by ``report_row``.  A table's run that this
 configuration did not run (or that failed) is said so in the table.
 """
 
@@ -138,8 +138,8 @@ class Tables:
         self.recs = self.exp.to_dict("records")
         self.by_row: dict[int, list[tuple[dict, dict]]] = {}
         for row, rec in zip(inputs.rows, self.recs):
-            if row.get("seed_row") is not None:
-                self.by_row.setdefault(int(row["seed_row"]), []).append((row, rec))
+            if row.get("report_row") is not None:
+                self.by_row.setdefault(int(row["report_row"]), []).append((row, rec))
 
     def _measured(self, rec: dict) -> bool:
         return any(_num(v) is not None for v in _metrics(rec))
@@ -150,7 +150,7 @@ class Tables:
         mid: list,
         row: dict | None,
         rec: dict | None,
-        seed_row: int | None,
+        report_row: int | None,
         rep_mid: list,
         rep_label: str | None = None,
         mid_diff: list | None = None,
@@ -160,7 +160,7 @@ class Tables:
         ``mid``/``rep_mid``: the formatted middle columns (parameters, step, ...) of the
         measured and the reported line; ``mid_diff``: those of the difference line.
         """
-        rep = reported_values(row) if row is not None else refs.reported_of(seed_row)
+        rep = reported_values(row) if row is not None else refs.reported_of(report_row)
         rep_vals = _reported_metrics(rep)
         lines = []
         if rec is None:
@@ -176,10 +176,12 @@ class Tables:
             lines.append([f"**{name}**", f"measured: {rec['status']}", *mid, *[DASH] * 6])
         else:
             lines.append([f"**{name}**", "measured", *mid, *[fmt(v) for v in _metrics(rec)]])
-        src = rep_label or (f"seed report, row {seed_row}" if seed_row is not None else "reported")
+        src = rep_label or (
+            f"seed report, row {report_row}" if report_row is not None else "reported"
+        )
         if rep is None:
             note = (row or {}).get("reported_note") or (
-                refs.SEED_BY_ROW[seed_row].note if seed_row in refs.SEED_BY_ROW else ""
+                refs.SEED_BY_ROW[report_row].note if report_row in refs.SEED_BY_ROW else ""
             )
             lines.append(["", f"{src}: {note or 'no value printed'}", *rep_mid, *[DASH] * 6])
         else:
@@ -196,8 +198,8 @@ class Tables:
             )
         return lines
 
-    def _pick(self, seed_row: int) -> tuple[dict | None, dict | None]:
-        hits = self.by_row.get(seed_row) or []
+    def _pick(self, report_row: int) -> tuple[dict | None, dict | None]:
+        hits = self.by_row.get(report_row) or []
         if not hits:
             return None, None
         hits = sorted(hits, key=lambda h: not self._measured(h[1]))  # prefer a measured one
@@ -205,30 +207,30 @@ class Tables:
 
     def table1(self) -> str:
         rows = []
-        for seed_row in refs.TABLE1_ROWS:
-            row, rec = self._pick(seed_row)
-            name = (row or {}).get("label") or refs.TABLE_LABELS[seed_row]
+        for report_row in refs.TABLE1_ROWS:
+            row, rec = self._pick(report_row)
+            name = (row or {}).get("label") or refs.TABLE_LABELS[report_row]
             name = name.split(" @")[0]
-            sr = refs.SEED_BY_ROW[seed_row]
+            sr = refs.SEED_BY_ROW[report_row]
             mid = [fmt_int(rec.get("parameters"))] if rec else [DASH]
             pdiff = None
             if rec and _num(rec.get("parameters")) is not None and sr.parameters:
                 pdiff = [f"{int(_num(rec['parameters']) - sr.parameters):+,}"]
             rows += self._block(
-                name, mid, row, rec, seed_row, [fmt_int(sr.parameters)], mid_diff=pdiff
+                name, mid, row, rec, report_row, [fmt_int(sr.parameters)], mid_diff=pdiff
             )
         return md_table(["Model", "", "Parameters", *METRIC_HEADERS], rows, "ll" + "r" * 7)
 
     def table2(self) -> str:
         rows = []
-        for seed_row in refs.TABLE2_ROWS:
-            row, rec = self._pick(seed_row)
-            sr = refs.SEED_BY_ROW[seed_row]
-            name = refs.TABLE_LABELS[seed_row]
+        for report_row in refs.TABLE2_ROWS:
+            row, rec = self._pick(report_row)
+            sr = refs.SEED_BY_ROW[report_row]
+            name = refs.TABLE_LABELS[report_row]
             if row is not None and row.get("label"):
                 name = row["label"].split(" @")[0]
             mid = [self._iter_text(row)] if row else [DASH]
-            rows += self._block(name, mid, row, rec, seed_row, [fmt_int(sr.iterations)])
+            rows += self._block(name, mid, row, rec, report_row, [fmt_int(sr.iterations)])
         # Park's paper: the printed values, and the measured faithful re-implementation when it ran
         pp = refs.PARK_PAPER
         row, rec = self._pick(refs.PARK_PAPER_ROW)
@@ -271,7 +273,7 @@ class Tables:
         main = set(refs.TABLE1_ROWS) | set(refs.TABLE2_ROWS) | {refs.PARK_PAPER_ROW}
         rows, n = [], 0
         for row, rec in zip(self.inputs.rows, self.recs):
-            sr = row.get("seed_row")
+            sr = row.get("report_row")
             if sr is not None and int(sr) in main:
                 continue
             n += 1
@@ -306,7 +308,7 @@ class Tables:
         main = set(refs.TABLE1_ROWS) | set(refs.TABLE2_ROWS) | {refs.PARK_PAPER_ROW}
         out = []
         for row in self.inputs.rows:
-            sr = row.get("seed_row")
+            sr = row.get("report_row")
             if sr is not None and int(sr) in main:
                 continue
             out.append(

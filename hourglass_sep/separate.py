@@ -67,8 +67,8 @@ from .audio import AUDIO_SUFFIXES, atomic_path, read_audio, resample, write_audi
 from .errors import UserError
 from .model import (
     ArchConfig,
-    SeedHourglass,
-    SeedStackedHourglass,
+    Hourglass,
+    StackedHourglass,
     build_model,
     sources_from_prediction,
 )
@@ -79,7 +79,7 @@ MODEL_FORMAT = "hourglass-sep-model/1"
 CHECKPOINT_FORMAT = "hourglass-sep-checkpoint/1"
 SCHEDULES = ("whole", "windowed")
 PRECISIONS = ("auto", "fp32", "bf16")
-DEVICES = ("auto", "cpu", "cuda")
+
 PAD_MODES = ("reflect", "zero")
 WINDOW = 64  # frames per window (windowed schedule)
 WINDOW_HOP = 32
@@ -88,22 +88,14 @@ DEFAULT_MAX_BATCH_FRAMES = 2048  # ~2 GB of bf16 activations for the 4-stack net
 
 
 # ------------------------------------------------------------------ hardware
-from .hardware import bf16_support, cpu_bf16_usable, cpu_has_native_bf16  # noqa: E402,F401  (re-exported)
-
-
-def resolve_device(requested: str = "auto") -> torch.device:
-    if requested not in DEVICES and not str(requested).startswith("cuda:"):
-        raise UserError(f"--device {requested!r}: choose one of {', '.join(DEVICES)}")
-    if requested == "cpu":
-        return torch.device("cpu")
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not torch.cuda.is_available():
-        raise UserError(
-            f"--device {requested}: no CUDA GPU is visible (torch {torch.__version__}, CUDA build: "
-            f"{torch.version.cuda or 'none'}); use --device cpu or --device auto"
-        )
-    return torch.device(requested)
+from .hardware import (  # noqa: E402,F401  (re-exported)
+    DEVICES,
+    bf16_support,
+    cpu_bf16_usable,
+    cpu_has_native_bf16,
+    resolve_device,
+    set_threads,
+)
 
 
 def resolve_precision(requested: str, device: torch.device) -> str:
@@ -224,16 +216,16 @@ def add_upsampled_(skip: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
     return skip
 
 
-class _InferenceSeedHourglass(SeedHourglass):
-    """``SeedHourglass`` whose forward adds the upsampled branch in place (inference only)."""
+class _InferenceHourglass(Hourglass):
+    """``Hourglass`` whose forward adds the upsampled branch in place (inference only)."""
 
     def forward(self, x):
         low = self.up(self.inner(self.down(F.max_pool2d(x, 2))))
         return add_upsampled_(self.skip(x), low)
 
 
-class _InferenceSeedStackedHourglass(SeedStackedHourglass):
-    """``SeedStackedHourglass`` whose stack merge adds in place (inference only)."""
+class _InferenceStackedHourglass(StackedHourglass):
+    """``StackedHourglass`` whose stack merge adds in place (inference only)."""
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.stem(x)
@@ -257,11 +249,11 @@ def use_inplace_forward(model: nn.Module) -> int:
     """
     n = 0
     for m in model.modules():
-        if type(m) is SeedHourglass:
-            m.__class__ = _InferenceSeedHourglass
+        if type(m) is Hourglass:
+            m.__class__ = _InferenceHourglass
             n += 1
-        elif type(m) is SeedStackedHourglass:
-            m.__class__ = _InferenceSeedStackedHourglass
+        elif type(m) is StackedHourglass:
+            m.__class__ = _InferenceStackedHourglass
             n += 1
     return n
 
@@ -744,14 +736,6 @@ def _check_input(path: Path) -> None:
         raise UserError(f"{path}: the file holds no samples")
 
 
-def _set_threads(threads: int | None) -> int:
-    if threads is not None:
-        if threads < 1:
-            raise UserError(f"--threads {threads}: must be >= 1")
-        torch.set_num_threads(int(threads))
-    return torch.get_num_threads()
-
-
 def _run_files(args, bundle: ModelBundle) -> int:
     if not args.output:
         raise UserError(
@@ -853,7 +837,7 @@ def _run_shard(args, bundle: ModelBundle, threads: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    threads = _set_threads(args.threads)
+    threads = set_threads(args.threads)
     logging.getLogger("numba").setLevel(logging.WARNING)  # librosa's JIT floods -v output otherwise
     if reuse_freed_memory():
         log.debug("glibc malloc: large blocks from the heap, freed memory kept for reuse")

@@ -51,7 +51,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import platform
 import shutil
 import sys
@@ -66,7 +65,16 @@ from .audio import atomic_path
 from .cache import SpectrogramCache
 from .errors import UserError
 from .features import N_BINS
-from .model import KINDS, TARGETS, ArchConfig, build_model, count_parameters, loss_terms
+from .hardware import DEVICES, default_threads, resolve_device
+from .model import (
+    KINDS,
+    LEGACY_KINDS,
+    TARGETS,
+    ArchConfig,
+    build_model,
+    count_parameters,
+    loss_terms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +82,7 @@ MODEL_FORMAT = "hourglass-sep-model/1"
 CHECKPOINT_FORMAT = "hourglass-sep-checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
 SAMPLING = ("per_clip", "uniform")
-DEVICES = ("auto", "cpu", "cuda")
+
 AMPS = ("auto", "off", "bf16")
 
 # TrainConfig keys that change the training trajectory: they must match to resume.
@@ -175,38 +183,6 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def default_threads() -> int:
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    try:
-        n = int(env)
-        if n >= 1:
-            return n
-    except ValueError:
-        pass
-    return os.cpu_count() or 1
-
-
-def resolve_device(requested: str, allow_cpu: bool = False) -> torch.device:
-    if requested == "cpu":
-        return torch.device("cpu")
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if requested == "auto":
-        return torch.device("cpu")
-    msg = (
-        f"--device cuda was requested but no CUDA GPU is visible (torch {torch.__version__}, "
-        f"CUDA build: {torch.version.cuda or 'none'}, "
-        f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})"
-    )
-    if allow_cpu:
-        log.warning("%s; falling back to the CPU because of --allow-cpu (this will be slow)", msg)
-        return torch.device("cpu")
-    raise UserError(
-        f"{msg}; run on a machine with a GPU and a CUDA build of torch, use --device cpu or "
-        "--device auto, or pass --allow-cpu to fall back to the CPU"
-    )
 
 
 def resolve_amp(requested: str, device: torch.device) -> str:
@@ -979,7 +955,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("-o", "--output", required=True, help="model file to write (.pt)")
     g = p.add_argument_group("architecture")
-    g.add_argument("--kind", choices=KINDS, default=a.kind)
+    g.add_argument("--kind", choices=KINDS + tuple(LEGACY_KINDS), default=a.kind)
     g.add_argument("--stacks", type=int, default=a.stacks)
     g.add_argument(
         "--channels", type=int, default=a.channels, help="first-level hourglass channels (F)"

@@ -282,7 +282,7 @@ def reported_values(row: dict) -> dict | None:
     if "reported" in row:
         rep = row.get("reported")
     else:
-        rep = refs.reported_of(row.get("seed_row"))
+        rep = refs.reported_of(row.get("report_row"))
     return rep or None
 
 
@@ -297,8 +297,8 @@ def reported_source(row: dict) -> str | None:
     if row.get("reported_source"):
         src = str(row["reported_source"])
     else:
-        src = refs.source_of(row.get("seed_row"))
-    if row.get("seed_row") is not None and int(row["seed_row"]) == refs.PARK_PAPER_ROW:
+        src = refs.source_of(row.get("report_row"))
+    if row.get("report_row") is not None and int(row["report_row"]) == refs.PARK_PAPER_ROW:
         src = refs.PARK_PAPER.source
     return src
 
@@ -307,7 +307,7 @@ def reported_comment(row: dict) -> str:
     if reported_values(row) is None:
         note = row.get("reported_note") or "no published value for this run"
         return f"no reported value: {note}"
-    sr = row.get("seed_row")
+    sr = row.get("report_row")
     if sr is not None and int(sr) == refs.PARK_PAPER_ROW:
         return f"value printed in Park's paper ({refs.PARK_ARXIV}), quoted by the seed report, row {sr}"
     if sr is not None:
@@ -447,7 +447,7 @@ def experiment_table(inputs: Inputs) -> pd.DataFrame:
             "label": row.get("label") or row["variant"],
             "variant": row["variant"],
             "note": row.get("note", ""),
-            "seed row": row.get("seed_row"),
+            "seed row": row.get("report_row"),
             "status": row_status(inputs, row, summ),
             "stacks": arch.get("stacks"),
             "first-level channels": arch.get("channels"),

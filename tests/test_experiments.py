@@ -12,8 +12,8 @@ OURS = {
     "arch": {"stacks": 4, "channels": 64, "growth": 64},
     "train": {"iterations": 30000, "lr": 0.01},
     "evaluate": [
-        {"step": 15000, "seed_row": 15, "reported": {"voice": [10.284, 15.74, 12.254]}},
-        {"step": 30000, "seed_row": 14},
+        {"step": 15000, "report_row": 15, "reported": {"voice": [10.284, 15.74, 12.254]}},
+        {"step": 30000, "report_row": 14},
     ],
 }
 

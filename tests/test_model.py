@@ -133,12 +133,12 @@ def test_model_info_reads_the_workflow_config(capsys):
     assert json.loads(capsys.readouterr().out)["parameters"] == 34_689_752
 
 
-@pytest.mark.parametrize("kind", ["seed", "park-original"])
+@pytest.mark.parametrize("kind", ["hourglass", "park-original"])
 @pytest.mark.parametrize("frames", [8, 40])
 def test_forward_shapes(kind, frames):
-    stem = (4, 8) if kind == "seed" else (4, 8, 8)
+    stem = (4, 8) if kind == "hourglass" else (4, 8, 8)
     cfg = ArchConfig(
-        kind=kind, stacks=2, channels=8, growth=4 if kind == "seed" else 0, stem=stem, poolings=3
+        kind=kind, stacks=2, channels=8, growth=4 if kind == "hourglass" else 0, stem=stem, poolings=3
     )
     net = build_model(cfg).eval()
     with torch.no_grad():

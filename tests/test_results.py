@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "reports" / "report.md.j2"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-# (variant, step, label, seed_row, arch, params, train, trained?, scored?)
+# (variant, step, label, report_row, arch, params, train, trained?, scored?)
 RUNS = [
     (
         "grow-1stack",
@@ -140,7 +140,7 @@ def make_fixtures(root: Path, *, dict_form: bool = True, speed: bool = True) -> 
     """Write a small results tree under ``root``; return the paths."""
     root = Path(root)
     rows, summ, score_files = [], [], []
-    for i, (variant, step, label, seed_row, arch, params, train, trained, scored) in enumerate(
+    for i, (variant, step, label, report_row, arch, params, train, trained, scored) in enumerate(
         RUNS
     ):
         mdir = root / "models" / variant
@@ -171,15 +171,15 @@ def make_fixtures(root: Path, *, dict_form: bool = True, speed: bool = True) -> 
                     )
                 )
             )
-        rep = refs.reported_of(seed_row)
+        rep = refs.reported_of(report_row)
         row = dict(
             variant=variant,
             step=step,
             paper_step=step * 100,
             label=label,
             note=f"note of {variant}",
-            seed_row=seed_row,
-            arch={**dict(kind="seed", stem=[8, 16, 16], poolings=5, target="masks"), **arch},
+            report_row=report_row,
+            arch={**dict(kind="hourglass", stem=[8, 16, 16], poolings=5, target="masks"), **arch},
             parameters=params,
             train={
                 **dict(lr_decay_every=0, lr_decay_factor=0.2, sampling="per_clip", batch=4, seed=0),
@@ -188,12 +188,12 @@ def make_fixtures(root: Path, *, dict_form: bool = True, speed: bool = True) -> 
             reported=rep,
             reported_note=(
                 "failed: the network output all zeros"
-                if seed_row == 12
+                if report_row == 12
                 else None
                 if rep
                 else "not in the seed report"
             ),
-            reported_source=(f"seed report result.xlsx, row {seed_row}" if seed_row else None),
+            reported_source=(f"seed report result.xlsx, row {report_row}" if report_row else None),
             scale="demo",
             train_info=f"models/{variant}/train.json",
             history=f"models/{variant}/history.csv",
@@ -327,7 +327,7 @@ def test_workbook_round_trip(fx, tmp_path):
     summary = pd.read_csv(fx["summary"], sep="\t")
     for i, run in enumerate(RUNS):
         r = i + 2
-        variant, step, label, seed_row = run[0], run[1], run[2], run[3]
+        variant, step, label, report_row = run[0], run[1], run[2], run[3]
         assert ws.cell(r, hc["variant"]).value == variant
         assert ws.cell(r, hc["iterations"]).value == step
         assert ws.cell(r, hc["parameters"]).value == run[5]
@@ -341,7 +341,7 @@ def test_workbook_round_trip(fx, tmp_path):
                 diff = ws.cell(r, hc[f"{name} diff"]).value
                 assert ws.cell(r, hc[name]).number_format == "0.000"
                 assert ws.cell(r, hc[f"{name} diff"]).number_format == "0.000"
-                expected_rep = refs.reported_of(seed_row)
+                expected_rep = refs.reported_of(report_row)
                 if srow.empty:
                     assert meas is None and diff is None
                 else:
@@ -352,9 +352,9 @@ def test_workbook_round_trip(fx, tmp_path):
                     assert rep == pytest.approx(expected_rep[src][m])
                     if meas is not None:
                         assert diff == pytest.approx(meas - rep)
-        if refs.reported_of(seed_row) is not None:
+        if refs.reported_of(report_row) is not None:
             comment = ws.cell(r, hc["voice GNSDR reported"]).comment
-            assert comment is not None and f"row {seed_row}" in comment.text
+            assert comment is not None and f"row {report_row}" in comment.text
     # the run that never trained: status note, empty training columns
     e2e = [c.value for c in ws[1 + 1 + [r[0] for r in RUNS].index("end-to-end")]]
     assert e2e[hc["status"] - 1] == "not trained"
@@ -421,7 +421,7 @@ def test_workbook_list_form_and_no_optional_inputs(tmp_path, monkeypatch):
 def test_reported_falls_back_to_references_and_diff():
     from hourglass_sep.workbook import reported_value
 
-    row = {"variant": "x", "step": 1, "seed_row": 16}
+    row = {"variant": "x", "step": 1, "report_row": 16}
     assert reported_value(row, "accompaniment", "gsar") == pytest.approx(12.642)
     assert reported_value({**row, "reported": None}, "voice", "gnsdr") is None
 
@@ -510,15 +510,15 @@ def test_report_tables(fx, tmp_path):
     t2 = text.split("## Table 2")[1].split("## Ablations")[0]
     idx = {(r[0], r[1]): i for i, r in enumerate(RUNS)}
     # Table 1: Ours (row 15) and Park's (row 16): measured and reported side by side
-    for key, seed_row in ((("ours", 150), 15), (("parks", 150), 16)):
+    for key, report_row in ((("ours", 150), 15), (("parks", 150), 16)):
         i = idx[key]
         line = next(l for l in t1.splitlines() if l.startswith("| **" + RUNS[i][2].split(" @")[0]))
         for src in refs.SOURCES:
             for m in refs.METRICS:
                 assert _numbers(i, src, m) in line
-        rep_line = next(l for l in t1.splitlines() if f"seed report, row {seed_row}" in l)
-        assert f"{refs.SEED_BY_ROW[seed_row].voice[0]:.3f}" in rep_line
-        assert f"{refs.SEED_BY_ROW[seed_row].parameters:,}" in rep_line
+        rep_line = next(l for l in t1.splitlines() if f"seed report, row {report_row}" in l)
+        assert f"{refs.SEED_BY_ROW[report_row].voice[0]:.3f}" in rep_line
+        assert f"{refs.SEED_BY_ROW[report_row].parameters:,}" in rep_line
         assert f"{RUNS[i][5]:,}" in line
     diff = _measured(idx[("ours", 150)], "voice", "gnsdr") - 10.284
     assert f"{diff:+.3f}" in t1
@@ -541,7 +541,7 @@ def test_report_missing_variants_and_paper_scale(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fx = make_fixtures(tmp_path, speed=False)
     data = json.loads(fx["experiments"].read_text())
-    data["rows"] = [r for r in data["rows"] if r["seed_row"] in (15, None)]
+    data["rows"] = [r for r in data["rows"] if r["report_row"] in (15, None)]
     data["meta"] = {"preset": "paper", "scale": {"width_divisor": 1, "iterations": 1.0}}
     fx["experiments"].write_text(json.dumps(data))
     out = tmp_path / "r.md"

@@ -29,7 +29,7 @@ from hourglass_sep.errors import UserError
 from hourglass_sep.model import TARGETS, ArchConfig, build_model
 
 SR = 16000
-TINY = dict(kind="seed", stacks=1, channels=8, growth=4, stem=(4, 8, 8), poolings=3)
+TINY = dict(kind="hourglass", stacks=1, channels=8, growth=4, stem=(4, 8, 8), poolings=3)
 FRAMES = 16  # multiple of 2 ** 3
 FAST = dict(frames=FRAMES, threads=1, device="cpu", log_every=1, checkpoint_every=0)
 
