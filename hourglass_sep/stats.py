@@ -1,0 +1,477 @@
+"""Intervals and paired tests for the length-weighted global metrics (GNSDR, GSIR, ...).
+
+The report compares single runs whose differences are the size of its own run-to-run
+noise; this module says how sure a difference is.  Pure numpy / pandas / scipy.
+
+Two sources of variance are modelled (docs/statistics.md has the reasoning):
+
+* **clips**: the test clips are a sample; a percentile bootstrap over clips (or over songs
+  or singers, ``unit=``) gives the interval of a length-weighted mean.  The weights follow
+  the resampled clips, so each resample is itself a length-weighted mean.
+* **seeds**: with replicate trainings (a ``replicate`` column in the scores), the
+  per-replicate global metrics vary; their variance is added to the clip variance and the
+  interval becomes a t interval with Welch-Satterthwaite degrees of freedom.
+
+Paired comparisons (run A vs run B on the same clips) work on per-clip differences, so
+the clip-to-clip difficulty, which dwarfs any model difference, cancels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from .aggregate import GLOBAL, REQUIRED, SOURCES
+from .errors import UserError
+
+CONFIDENCE = 0.95
+N_BOOT = 2000
+N_PERM = 10000
+UNITS = ("clip", "song", "singer")
+CLIPS, CLIPS_SEEDS = "clips", "clips + seeds"
+
+
+@dataclass
+class Effect:
+    """An effect in dB (a difference A - B, or a run's metric minus a threshold)."""
+
+    estimate: float
+    lo: float  # the interval the verdict uses (covers ``variance``)
+    hi: float
+    se: float  # standard error behind [lo, hi]
+    p_value: float
+    p_method: str
+    n_clips: int  # clips entering the means
+    n_dropped: int  # clips of the runs left out (failed or absent in one of them)
+    replicates: tuple[int, ...]  # replicates per run (A, B) or (A,)
+    variance: str  # "clips" or "clips + seeds"
+    clips_lo: float  # the clips-only bootstrap interval, for reference
+    clips_hi: float
+    seed_sd: float = math.nan  # sd of the per-replicate global metric (pooled), NaN without
+    df: float = math.inf  # degrees of freedom of the t interval (inf: bootstrap percentiles)
+    wilcoxon_p: float = math.nan  # secondary test of paired differences (unweighted)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _normal_steps(steps: pd.Series) -> pd.Series:
+    num = pd.to_numeric(steps, errors="coerce")
+    if num.notna().all() and (num == num.round()).all():
+        return num.astype("int64")
+    return steps.astype(str)
+
+
+def prepare_scores(df: pd.DataFrame) -> pd.DataFrame:
+    """A checked copy: ``replicate`` added (0) when absent, steps one type, status stripped."""
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise UserError(
+            f"not a scores table (missing columns {missing}); write it with `hourglass-sep score`"
+        )
+    out = df.copy()
+    if "replicate" not in out.columns:
+        out["replicate"] = 0
+    rep = pd.to_numeric(out["replicate"], errors="coerce")
+    if rep.isna().any() or (rep != rep.round()).any():
+        raise UserError("scores column 'replicate' must hold integers (the replicate seed)")
+    out["replicate"] = rep.astype("int64")
+    out["variant"] = out["variant"].fillna("").astype(str)
+    out["status"] = out["status"].astype(str).str.strip()
+    out["step"] = _normal_steps(out["step"])
+    dup = out.duplicated(subset=["variant", "step", "replicate", "clip"])
+    if dup.any():
+        r = out[dup].iloc[0]
+        raise UserError(
+            f"clip {r['clip']!r} of run {r['variant']}@{r['step']} replicate {r['replicate']} "
+            f"is scored twice ({int(dup.sum())} duplicates); pass each shard's scores once"
+        )
+    return out
+
+
+def metric_column(metric: str, source: str) -> str:
+    """Per-clip column behind a global metric: ``gnsdr`` + ``voice`` -> ``voice_nsdr``."""
+    if metric not in GLOBAL:
+        raise UserError(f"unknown metric {metric!r} (known: {sorted(GLOBAL)})")
+    if source not in SOURCES:
+        raise UserError(f"unknown source {source!r} (known: {list(SOURCES)})")
+    return f"{source}_{GLOBAL[metric]}"
+
+
+def run_rows(scores: pd.DataFrame, run: tuple[str, object]) -> pd.DataFrame:
+    variant, step = run
+    rows = scores[(scores["variant"] == variant) & (scores["step"] == step)]
+    if rows.empty:
+        raise UserError(f"no scores for run {variant}@{step}; is it evaluated?")
+    return rows
+
+
+@dataclass
+class Aligned:
+    """Runs' per-clip values on their common clips: ``values[i]`` is (replicates, clips)."""
+
+    clips: np.ndarray
+    weights: np.ndarray
+    values: list[np.ndarray]
+    groups: np.ndarray  # resampling unit of each clip (integer codes)
+    n_dropped: int
+
+
+def _unit_of(clips: pd.Series, singers: pd.Series, unit: str) -> pd.Series:
+    if unit == "clip":
+        return clips
+    if unit == "song":  # MIR-1K clip names are <singer>_<song>_<clip>
+        return clips.str.rsplit("_", n=1).str[0]
+    if unit == "singer":
+        return singers.fillna(clips.str.split("_").str[0]).astype(str)
+    raise UserError(f"unknown resampling unit {unit!r} (known: {list(UNITS)})")
+
+
+def align_runs(
+    scores: pd.DataFrame, runs: Sequence[tuple[str, object]], column: str, unit: str = "clip"
+) -> Aligned:
+    """Per-clip values of ``runs`` on the clips that are ``ok`` with a finite value in every
+    replicate of every run; the others are counted in ``n_dropped``.  Weights: the mean
+    ``samples`` of the clip over the runs (equal when the runs scored the same lengths)."""
+    every, wides, ok_rows = set(), [], []
+    for run in runs:
+        rows = run_rows(scores, run)
+        every |= set(rows["clip"])
+        ok = rows[rows["status"] == "ok"].assign(_v=pd.to_numeric(rows[column], errors="coerce"))
+        wide = ok.pivot(index="clip", columns="replicate", values="_v")
+        wide = wide.reindex(columns=sorted(rows["replicate"].unique()))
+        wides.append(wide[np.isfinite(wide.to_numpy(dtype=float)).all(axis=1)])
+        ok_rows.append(ok)
+    common = sorted(set.intersection(*(set(w.index) for w in wides)))
+    if not common:
+        names = ", ".join(f"{v}@{s}" for v, s in runs)
+        raise UserError(f"runs {names} have no clip scored ok in all of them ({column})")
+    ok = pd.concat(ok_rows)
+    ok = ok[ok["clip"].isin(common)]
+    w = pd.to_numeric(ok["samples"], errors="coerce").groupby(ok["clip"]).mean()
+    first = ok.drop_duplicates("clip").set_index("clip").reindex(common)
+    singers = first["singer"] if "singer" in first.columns else pd.Series([None] * len(common))
+    units = _unit_of(pd.Series(common), singers.reset_index(drop=True), unit)
+    return Aligned(
+        clips=np.asarray(common),
+        weights=w.loc[common].to_numpy(dtype=float),
+        values=[wd.loc[common].to_numpy(dtype=float).T for wd in wides],
+        groups=pd.factorize(units)[0],
+        n_dropped=len(every) - len(common),
+    )
+
+
+# --------------------------------------------------------------------------- resampling
+
+
+def resample_counts(groups: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
+    """(n_boot, clips) multiplicities of each clip in each bootstrap resample.
+
+    Units (``groups`` codes: clips, songs or singers) are drawn with replacement, as many
+    as there are; a drawn unit brings all its clips.  Multiplicities make every resampled
+    statistic one matrix product: 825 clips x 2,000 resamples takes milliseconds.
+    """
+    groups = np.asarray(groups)
+    k = int(groups.max()) + 1
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, k, size=(n_boot, k))
+    flat = (draws + k * np.arange(n_boot)[:, None]).ravel()
+    per_unit = np.bincount(flat, minlength=n_boot * k).reshape(n_boot, k)
+    return per_unit[:, groups].astype(float)
+
+
+def weighted_mean(y: np.ndarray, w: np.ndarray) -> float:
+    return float(np.sum(w * y) / np.sum(w))
+
+
+def bootstrap_means(
+    y: np.ndarray, w: np.ndarray, groups=None, n_boot: int = N_BOOT, seed: int = 0
+) -> np.ndarray:
+    """Length-weighted mean of ``y`` in each bootstrap resample of the clips."""
+    groups = np.arange(len(y)) if groups is None else groups
+    counts = resample_counts(groups, n_boot, seed)
+    return (counts @ (w * y)) / (counts @ w)
+
+
+def percentile_interval(boot: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    a = (1 - confidence) / 2
+    lo, hi = np.quantile(boot, [a, 1 - a])
+    return float(lo), float(hi)
+
+
+def global_interval(
+    values: np.ndarray,
+    weights: np.ndarray,
+    groups=None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> dict:
+    """(a) The length-weighted global metric with its bootstrap interval over clips."""
+    y = np.asarray(values, dtype=float)
+    boot = bootstrap_means(y, weights, groups, n_boot, seed)
+    lo, hi = percentile_interval(boot, confidence)
+    return {"estimate": weighted_mean(y, weights), "lo": lo, "hi": hi, "se": float(boot.std())}
+
+
+def replicate_interval(per_replicate: Sequence[float], confidence: float = CONFIDENCE) -> dict:
+    """(b) Mean, sd and t interval of one run's per-replicate global metric (seeds only:
+    the clips are held fixed).  One replicate: sd and interval are NaN."""
+    g = np.asarray(per_replicate, dtype=float)
+    n, mean = len(g), float(np.mean(g))
+    if n < 2:
+        return {"mean": mean, "sd": math.nan, "lo": math.nan, "hi": math.nan, "n": n}
+    sd = float(np.std(g, ddof=1))
+    half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+    return {"mean": mean, "sd": sd, "lo": mean - half, "hi": mean + half, "n": n}
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def sign_flip_p(
+    d: np.ndarray, w: np.ndarray, groups=None, n_perm: int = N_PERM, seed: int = 0
+) -> float:
+    """Two-sided sign-flip permutation p-value of the length-weighted mean difference.
+
+    Under the null that A and B are exchangeable on every clip, each clip's difference is
+    as likely to have either sign; flipping signs at random (per resampling unit) gives the
+    null distribution of the very statistic we report, weights included.
+    """
+    groups = np.arange(len(d)) if groups is None else np.asarray(groups)
+    k = int(groups.max()) + 1
+    wd = w * d
+    observed = abs(wd.sum())
+    rng = np.random.default_rng(seed + 1)  # not the bootstrap's stream
+    extreme, done = 0, 0
+    while done < n_perm:
+        m = min(2000, n_perm - done)
+        signs = rng.integers(0, 2, size=(m, k)) * 2.0 - 1.0
+        stats = np.abs(signs[:, groups] @ wd)
+        extreme += int(np.sum(stats >= observed * (1 - 1e-12)))
+        done += m
+    return (1 + extreme) / (1 + n_perm)
+
+
+def wilcoxon_p(d: np.ndarray) -> float:
+    """Wilcoxon signed-rank p (unweighted, a robustness check of the sign of the differences)."""
+    d = np.asarray(d, dtype=float)
+    if not np.any(d != 0):
+        return 1.0
+    return float(sps.wilcoxon(d, zero_method="wilcox").pvalue)
+
+
+def _per_replicate(values: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return values @ w / w.sum()
+
+
+def seed_terms(reps: Sequence[np.ndarray]) -> tuple[list[tuple[float, float]], float]:
+    """Seed-variance terms (variance of the estimate, degrees of freedom) for a difference of
+    run means (two runs) or one run mean, and the pooled seed sd.
+
+    A run with one replicate borrows the variance of the runs that have several (same
+    architecture family, same data: seed noise is assumed alike); then the terms share one
+    estimate and merge into one term.
+    """
+    n = [len(g) for g in reps]
+    var = [float(np.var(g, ddof=1)) if len(g) > 1 else math.nan for g in reps]
+    have = [i for i, k in enumerate(n) if k > 1]
+    if not have:
+        return [], math.nan
+    pooled_df = sum(n[i] - 1 for i in have)
+    pooled = sum(var[i] * (n[i] - 1) for i in have) / pooled_df
+    if len(have) == len(reps):
+        return [(var[i] / n[i], n[i] - 1) for i in range(len(reps))], math.sqrt(pooled)
+    return [(pooled * sum(1 / k for k in n), pooled_df)], math.sqrt(pooled)
+
+
+def combine(estimate: float, clip_se: float, n_units: int, terms, confidence=CONFIDENCE):
+    """t interval over clip + seed variance, Welch-Satterthwaite degrees of freedom.
+
+    Returns (lo, hi, se, df, p) with p two-sided for ``estimate == 0``."""
+    parts = [(clip_se**2, max(n_units - 1, 1))] + list(terms)
+    total = sum(v for v, _ in parts)
+    if total <= 0:
+        return estimate, estimate, 0.0, math.inf, 1.0 if estimate == 0 else 0.0
+    df = total**2 / sum(v**2 / k for v, k in parts if v > 0)
+    se = math.sqrt(total)
+    half = float(sps.t.ppf(0.5 + confidence / 2, df)) * se
+    p = float(2 * sps.t.sf(abs(estimate) / se, df))
+    return estimate - half, estimate + half, se, float(df), p
+
+
+def _z_p(estimate: float, se: float) -> float:
+    if se <= 0:
+        return 1.0 if estimate == 0 else 0.0
+    return float(2 * sps.norm.sf(abs(estimate) / se))
+
+
+# --------------------------------------------------------------------------- effects
+
+
+def paired_effect(
+    a: np.ndarray,
+    b: np.ndarray,
+    weights: np.ndarray,
+    groups=None,
+    n_boot: int = N_BOOT,
+    n_perm: int = N_PERM,
+    seed: int = 0,
+    n_dropped: int = 0,
+    confidence: float = CONFIDENCE,
+) -> Effect:
+    """(c) A - B on the same clips; ``a``/``b`` are (replicates, clips) or (clips,).
+
+    One replicate each: the length-weighted mean difference, its bootstrap percentile
+    interval over clips, the sign-flip p.  With replicates: the interval adds the
+    seed-to-seed variance of the per-replicate global metrics (:func:`combine`).
+    """
+    a, b = np.atleast_2d(a).astype(float), np.atleast_2d(b).astype(float)
+    w = np.asarray(weights, dtype=float)
+    groups = np.arange(w.size) if groups is None else np.asarray(groups)
+    d = a.mean(axis=0) - b.mean(axis=0)
+    est = weighted_mean(d, w)
+    boot = bootstrap_means(d, w, groups, n_boot, seed)
+    clo, chi = percentile_interval(boot, confidence)
+    se = float(boot.std())
+    terms, seed_sd = seed_terms([_per_replicate(a, w), _per_replicate(b, w)])
+    common = dict(
+        n_clips=int(w.size),
+        n_dropped=int(n_dropped),
+        replicates=(a.shape[0], b.shape[0]),
+        clips_lo=clo,
+        clips_hi=chi,
+        seed_sd=seed_sd,
+        wilcoxon_p=wilcoxon_p(d),
+    )
+    if not terms:
+        p = sign_flip_p(d, w, groups, n_perm, seed)
+        return Effect(est, clo, chi, se, p, "sign-flip permutation", variance=CLIPS, **common)
+    n_units = int(groups.max()) + 1
+    lo, hi, se, df, p = combine(est, se, n_units, terms, confidence)
+    return Effect(est, lo, hi, se, p, "t (Satterthwaite)", variance=CLIPS_SEEDS, df=df, **common)
+
+
+def threshold_effect(
+    a: np.ndarray,
+    weights: np.ndarray,
+    threshold: float,
+    groups=None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    n_dropped: int = 0,
+    confidence: float = CONFIDENCE,
+) -> Effect:
+    """(d) A run's global metric minus ``threshold`` (a number, e.g. a paper's figure)."""
+    a = np.atleast_2d(a).astype(float)
+    w = np.asarray(weights, dtype=float)
+    groups = np.arange(w.size) if groups is None else np.asarray(groups)
+    y = a.mean(axis=0)
+    est = weighted_mean(y, w) - threshold
+    boot = bootstrap_means(y, w, groups, n_boot, seed) - threshold
+    clo, chi = percentile_interval(boot, confidence)
+    se = float(boot.std())
+    terms, seed_sd = seed_terms([_per_replicate(a, w)])
+    common = dict(
+        n_clips=int(w.size),
+        n_dropped=int(n_dropped),
+        replicates=(a.shape[0],),
+        clips_lo=clo,
+        clips_hi=chi,
+        seed_sd=seed_sd,
+    )
+    if not terms:
+        return Effect(est, clo, chi, se, _z_p(est, se), "bootstrap z", variance=CLIPS, **common)
+    n_units = int(groups.max()) + 1
+    lo, hi, se, df, p = combine(est, se, n_units, terms, confidence)
+    return Effect(est, lo, hi, se, p, "t (Satterthwaite)", variance=CLIPS_SEEDS, df=df, **common)
+
+
+# --------------------------------------------------------------------------- on score tables
+
+
+def compare_runs(
+    scores: pd.DataFrame,
+    a: tuple[str, object],
+    b: tuple[str, object],
+    metric: str = "gnsdr",
+    source: str = "voice",
+    unit: str = "clip",
+    **kw,
+) -> Effect:
+    """Paired A - B of a global metric from a prepared scores table (:func:`prepare_scores`)."""
+    al = align_runs(scores, [a, b], metric_column(metric, source), unit)
+    return paired_effect(*al.values, al.weights, al.groups, n_dropped=al.n_dropped, **kw)
+
+
+def compare_threshold(
+    scores: pd.DataFrame,
+    a: tuple[str, object],
+    threshold: float,
+    metric: str = "gnsdr",
+    source: str = "voice",
+    unit: str = "clip",
+    **kw,
+) -> Effect:
+    """A run's global metric minus ``threshold``, with its interval."""
+    al = align_runs(scores, [a], metric_column(metric, source), unit)
+    return threshold_effect(
+        al.values[0], al.weights, threshold, al.groups, n_dropped=al.n_dropped, **kw
+    )
+
+
+def replicate_table(
+    scores: pd.DataFrame, metric: str = "gnsdr", source: str = "voice"
+) -> pd.DataFrame:
+    """(b) per run (variant, step): mean, sd and t interval over replicates of the global
+    metric, each replicate averaged over its own ok clips (as ``aggregate`` does)."""
+    col = metric_column(metric, source)
+    ok = scores[scores["status"] == "ok"].copy()
+    ok["_w"] = pd.to_numeric(ok["samples"], errors="coerce")
+    ok["_wx"] = ok["_w"] * pd.to_numeric(ok[col], errors="coerce")
+    per = ok.groupby(["variant", "step", "replicate"])[["_w", "_wx"]].sum()
+    per["g"] = per["_wx"] / per["_w"]
+    rows = []
+    for (variant, step), g in per.groupby(level=["variant", "step"]):
+        rows.append({"variant": variant, "step": step, **replicate_interval(g["g"].to_numpy())})
+    return pd.DataFrame(rows, columns=["variant", "step", "mean", "sd", "lo", "hi", "n"])
+
+
+# --------------------------------------------------------------------------- decisions
+
+DIRECTIONS = ("greater", "less", "above", "below", "not-greater", "not-less", "equivalent")
+
+
+def decide(lo: float, hi: float, expect: str, margin: float = 0.0) -> str:
+    """Verdict from an interval of A - B (or A - threshold): holds / contradicted / inconclusive.
+
+    greater, above:  holds when lo > 0, contradicted when hi < 0;
+    less, below:     the mirror image;
+    equivalent:      holds when -margin < lo and hi < margin, contradicted when the
+                     interval lies entirely outside (hi < -margin or lo > margin);
+    not-greater:     (A does not beat B by more than margin) holds when hi < margin,
+                     contradicted when lo > margin; not-less is its mirror image.
+    """
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "inconclusive"
+    if expect in ("less", "below"):
+        lo, hi, expect = -hi, -lo, "greater"
+    if expect == "not-less":
+        lo, hi, expect = -hi, -lo, "not-greater"
+    if expect in ("greater", "above"):
+        return "holds" if lo > 0 else "contradicted" if hi < 0 else "inconclusive"
+    if expect == "not-greater":
+        return "holds" if hi < margin else "contradicted" if lo > margin else "inconclusive"
+    if expect == "equivalent":
+        if -margin < lo and hi < margin:
+            return "holds"
+        return "contradicted" if hi < -margin or lo > margin else "inconclusive"
+    raise ValueError(f"no interval rule for expect {expect!r} (known: {DIRECTIONS})")
