@@ -1,0 +1,525 @@
+"""The report's claims as data, and a verdict for each: holds, contradicted or inconclusive.
+
+A claims file (YAML; ``workflow/schemas/claims.schema.yaml``, example beside it) lists
+claims such as "Ours equals Park's within 0.5 dB" or "4 > 3 > 2 > 1 stacks".  Each is
+checked against the per-clip scores with :mod:`hourglass_sep.stats`; the rules are in
+:func:`hourglass_sep.stats.decide` and docs/statistics.md.
+
+Runs are named ``VARIANT`` (its last evaluated step) or ``VARIANT@STEP`` where STEP is a
+paper-scale step of the variant's ``evaluate`` list (mapped to the preset's scale, so one
+claims file serves every preset) or a step at the preset's scale.  Any name in the scores'
+``variant`` column (an evaluation variant) is a run too, with the steps it was scored at.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import yaml
+from scipy import stats as sps
+
+from . import stats as st
+from .aggregate import SOURCES
+from .errors import UserError
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "claims.schema.yaml"
+VERDICTS = ("holds", "contradicted", "inconclusive", "needs paper scale", "no data")
+INTERVAL_EXPECTS = ("greater", "less", "equivalent", "not-greater", "not-less")
+MARGIN_EXPECTS = ("equivalent", "not-greater", "not-less")
+THRESHOLD_EXPECTS = ("above", "below")
+COLUMNS = [
+    "id",
+    "statement",
+    "source",
+    "metric",
+    "expect",
+    "compare",
+    "verdict",
+    "effect",
+    "lo",
+    "hi",
+    "unit",
+    "margin",
+    "p_value",
+    "p_method",
+    "n_clips",
+    "n_dropped",
+    "n_replicates",
+    "variance",
+    "detail",
+    "evidence",
+    "pairs",
+]
+EFFECT_COLUMNS = ["id", "source", "label", "effect", "lo", "hi", "margin", "expect", "verdict"]
+
+# --------------------------------------------------------------------------- runs
+
+KnownRuns = Mapping[str, Sequence[tuple[object, object]]]  # variant -> [(step, paper_step)]
+
+
+def known_runs_from_config(config: dict) -> dict[str, list[tuple[int, int]]]:
+    """Every configured variant (``run_variants`` or not) -> its (step, paper_step) pairs."""
+    from .experiments import resolve_variant
+
+    scale = config.get("scale") or {}
+    out = {}
+    for name, spec in (config.get("variants") or {}).items():
+        v = resolve_variant(name, spec, scale)
+        out[name] = [(e.step, e.paper_step) for e in v.evaluations]
+    return out
+
+
+def known_runs_from_scores(scores: pd.DataFrame) -> dict[str, list[tuple[object, object]]]:
+    """Every (variant, step) of a scores table; steps are at the scores' scale."""
+    pairs = scores[["variant", "step"]].drop_duplicates()
+    out: dict[str, list] = {}
+    for variant, step in pairs.itertuples(index=False):
+        out.setdefault(str(variant), []).append((step, step))
+    return out
+
+
+def _last(evals: Sequence[tuple[object, object]]):
+    try:
+        return max(evals, key=lambda e: float(e[0]))[0]
+    except (TypeError, ValueError):
+        return evals[-1][0]
+
+
+def resolve_run(text: str, known: KnownRuns, where: str) -> tuple[str, object]:
+    """``VARIANT`` or ``VARIANT@STEP`` -> (variant, step at this scale); errors name ``where``."""
+    name, _, step = str(text).partition("@")
+    if name not in known:
+        raise UserError(f"{where}: run {name!r} is not a variant (known: {sorted(known)})")
+    evals = list(known[name])
+    if not evals:
+        raise UserError(f"{where}: variant {name!r} has no evaluated step")
+    if not step:
+        return name, _last(evals)
+    for scaled, paper in evals:  # a paper-scale step first, then a step of this scale
+        if str(paper) == step:
+            return name, scaled
+    for scaled, _paper in evals:
+        if str(scaled) == step:
+            return name, scaled
+    raise UserError(
+        f"{where}: step {step} is not evaluated for {name!r} (evaluated: paper-scale steps "
+        f"{[p for _, p in evals]}, at this scale {[s for s, _ in evals]})"
+    )
+
+
+def run_name(run: tuple[str, object]) -> str:
+    return f"{run[0]}@{run[1]}"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _claim_where(doc: dict, path: Sequence) -> str:
+    parts = list(path)
+    if len(parts) >= 2 and parts[0] == "claims" and isinstance(parts[1], int):
+        items = doc.get("claims") or []
+        item = items[parts[1]] if parts[1] < len(items) else {}
+        cid = item.get("id") if isinstance(item, dict) else None
+        head = f"claims[{cid if isinstance(cid, str) else parts[1]}]"
+        parts = parts[2:]
+    else:
+        head = "claims file"
+    tail = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+    return head + tail
+
+
+def _schema_check(doc: dict, schema_path) -> None:
+    schema = yaml.safe_load(Path(schema_path or SCHEMA).read_text())
+    errors = sorted(
+        jsonschema.Draft7Validator(schema).iter_errors(doc), key=lambda e: list(map(str, e.path))
+    )
+    if errors:
+        e = errors[0]
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise UserError(f"{_claim_where(doc, e.absolute_path)}: {e.message}{more}")
+
+
+def _check_form(c: dict, where: str) -> None:
+    """The compare form and the keys must suit the expectation."""
+    cmp, expect = c["compare"], c["expect"]
+    form = (
+        "chain"
+        if "chain" in cmp
+        else "threshold"
+        if "threshold" in cmp
+        else "b"
+        if "b" in cmp
+        else "a"
+    )
+    if form == "chain" and set(cmp) != {"chain"}:
+        raise UserError(f"{where}.compare: a chain takes no other key (got {sorted(cmp)})")
+    if form != "chain" and "a" not in cmp:
+        raise UserError(f"{where}.compare.a: missing (the run the claim is about)")
+    if form == "threshold" and "b" in cmp:
+        raise UserError(f"{where}.compare: give either b or threshold, not both")
+    allowed = {
+        "greater": ("b", "chain"),
+        "less": ("b", "chain"),
+        "equivalent": ("b",),
+        "not-greater": ("b",),
+        "not-less": ("b",),
+        "above": ("threshold",),
+        "below": ("threshold",),
+        "silent": ("a",),
+        "faster": ("b",),
+    }[expect]
+    if form not in allowed:
+        need = " or ".join(
+            {"b": "{a, b}", "chain": "{chain}", "threshold": "{a, threshold}"}.get(f, "{a}")
+            for f in allowed
+        )
+        raise UserError(f"{where}.compare: expect {expect} needs {need}")
+    if expect == "equivalent" and not c.get("margin"):
+        raise UserError(f"{where}.margin: expect equivalent needs a margin > 0 (dB)")
+    if "margin" in c and expect not in MARGIN_EXPECTS:
+        raise UserError(f"{where}.margin: used only with expect {' / '.join(MARGIN_EXPECTS)}")
+    if "factor" in c and expect != "faster":
+        raise UserError(f"{where}.factor: used only with expect faster")
+    thr = cmp.get("threshold")
+    if isinstance(thr, dict):
+        lacking = [s for s in sources_of(c) if s not in thr]
+        if lacking:
+            raise UserError(f"{where}.compare.threshold: no value for source(s) {lacking}")
+
+
+def sources_of(claim: dict) -> list[str]:
+    src = claim.get("source", "both")
+    return list(SOURCES) if src == "both" else [src]
+
+
+def _resolve_claim_runs(c: dict, known: KnownRuns, speed_whats, where: str) -> dict:
+    cmp = c["compare"]
+    if c["expect"] == "faster":
+        for key in ("a", "b"):
+            if speed_whats is not None and cmp[key] not in speed_whats:
+                raise UserError(
+                    f"{where}.compare.{key}: {cmp[key]!r} is not a row of the speed table "
+                    f"(known: {sorted(speed_whats)})"
+                )
+        return {"a": cmp["a"], "b": cmp["b"]}
+    if "chain" in cmp:
+        return {
+            "chain": [
+                resolve_run(r, known, f"{where}.compare.chain[{i}]")
+                for i, r in enumerate(cmp["chain"])
+            ]
+        }
+    return {k: resolve_run(cmp[k], known, f"{where}.compare.{k}") for k in ("a", "b") if k in cmp}
+
+
+def validate_claims(
+    doc, known_runs: KnownRuns, speed_whats: Iterable[str] | None = None, schema_path=None
+) -> list[dict]:
+    """Check a claims document (``{"claims": [...]}`` or the list) against the schema and the
+    known runs; return the claims with defaults filled and runs resolved under ``runs``.
+
+    Raises :class:`UserError` naming the claim id and key, e.g.
+    ``claims[ours-vs-parks].compare.b: run 'parkz' is not a variant (known: [...])``.
+    """
+    doc = {"claims": doc} if isinstance(doc, list) else copy.deepcopy(doc)
+    if not isinstance(doc, dict):
+        raise UserError("claims file: expected a mapping with a 'claims' list")
+    _schema_check(doc, schema_path)
+    whats = None if speed_whats is None else set(speed_whats)
+    seen, out = set(), []
+    for c in doc["claims"]:
+        where = f"claims[{c['id']}]"
+        if c["id"] in seen:
+            raise UserError(f"{where}.id: the id {c['id']!r} is used twice; ids must be unique")
+        seen.add(c["id"])
+        c.setdefault("metric", "gnsdr")
+        c.setdefault("source", "both")
+        _check_form(c, where)
+        c["runs"] = _resolve_claim_runs(c, known_runs, whats, where)
+        out.append(c)
+    return out
+
+
+def load_claims(path, known_runs: KnownRuns, speed_whats=None, schema_path=None) -> list[dict]:
+    """Read and validate a claims YAML file; errors start with the file name."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: claims file not found")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({exc})") from None
+    try:
+        return validate_claims(doc, known_runs, speed_whats, schema_path)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def _effect_fields(eff: st.Effect) -> dict:
+    d = eff.as_dict()
+    d["effect"] = d.pop("estimate")
+    d["replicates"] = list(d["replicates"])
+    return d
+
+
+def _has_rows(scores: pd.DataFrame, run: tuple[str, object]) -> bool:
+    return bool(((scores["variant"] == run[0]) & (scores["step"] == run[1])).any())
+
+
+def _measure(fn, names: dict, expect: str, margin: float) -> dict:
+    """Run one stats comparison; a run without (usable) scores gives a "no data" record."""
+    try:
+        eff = fn()
+    except UserError as exc:
+        return {**names, "verdict": "no data", "why": str(exc)}
+    return {**names, **_effect_fields(eff), "verdict": st.decide(eff.lo, eff.hi, expect, margin)}
+
+
+def _interval_pairs(scores, claim: dict, source: str, opts: dict) -> list[dict]:
+    runs, expect = claim["runs"], claim["expect"]
+    pairs = (
+        list(zip(runs["chain"][:-1], runs["chain"][1:]))
+        if "chain" in runs
+        else [(runs["a"], runs["b"])]
+    )
+    margin = float(claim.get("margin", 0.0))
+    out = []
+    for a, b in pairs:
+        names = {"a": run_name(a), "b": run_name(b), "margin": margin}
+        out.append(
+            _measure(
+                lambda a=a, b=b: st.compare_runs(scores, a, b, claim["metric"], source, **opts),
+                names,
+                expect,
+                margin,
+            )
+        )
+    return out
+
+
+def _threshold_pairs(scores, claim: dict, source: str, opts: dict) -> list[dict]:
+    thr = claim["compare"]["threshold"]
+    t = float(thr[source] if isinstance(thr, dict) else thr)
+    a = claim["runs"]["a"]
+    kw = {k: v for k, v in opts.items() if k != "n_perm"}
+    names = {"a": run_name(a), "b": f"{t:g}", "margin": 0.0, "threshold": t}
+    fn = lambda: st.compare_threshold(scores, a, t, claim["metric"], source, **kw)  # noqa: E731
+    rec = _measure(fn, names, claim["expect"], 0.0)
+    if "effect" in rec:
+        rec["value"] = rec["effect"] + t  # the run's global metric itself
+    return [rec]
+
+
+def combine_verdicts(verdicts: Sequence[str]) -> str:
+    """All pairs hold -> holds; any contradicted -> contradicted; missing data -> no data."""
+    if "no data" in verdicts:
+        return "no data"
+    if "contradicted" in verdicts:
+        return "contradicted"
+    return "holds" if all(v == "holds" for v in verdicts) else "inconclusive"
+
+
+def _weakest(pairs: list[dict], expect: str) -> dict:
+    """The pair nearest to failing the claim (lowest bound in the claimed direction)."""
+    if any(p["verdict"] == "no data" for p in pairs):
+        return next(p for p in pairs if p["verdict"] == "no data")
+    if expect in ("less", "below", "not-less"):
+        return max(pairs, key=lambda p: p["hi"])
+    return min(pairs, key=lambda p: p["lo"])
+
+
+def _interval_row(scores, claim, source, opts) -> dict:
+    maker = _threshold_pairs if "threshold" in claim["compare"] else _interval_pairs
+    pairs = maker(scores, claim, source, opts)
+    verdict = combine_verdicts([p["verdict"] for p in pairs])
+    rep = _weakest(pairs, claim["expect"])
+    detail = rep.get("why", "")
+    if len(pairs) > 1 and not detail:
+        detail = f"weakest of {len(pairs)} pairs: {rep['a']} - {rep['b']}"
+    if "value" in rep:
+        detail = f"{rep['a']} {claim['metric']} = {rep['value']:.3f} dB"
+    if rep.get("n_dropped"):
+        dropped = f"{rep['n_dropped']} clip(s) not ok in every run dropped from the pairing"
+        detail = f"{detail}; {dropped}" if detail else dropped
+    reps = rep.get("replicates") or []
+    row = {k: rep.get(k, math.nan) for k in ("effect", "lo", "hi", "p_value", "n_clips")}
+    return {
+        **row,
+        "verdict": verdict,
+        "unit": "dB",
+        "margin": float(claim.get("margin", 0.0)),
+        "p_method": rep.get("p_method", ""),
+        "n_dropped": rep.get("n_dropped", math.nan),
+        "n_replicates": min(reps) if reps else math.nan,
+        "variance": rep.get("variance", ""),
+        "detail": detail,
+        "pairs": json.dumps(pairs, default=float),
+    }
+
+
+def is_silent(status: pd.Series, source: str) -> pd.Series:
+    """Clips whose estimate of ``source`` was all zeros (scoring's status text)."""
+    s = status.astype(str).str.strip().str.lower()
+    listed = s.str.partition(":")[2]
+    return s.str.startswith("silent estimate") & listed.str.contains(source, regex=False)
+
+
+def _silent_row(scores, claim, source, opts) -> dict:
+    """Share of the run's clips (all replicates) whose estimate is silent; Clopper-Pearson
+    interval.  holds: every clip silent; contradicted: fewer than half; else inconclusive."""
+    a = claim["runs"]["a"]
+    base = {"unit": "share of clips", "variance": "clips", "margin": math.nan}
+    if not _has_rows(scores, a):
+        return {**base, "verdict": "no data", "detail": f"no scores for run {run_name(a)}"}
+    rows = st.run_rows(scores, a)
+    k, n = int(is_silent(rows["status"], source).sum()), len(rows)
+    ci = sps.binomtest(k, n).proportion_ci(opts.get("confidence", st.CONFIDENCE))
+    verdict = "holds" if k == n else "contradicted" if 2 * k < n else "inconclusive"
+    return {
+        **base,
+        "effect": k / n,
+        "lo": float(ci.low),
+        "hi": float(ci.high),
+        "verdict": verdict,
+        "n_clips": n,
+        "n_replicates": int(rows["replicate"].nunique()),
+        "detail": f"{k} of {n} clip scores have a silent {source} estimate",
+    }
+
+
+def _faster_row(speed, claim) -> dict:
+    """Speed-up seconds(B) / seconds(A) from the speed table (median of a name's rows).
+    holds when it reaches ``factor`` (1 by default), contradicted otherwise; one timing per
+    name, so there is no interval."""
+    a, b = claim["runs"]["a"], claim["runs"]["b"]
+    base = {"unit": "speed-up (x)", "variance": "single timing", "margin": math.nan}
+    if speed is None:
+        return {**base, "verdict": "no data", "detail": "no speed table given"}
+    secs = pd.to_numeric(speed["seconds"], errors="coerce").groupby(speed["what"]).median()
+    if a not in secs.index or b not in secs.index:
+        return {**base, "verdict": "no data", "detail": f"speed table lacks {a!r} or {b!r}"}
+    ratio = float(secs[b] / secs[a])
+    factor = float(claim.get("factor", 1.0))
+    verdict = "holds" if ratio >= factor else "contradicted"
+    detail = f"{secs[a]:.3g} s vs {secs[b]:.3g} s; needs x{factor:g}"
+    return {**base, "effect": ratio, "verdict": verdict, "detail": detail}
+
+
+def _compare_text(claim: dict, source: str) -> str:
+    runs, expect = claim["runs"], claim["expect"]
+    if "chain" in runs:
+        return (" < " if expect == "less" else " > ").join(run_name(r) for r in runs["chain"])
+    if expect == "faster":
+        return f"{runs['a']} vs {runs['b']}"
+    if expect == "silent":
+        return run_name(runs["a"])
+    if "threshold" in claim["compare"]:
+        thr = claim["compare"]["threshold"]
+        return f"{run_name(runs['a'])} vs {thr[source] if isinstance(thr, dict) else thr:g}"
+    return f"{run_name(runs['a'])} - {run_name(runs['b'])}"
+
+
+def _claim_rows(scores, claim, speed, paper_scale, opts) -> list[dict]:
+    sources = ["-"] if claim["expect"] == "faster" else sources_of(claim)
+    rows = []
+    for source in sources:
+        if claim["expect"] == "faster":
+            row = _faster_row(speed, claim)
+        elif claim["expect"] == "silent":
+            row = _silent_row(scores, claim, source, opts)
+        else:
+            row = _interval_row(scores, claim, source, opts)
+        if claim.get("needs") == "paper-scale" and not paper_scale and row["verdict"] != "no data":
+            row["detail"] = "; ".join(
+                x for x in (f"at this scale: {row['verdict']}", row.get("detail")) if x
+            )
+            row["verdict"] = "needs paper scale"
+        evidence = claim.get("evidence")
+        rows.append(
+            {
+                "id": claim["id"],
+                "statement": claim["statement"],
+                "source": source,
+                "metric": {"faster": "seconds", "silent": "status"}.get(
+                    claim["expect"], claim["metric"]
+                ),
+                "expect": claim["expect"],
+                "compare": _compare_text(claim, source),
+                **row,
+                "evidence": "" if evidence is None else json.dumps(evidence, ensure_ascii=False),
+            }
+        )
+    return rows
+
+
+def evaluate_claims(
+    claims,
+    scores: pd.DataFrame,
+    preset: str = "paper",
+    known_runs: KnownRuns | None = None,
+    speed: pd.DataFrame | None = None,
+    paper_scale: bool | None = None,
+    n_boot: int = st.N_BOOT,
+    n_perm: int = st.N_PERM,
+    seed: int = 0,
+    unit: str = "clip",
+    confidence: float = st.CONFIDENCE,
+) -> pd.DataFrame:
+    """One row per claim and source: verdict, effect (dB), its interval, p, n clips, n
+    replicates and which variance the interval covers (``COLUMNS``).
+
+    ``claims``: a claims document or list (validated here).  ``known_runs``: the configured
+    variants (:func:`known_runs_from_config`); every variant of ``scores`` is known as well.
+    ``paper_scale`` defaults to ``preset == "paper"``.  ``seed`` fixes the resampling.
+    """
+    scores = st.prepare_scores(scores)
+    known = {**known_runs_from_scores(scores), **dict(known_runs or {})}
+    raw = claims.get("claims", []) if isinstance(claims, dict) else claims
+    raw = [{k: v for k, v in c.items() if k != "runs"} for c in raw]
+    whats = None if speed is None else speed["what"].astype(str).tolist()
+    checked = validate_claims(raw, known, whats)
+    paper = (preset == "paper") if paper_scale is None else bool(paper_scale)
+    opts = dict(n_boot=n_boot, n_perm=n_perm, seed=seed, unit=unit, confidence=confidence)
+    rows = [r for c in checked for r in _claim_rows(scores, c, speed, paper, opts)]
+    return pd.DataFrame(rows).reindex(columns=COLUMNS)
+
+
+def effects_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """One row per compared pair in dB (chains give one row per link), for the forest plot."""
+    rows = []
+    for r in verdicts.itertuples(index=False):
+        if r.unit != "dB" or not isinstance(r.pairs, str) or not r.pairs:
+            continue
+        for p in json.loads(r.pairs):
+            if p.get("verdict") == "no data":
+                continue
+            rows.append(
+                {
+                    "id": r.id,
+                    "source": r.source,
+                    "label": f"{r.id} [{r.source}] {p['a']} - {p['b']}",
+                    "effect": p["effect"],
+                    "lo": p["lo"],
+                    "hi": p["hi"],
+                    "margin": p.get("margin", 0.0) or 0.0,
+                    "expect": r.expect,
+                    # a pair of a claim that needs paper scale shows that verdict too
+                    "verdict": r.verdict if r.verdict == "needs paper scale" else p["verdict"],
+                }
+            )
+    return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+
+
+def verdict_counts(verdicts: pd.DataFrame) -> dict[str, int]:
+    """How many rows got each verdict (for a log line or the report's summary)."""
+    counts = verdicts["verdict"].value_counts()
+    return {v: int(counts.get(v, 0)) for v in VERDICTS if counts.get(v, 0)}
