@@ -222,14 +222,18 @@ def validate_claims(
     doc, known_runs: KnownRuns, speed_whats: Iterable[str] | None = None, schema_path=None
 ) -> list[dict]:
     """Check a claims document (``{"claims": [...]}`` or the list) against the schema and the
-    known runs; return the claims with defaults filled and runs resolved under ``runs``.
+    known runs; return copies of the claims with defaults filled and runs resolved under
+    ``runs`` (the input is left unchanged).
 
     Raises :class:`UserError` naming the claim id and key, e.g.
     ``claims[ours-vs-parks].compare.b: run 'parkz' is not a variant (known: [...])``.
     """
-    doc = {"claims": doc} if isinstance(doc, list) else copy.deepcopy(doc)
+    doc = copy.deepcopy({"claims": doc} if isinstance(doc, list) else doc)
     if not isinstance(doc, dict):
         raise UserError("claims file: expected a mapping with a 'claims' list")
+    for c in doc.get("claims") or []:
+        if isinstance(c, dict):
+            c.pop("runs", None)  # claims validated before: resolve their runs again
     _schema_check(doc, schema_path)
     whats = None if speed_whats is None else set(speed_whats)
     seen, out = set(), []
@@ -483,10 +487,8 @@ def evaluate_claims(
     """
     scores = st.prepare_scores(scores)
     known = {**known_runs_from_scores(scores), **dict(known_runs or {})}
-    raw = claims.get("claims", []) if isinstance(claims, dict) else claims
-    raw = [{k: v for k, v in c.items() if k != "runs"} for c in raw]
     whats = None if speed is None else speed["what"].astype(str).tolist()
-    checked = validate_claims(raw, known, whats)
+    checked = validate_claims(claims, known, whats)
     paper = (preset == "paper") if paper_scale is None else bool(paper_scale)
     opts = dict(n_boot=n_boot, n_perm=n_perm, seed=seed, unit=unit, confidence=confidence)
     rows = [r for c in checked for r in _claim_rows(scores, c, speed, paper, opts)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .audio import atomic_path
@@ -32,28 +33,49 @@ def _axes(n_rows: int):
     return plt.subplots(figsize=(9, 1.2 + 0.34 * max(n_rows, 1)))
 
 
-def _draw_rows(ax, effects: pd.DataFrame) -> None:
+def _margin_lines(expect: str, margin: float) -> tuple[float, ...]:
+    """Where the margin matters: both sides for equivalence, one for not-greater/not-less."""
+    if not margin or math.isnan(margin):
+        return ()
+    return {"not-greater": (margin,), "not-less": (-margin,)}.get(expect, (-margin, margin))
+
+
+def x_limit(effects: pd.DataFrame) -> float:
+    """Half-width of the x axis: the bulk of the intervals and margins, so that one far
+    threshold effect (e.g. +9 dB over 0) does not squash the sub-dB differences."""
+    cols = [effects[c].astype(float).fillna(0).abs().to_numpy() for c in ("lo", "hi", "margin")]
+    reach = np.maximum.reduce(cols)
+    bulk = float(np.quantile(reach, 0.8)) if len(reach) else 1.0
+    return max(1.15 * min(float(reach.max()), 3 * bulk), 0.5)
+
+
+def _draw_rows(ax, effects: pd.DataFrame, limit: float) -> None:
     n = len(effects)
     for i, r in enumerate(effects.itertuples(index=False)):
         y = n - 1 - i  # first row on top
         color = VERDICT_COLORS.get(r.verdict, "black")
-        ax.errorbar(
-            r.effect,
-            y,
-            xerr=[[r.effect - r.lo], [r.hi - r.effect]],
-            fmt="o",
-            color=color,
-            ecolor=color,
-            capsize=3,
-            markersize=4,
-        )
-        margin = float(r.margin) if r.margin is not None and not math.isnan(r.margin) else 0.0
-        if margin > 0:
-            for x in (-margin, margin):
-                ax.plot([x, x], [y - 0.4, y + 0.4], color="grey", linestyle="--", linewidth=0.8)
+        lo, hi = max(r.lo, -limit), min(r.hi, limit)
+        ax.plot([lo, hi], [y, y], color=color, linewidth=1.5)
+        if -limit <= r.effect <= limit:
+            ax.plot([r.effect], [y], "o", color=color, markersize=4)
+        if r.hi > limit or r.lo < -limit:  # off the axis: say where it is
+            x, ha = (limit, "right") if r.hi > limit else (-limit, "left")
+            arrow = "\u2192" if ha == "right" else "\u2190"
+            ax.text(
+                x,
+                y + 0.15,
+                f"{r.effect:.2f} [{r.lo:.2f}, {r.hi:.2f}] {arrow}",
+                ha=ha,
+                va="bottom",
+                fontsize=6,
+                color=color,
+            )
+        for x in _margin_lines(r.expect, float(r.margin)):
+            ax.plot([x, x], [y - 0.4, y + 0.4], color="grey", linestyle="--", linewidth=0.8)
     ax.set_yticks(range(n))
     ax.set_yticklabels(list(effects["label"])[::-1], fontsize=7)
     ax.set_ylim(-0.7, n - 0.3)
+    ax.set_xlim(-limit, limit)
 
 
 def _legend(ax, verdicts) -> None:
@@ -77,9 +99,9 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None, title: st
         ax.text(0.5, 0.5, "no effects to show (no claim has scores yet)", ha="center")
         ax.set_axis_off()
     else:
-        _draw_rows(ax, effects)
+        _draw_rows(ax, effects, x_limit(effects))
         ax.axvline(0.0, color="black", linewidth=0.8)
-        ax.set_xlabel("effect (dB): A - B, or A - threshold; bars = 95 % interval")
+        ax.set_xlabel("effect (dB): A - B, or A - threshold; bars: 95 % intervals")
         ax.grid(axis="x", alpha=0.3)
         _legend(ax, effects["verdict"])
     ax.set_title(title or "Claims of the report: effects and 95 % intervals", fontsize=9)

@@ -1,0 +1,252 @@
+"""Claims as data: validation messages, verdicts on constructed scores, the forest plot."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from hourglass_sep import claims as cl
+from hourglass_sep.claims_figure import forest_plot
+from hourglass_sep.errors import UserError
+from hourglass_sep.scoring import SCORE_COLUMNS
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "workflow" / "schemas" / "claims.example.yaml"
+N = 240
+# variant -> [(step at this scale, paper-scale step)], as known_runs_from_config gives them
+KNOWN = {
+    "ours": [(75, 15000), (150, 30000)],
+    "parks": [(75, 15000)],
+    "s1": [(40, 1000)],
+    "s2": [(40, 1000)],
+    "s3": [(40, 1000)],
+    "s4": [(40, 1000)],
+    "e2e": [(40, 1000)],
+    "unscored": [(40, 1000)],
+}
+
+
+def run_scores(variant, step, nsdr, replicate=0, status="ok"):
+    clips = [f"singer{i % 10}_{i % 4}_{i:03d}" for i in range(len(nsdr))]
+    samples = np.random.default_rng(0).integers(64_000, 210_000, len(nsdr))
+    df = pd.DataFrame({c: math.nan for c in SCORE_COLUMNS}, index=range(len(nsdr)))
+    df["variant"], df["step"], df["clip"], df["samples"] = variant, step, clips, samples
+    df["singer"] = [c.split("_")[0] for c in clips]
+    df["scorer"], df["seconds"], df["status"], df["replicate"] = "museval", 0.1, status, replicate
+    for src, off in (("voice", 0.0), ("accompaniment", -1.0)):
+        for m, d in (("nsdr", 0), ("sdr", 2), ("sir", 6), ("sar", 3)):
+            df[f"{src}_{m}"] = np.asarray(nsdr) + off + d
+    return df
+
+
+@pytest.fixture(scope="module")
+def base():
+    return np.random.default_rng(42).normal(9, 3, N)
+
+
+def noisy(base, shift, seed, sd=0.6):
+    return base + shift + np.random.default_rng(seed).normal(0, sd, len(base))
+
+
+def claim(cid="c", **kw):
+    c = {"id": cid, "statement": "a claim", "metric": "gnsdr", "source": "both"}
+    c.update(kw)
+    return c
+
+
+def evaluate(claims, df, **kw):
+    kw.setdefault("n_perm", 2000)
+    return cl.evaluate_claims(claims, df, known_runs=KNOWN, **kw)
+
+
+def test_planted_shift_holds_and_its_interval_covers_it(base):
+    df = pd.concat([run_scores("ours", 75, noisy(base, 1.0, 1)), run_scores("parks", 75, base)])
+    out = evaluate([claim(compare={"a": "ours@15000", "b": "parks"}, expect="greater")], df)
+    assert list(out["source"]) == ["voice", "accompaniment"]
+    assert (out["verdict"] == "holds").all()
+    assert ((out["lo"] <= 1.0) & (out["hi"] >= 1.0)).all()
+    assert (out["n_clips"] == N).all() and (out["variance"] == "clips").all()
+    assert (out["p_value"] < 0.01).all() and (out["unit"] == "dB").all()
+    less = evaluate([claim(compare={"a": "ours@15000", "b": "parks"}, expect="less")], df)
+    assert (less["verdict"] == "contradicted").all()
+
+
+def test_identical_runs_do_not_hold_a_difference_but_hold_equivalence(base):
+    df = pd.concat(
+        [run_scores("ours", 75, noisy(base, 0, 2)), run_scores("parks", 75, noisy(base, 0, 3))]
+    )
+    pair = {"a": "ours@15000", "b": "parks@15000"}
+    out = evaluate(
+        [
+            claim("diff", compare=pair, expect="greater"),
+            claim("same", compare=pair, expect="equivalent", margin=0.5),
+        ],
+        df,
+    )
+    diff, same = out[out["id"] == "diff"], out[out["id"] == "same"]
+    assert ((diff["lo"] <= 0) & (diff["hi"] >= 0)).all()
+    assert (diff["verdict"] == "inconclusive").all()
+    assert (same["verdict"] == "holds").all() and (same["margin"] == 0.5).all()
+
+
+def test_equivalence_is_contradicted_far_outside_the_margin(base):
+    df = pd.concat([run_scores("ours", 75, noisy(base, 2.0, 4)), run_scores("parks", 75, base)])
+    out = evaluate(
+        [claim(compare={"a": "ours", "b": "parks"}, expect="equivalent", margin=0.5)], df
+    )
+    # plain "ours" is its last evaluated step (150), not scored here: no data
+    assert (out["verdict"] == "no data").all()
+    out = evaluate(
+        [claim(compare={"a": "ours@75", "b": "parks"}, expect="equivalent", margin=0.5)], df
+    )
+    assert (out["verdict"] == "contradicted").all() and out["compare"][0] == "ours@75 - parks@75"
+
+
+def chain_scores(base, shifts):
+    return pd.concat(
+        [run_scores(f"s{k}", 40, noisy(base, s, 10 + k)) for k, s in zip((4, 3, 2, 1), shifts)]
+    )
+
+
+def test_chain_holds_contradicted_or_inconclusive(base):
+    c = [claim(compare={"chain": ["s4", "s3", "s2", "s1"]}, expect="greater", source="voice")]
+    ordered = evaluate(c, chain_scores(base, (3.0, 2.0, 1.0, 0.0)))
+    assert (
+        ordered["verdict"][0] == "holds"
+        and ordered["compare"][0] == "s4@40 > s3@40 > s2@40 > s1@40"
+    )
+    assert len(json.loads(ordered["pairs"][0])) == 3
+    reversed_link = evaluate(c, chain_scores(base, (3.0, 1.0, 2.0, 0.0)))
+    assert reversed_link["verdict"][0] == "contradicted"
+    assert "s3@40 - s2@40" in reversed_link["detail"][0]  # the weakest link is named
+    tied_link = evaluate(c, chain_scores(base, (3.0, 2.0, 2.0, 0.0)))
+    assert tied_link["verdict"][0] == "inconclusive"
+    effects = cl.effects_table(ordered)
+    assert len(effects) == 3 and (effects["verdict"] == "holds").all()
+
+
+def test_threshold_claims_and_needs_paper_scale(base):
+    df = run_scores("s1", 40, noisy(base, 0, 5))  # voice GNSDR ~ 9, accompaniment ~ 8
+    c = claim(
+        compare={"a": "s1", "threshold": {"voice": 8.0, "accompaniment": 10.0}},
+        expect="above",
+        needs="paper-scale",
+    )
+    paper = evaluate([c], df, preset="paper")
+    assert list(paper["verdict"]) == ["holds", "contradicted"]
+    assert list(paper["compare"]) == ["s1@40 vs 8", "s1@40 vs 10"]
+    demo = evaluate([c], df, preset="demo")
+    assert (demo["verdict"] == "needs paper scale").all()
+    assert demo["detail"][0].startswith("at this scale: holds")
+    assert demo["effect"][0] == pytest.approx(paper["effect"][0])
+
+
+def test_silent_claim_reads_the_status(base):
+    silent = run_scores("e2e", 40, base, status="silent estimate (all zeros): voice, accompaniment")
+    c = [claim(compare={"a": "e2e"}, expect="silent")]
+    out = evaluate(c, silent)
+    assert (out["verdict"] == "holds").all() and (out["effect"] == 1.0).all()
+    assert out["unit"][0] == "share of clips"
+    trained = evaluate(c, run_scores("e2e", 40, base))
+    assert (trained["verdict"] == "contradicted").all()
+    voice_only = run_scores("e2e", 40, base, status="silent estimate (all zeros): voice")
+    out = evaluate(c, voice_only)
+    assert list(out["verdict"]) == ["holds", "contradicted"]
+
+
+def test_replicates_widen_the_interval_and_say_so(base):
+    reps = [
+        run_scores("ours", 75, noisy(base, 1.0 + s, r), replicate=r)
+        for r, s in enumerate((-0.8, 0.0, 0.8))
+    ]
+    df = pd.concat(reps + [run_scores("parks", 75, base)])
+    c = [claim(compare={"a": "ours@15000", "b": "parks"}, expect="greater", source="voice")]
+    out = evaluate(c, df)
+    assert out["variance"][0] == "clips + seeds" and out["n_replicates"][0] == 1
+    pair = json.loads(out["pairs"][0])[0]
+    assert pair["replicates"] == [3, 1]
+    assert out["hi"][0] - out["lo"][0] > 3 * (pair["clips_hi"] - pair["clips_lo"])
+    assert out["verdict"][0] == "inconclusive"  # 1 dB against seed noise of 0.8 dB, 3 seeds
+
+
+def test_evaluation_variants_from_the_scores_are_runs(base):
+    df = pd.concat([run_scores("ours", 75, base), run_scores("ours-mir_eval", 75, base)])
+    out = evaluate(
+        [claim(compare={"a": "ours-mir_eval", "b": "ours@15000"}, expect="equivalent", margin=0.1)],
+        df,
+    )
+    assert (out["verdict"] == "holds").all()
+
+
+def test_faster_compares_the_speed_table():
+    speed = pd.DataFrame(
+        {"what": ["ours path", "seed scheme", "ours path"], "seconds": [2.0, 9.0, 2.2]}
+    )
+    c = [claim(compare={"a": "ours path", "b": "seed scheme"}, expect="faster", factor=4)]
+    out = evaluate(c, run_scores("s1", 40, np.zeros(5)), speed=speed)
+    assert out["verdict"][0] == "holds" and out["effect"][0] == pytest.approx(9.0 / 2.1)
+    c[0]["factor"] = 5
+    assert (
+        evaluate(c, run_scores("s1", 40, np.zeros(5)), speed=speed)["verdict"][0] == "contradicted"
+    )
+
+
+def refused(claims, match, known=KNOWN):
+    with pytest.raises(UserError, match=match):
+        cl.validate_claims(claims, known)
+
+
+def test_validator_names_the_claim_and_the_key():
+    ok = claim("ours-vs-parks", compare={"a": "ours@15000", "b": "parks"}, expect="greater")
+    out = cl.validate_claims([ok], KNOWN)
+    assert out[0]["runs"] == {"a": ("ours", 75), "b": ("parks", 75)}
+    bad = copy.deepcopy(ok)
+    bad["compare"]["b"] = "parkz"
+    refused([bad], r"claims\[ours-vs-parks\]\.compare\.b: run 'parkz' is not a variant \(known: ")
+    bad = dict(ok, metric="gnsdrr")
+    refused([bad], r"claims\[ours-vs-parks\]\.metric: 'gnsdrr' is not one of")
+    bad = copy.deepcopy(ok)
+    bad["compare"]["a"] = "ours@20000"
+    refused([bad], r"claims\[ours-vs-parks\]\.compare\.a: step 20000 is not evaluated for 'ours'")
+    bad = {**claim("c2", compare={"chain": ["s1", "nope"]}, expect="greater")}
+    refused([bad], r"claims\[c2\]\.compare\.chain\[1\]: run 'nope' is not a variant")
+    refused([ok, ok], r"claims\[ours-vs-parks\]\.id: the id 'ours-vs-parks' is used twice")
+    refused([dict(ok, expect="equivalent")], r"claims\[ours-vs-parks\]\.margin: .*needs a margin")
+    refused([dict(ok, expect="above")], r"claims\[ours-vs-parks\]\.compare: expect above needs")
+    refused([dict(ok, expect="bigger")], r"claims\[ours-vs-parks\]\.expect: 'bigger' is not one of")
+    refused([dict(ok, colour="red")], r"claims\[ours-vs-parks\]: Additional properties")
+    thr = claim("t", compare={"a": "s1", "threshold": {"voice": 1.0}}, expect="above")
+    refused([thr], r"claims\[t\]\.compare\.threshold: no value for source\(s\) \['accompaniment'\]")
+
+
+def test_example_claims_validate_against_the_config():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    paper = cl.load_claims(EXAMPLE, cl.known_runs_from_config(config))
+    by_id = {c["id"]: c for c in paper}
+    assert by_id["ours-vs-parks"]["runs"] == {"a": ("ours", 15000), "b": ("parks", 15000)}
+    assert by_id["best-beats-park-paper-gsar"]["runs"]["a"] == ("uniform-lr1e-3", 20000)
+    demo = copy.deepcopy(config)
+    demo["scale"] = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())["scale"]
+    scaled = {c["id"]: c for c in cl.load_claims(EXAMPLE, cl.known_runs_from_config(demo))}
+    a, b = scaled["longer-training-no-gain"]["runs"].values()
+    assert a[0] == b[0] == "ours" and a[1] == 2 * b[1]  # 30,000 and 15,000 at the demo's scale
+
+
+def test_forest_plot_writes_a_png(base, tmp_path):
+    df = pd.concat([run_scores("ours", 75, noisy(base, 0.3, 6)), run_scores("parks", 75, base)])
+    out = evaluate(
+        [claim("eq", compare={"a": "ours@75", "b": "parks"}, expect="equivalent", margin=0.5)], df
+    )
+    effects = cl.effects_table(out)
+    assert list(effects.columns) == cl.EFFECT_COLUMNS and len(effects) == 2
+    png = forest_plot(effects, tmp_path / "claims.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    empty = forest_plot(effects.iloc[:0], tmp_path / "empty.png")
+    assert empty.stat().st_size > 0
