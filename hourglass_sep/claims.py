@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pandas as pd
 import yaml
 from scipy import stats as sps
@@ -275,6 +276,19 @@ def _effect_fields(eff: st.Effect) -> dict:
     return d
 
 
+def _jsonable(record: dict) -> dict:
+    """Plain JSON: numpy numbers as Python ones, NaN / inf as null."""
+
+    def clean(x):
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        if isinstance(x, (float, np.floating)):
+            return float(x) if math.isfinite(x) else None
+        return x.item() if isinstance(x, np.integer) else x
+
+    return {k: clean(v) for k, v in record.items()}
+
+
 def _has_rows(scores: pd.DataFrame, run: tuple[str, object]) -> bool:
     return bool(((scores["variant"] == run[0]) & (scores["step"] == run[1])).any())
 
@@ -366,7 +380,7 @@ def _interval_row(scores, claim, source, opts) -> dict:
         "n_replicates": min(reps) if reps else math.nan,
         "variance": rep.get("variance", ""),
         "detail": detail,
-        "pairs": json.dumps(pairs, default=float),
+        "pairs": json.dumps([_jsonable(p) for p in pairs]),
     }
 
 
@@ -495,6 +509,10 @@ def evaluate_claims(
     return pd.DataFrame(rows).reindex(columns=COLUMNS)
 
 
+def _num(x) -> float:
+    return math.nan if x is None else float(x)
+
+
 def effects_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     """One row per compared pair in dB (chains give one row per link), for the forest plot."""
     rows = []
@@ -509,9 +527,9 @@ def effects_table(verdicts: pd.DataFrame) -> pd.DataFrame:
                     "id": r.id,
                     "source": r.source,
                     "label": f"{r.id} [{r.source}] {p['a']} - {p['b']}",
-                    "effect": p["effect"],
-                    "lo": p["lo"],
-                    "hi": p["hi"],
+                    "effect": _num(p["effect"]),
+                    "lo": _num(p["lo"]),
+                    "hi": _num(p["hi"]),
                     "margin": p.get("margin", 0.0) or 0.0,
                     "expect": r.expect,
                     # a pair of a claim that needs paper scale shows that verdict too
