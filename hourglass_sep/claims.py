@@ -149,15 +149,7 @@ def _schema_check(doc: dict, schema_path) -> None:
 def _check_form(c: dict, where: str) -> None:
     """The compare form and the keys must suit the expectation."""
     cmp, expect = c["compare"], c["expect"]
-    form = (
-        "chain"
-        if "chain" in cmp
-        else "threshold"
-        if "threshold" in cmp
-        else "b"
-        if "b" in cmp
-        else "a"
-    )
+    form = next((k for k in ("chain", "threshold", "b") if k in cmp), "a")
     if form == "chain" and set(cmp) != {"chain"}:
         raise UserError(f"{where}.compare: a chain takes no other key (got {sorted(cmp)})")
     if form != "chain" and "a" not in cmp:
@@ -338,18 +330,21 @@ def _threshold_pairs(scores, claim: dict, source: str, opts: dict) -> list[dict]
 
 
 def combine_verdicts(verdicts: Sequence[str]) -> str:
-    """All pairs hold -> holds; any contradicted -> contradicted; missing data -> no data."""
-    if "no data" in verdicts:
-        return "no data"
+    """Any pair contradicted -> contradicted; else a pair without data -> no data; all pairs
+    hold -> holds; else inconclusive."""
     if "contradicted" in verdicts:
         return "contradicted"
+    if "no data" in verdicts:
+        return "no data"
     return "holds" if all(v == "holds" for v in verdicts) else "inconclusive"
 
 
-def _weakest(pairs: list[dict], expect: str) -> dict:
-    """The pair nearest to failing the claim (lowest bound in the claimed direction)."""
-    if any(p["verdict"] == "no data" for p in pairs):
+def _weakest(pairs: list[dict], expect: str, verdict: str) -> dict:
+    """The pair nearest to failing the claim (lowest bound in the claimed direction), or
+    the first pair without data when that decided the verdict."""
+    if verdict == "no data":
         return next(p for p in pairs if p["verdict"] == "no data")
+    pairs = [p for p in pairs if p["verdict"] != "no data"]
     if expect in ("less", "below", "not-less"):
         return max(pairs, key=lambda p: p["hi"])
     return min(pairs, key=lambda p: p["lo"])
@@ -359,7 +354,7 @@ def _interval_row(scores, claim, source, opts) -> dict:
     maker = _threshold_pairs if "threshold" in claim["compare"] else _interval_pairs
     pairs = maker(scores, claim, source, opts)
     verdict = combine_verdicts([p["verdict"] for p in pairs])
-    rep = _weakest(pairs, claim["expect"])
+    rep = _weakest(pairs, claim["expect"], verdict)
     detail = rep.get("why", "")
     if len(pairs) > 1 and not detail:
         detail = f"weakest of {len(pairs)} pairs: {rep['a']} - {rep['b']}"

@@ -130,6 +130,11 @@ def test_chain_holds_contradicted_or_inconclusive(base):
     assert tied_link["verdict"][0] == "inconclusive"
     effects = cl.effects_table(ordered)
     assert len(effects) == 3 and (effects["verdict"] == "holds").all()
+    # a link without scores: no data, unless another link already contradicts the chain
+    partial = chain_scores(base, (3.0, 2.0, 1.0, 0.0))
+    assert evaluate(c, partial[partial["variant"] != "s1"])["verdict"][0] == "no data"
+    broken = chain_scores(base, (1.0, 2.0, 1.0, 0.0))
+    assert evaluate(c, broken[broken["variant"] != "s1"])["verdict"][0] == "contradicted"
 
 
 def test_threshold_claims_and_needs_paper_scale(base):
