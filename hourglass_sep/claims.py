@@ -13,6 +13,7 @@ claims file serves every preset) or a step at the preset's scale.  Any name in t
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import math
@@ -538,3 +539,78 @@ def verdict_counts(verdicts: pd.DataFrame) -> dict[str, int]:
     """How many rows got each verdict (for a log line or the report's summary)."""
     counts = verdicts["verdict"].value_counts()
     return {v: int(counts.get(v, 0)) for v in VERDICTS if counts.get(v, 0)}
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def known_runs_from_experiments(rows: Sequence[dict]) -> dict[str, list[tuple[int, int]]]:
+    """variant -> [(step, paper_step)] from the rows of ``experiments.json``."""
+    out: dict[str, list] = {}
+    for r in rows:
+        step = int(r["step"])
+        out.setdefault(str(r["variant"]), []).append((step, int(r.get("paper_step") or step)))
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--claims", required=True, help="claims YAML (workflow/schemas/claims.schema.yaml)"
+    )
+    p.add_argument("--scores", required=True, nargs="+", help="per-clip score TSVs")
+    p.add_argument("--experiments", help="experiments.json: the configured runs and the scale")
+    p.add_argument("--speed", help="speed.tsv, for claims with expect: faster")
+    p.add_argument(
+        "--preset", help="preset name (default: from experiments.json; paper = full scale)"
+    )
+    p.add_argument("--resamples", type=int, default=st.N_BOOT, help="bootstrap resamples")
+    p.add_argument("--permutations", type=int, default=st.N_PERM, help="sign flips of the test")
+    p.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    p.add_argument("--unit", choices=st.UNITS, default="clip", help="resampling unit")
+    p.add_argument("-o", "--output", required=True, help="verdicts TSV to write")
+    p.add_argument("--effects", help="effects TSV to write (one row per compared pair)")
+    p.add_argument("--figure", help="forest plot PNG to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .aggregate import read_scores
+    from .catalogue import write_table
+    from .workbook import load_experiments, load_speed, scale_info
+
+    meta, rows, known = {}, [], {}
+    if args.experiments:
+        meta, rows = load_experiments(args.experiments)
+        known = known_runs_from_experiments(rows)
+    preset = args.preset or meta.get("preset") or "unknown"  # unknown: not paper scale
+    paper = None if args.preset or not rows else not scale_info(meta, rows)["reduced"]
+    speed = load_speed(args.speed)
+    # one file at a time: replicates of a run share (variant, step, clip) across files
+    scores = pd.concat([read_scores([p]) for p in args.scores], ignore_index=True)
+    claims = load_claims(
+        args.claims,
+        {**known_runs_from_scores(scores), **known},
+        None if speed is None else speed["what"].astype(str),
+    )
+    table = evaluate_claims(
+        claims,
+        scores,
+        preset=preset,
+        known_runs=known,
+        speed=speed,
+        paper_scale=paper,
+        n_boot=args.resamples,
+        n_perm=args.permutations,
+        seed=args.seed,
+        unit=args.unit,
+    )
+    write_table(table, args.output)
+    effects = effects_table(table)
+    if args.effects:
+        write_table(effects, args.effects)
+    if args.figure:
+        from .claims_figure import forest_plot
+
+        forest_plot(effects, args.figure)
+    counts = ", ".join(f"{n} {v}" for v, n in verdict_counts(table).items())
+    print(f"{args.output}: {len(table)} verdicts ({counts})")
+    return 0

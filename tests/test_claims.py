@@ -255,3 +255,64 @@ def test_forest_plot_writes_a_png(base, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     empty = forest_plot(effects.iloc[:0], tmp_path / "empty.png")
     assert empty.stat().st_size > 0
+
+
+def test_command_line_writes_verdicts_effects_and_figure(base, tmp_path):
+    import argparse
+
+    scores = []
+    for r, shift in enumerate((0.95, 1.0, 1.05)):  # three replicates of ours, one file each
+        path = tmp_path / f"ours_{r}.tsv"
+        run_scores("ours", 75, noisy(base, shift, 20 + r), replicate=r).to_csv(
+            path, sep="\t", index=False
+        )
+        scores.append(str(path))
+    path = tmp_path / "parks.tsv"
+    run_scores("parks", 75, base).to_csv(path, sep="\t", index=False)
+    scores.append(str(path))
+    rows = [
+        {"variant": "ours", "step": 75, "paper_step": 15000},
+        {"variant": "ours", "step": 150, "paper_step": 30000},
+        {"variant": "parks", "step": 75, "paper_step": 15000},
+    ]
+    meta = {"preset": "demo", "scale": {"width_divisor": 8, "iterations": 0.005}}
+    (tmp_path / "experiments.json").write_text(json.dumps({"meta": meta, "rows": rows}))
+    doc = {
+        "claims": [
+            claim("ours-vs-parks", compare={"a": "ours@15000", "b": "parks"}, expect="greater")
+        ]
+    }
+    (tmp_path / "claims.yaml").write_text(yaml.safe_dump(doc))
+    p = argparse.ArgumentParser()
+    cl.add_arguments(p)
+    out = tmp_path / "verdicts.tsv"
+    args = p.parse_args(
+        [
+            "--claims",
+            str(tmp_path / "claims.yaml"),
+            "--scores",
+            *scores,
+            "--experiments",
+            str(tmp_path / "experiments.json"),
+            "--permutations",
+            "500",
+            "-o",
+            str(out),
+            "--effects",
+            str(tmp_path / "effects.tsv"),
+            "--figure",
+            str(tmp_path / "claims.png"),
+        ]
+    )
+    assert cl.run(args) == 0
+    table = pd.read_csv(out, sep="\t")
+    assert list(table["verdict"]) == ["holds", "holds"]
+    assert (table["variance"] == "clips + seeds").all() and (table["n_replicates"] == 1).all()
+    assert len(pd.read_csv(tmp_path / "effects.tsv", sep="\t")) == 2
+    assert (tmp_path / "claims.png").stat().st_size > 0
+    doc["claims"][0]["compare"]["b"] = "parkz"
+    (tmp_path / "claims.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(
+        UserError, match=r"claims.yaml: claims\[ours-vs-parks\]\.compare\.b: run 'parkz'"
+    ):
+        cl.run(args)
