@@ -4,7 +4,7 @@ Pure Python (no torch): the Snakefile imports it to expand its DAG, and the
 ``experiments.json`` that the workbook and report read is built from it.
 
 A variant (one entry of ``config["variants"]``) holds the paper-scale settings
-and the seed report's numbers; a *scale* (``config["scale"]``) shrinks widths and
+and the report's numbers; a *scale* (``config["scale"]``) shrinks widths and
 iterations for CPU or demo runs without editing any variant:
 
     width_divisor   channels and growth of every variant are divided by it
@@ -14,10 +14,10 @@ iterations for CPU or demo runs without editing any variant:
                     same fraction of the run)
     min_iterations  floor of the scaled iterations
     precise_bn      batches over which every model's BatchNorm statistics are re-estimated
-                    before it is saved (0 = the training running averages, as the seed);
+                    before it is saved (0 = the training running averages, as the report);
                     a variant's own ``train.precise_bn`` wins (see train.precise_bn_state)
     weight_average  decay of the moving average of the weights that is saved instead of the
-                    last step's weights (0 = off, the seed's way; needs precise_bn); a variant's
+                    last step's weights (0 = off, the report's way; needs precise_bn); a variant's
                     own ``train.weight_average`` wins (see train.WeightAverage)
 """
 
@@ -179,6 +179,14 @@ def _evaluations(spec: dict, where: str, paper_iters: int, iterations: int) -> l
     return evals
 
 
+def resolve_arch(name: str, spec: dict, scale: dict) -> dict:
+    """The architecture of variant ``name`` (entry ``spec``) at this scale, checked."""
+    where = f"variants.{name}"
+    arch = _settings(ArchConfig, spec, "arch", where, scale)
+    _scale_arch(arch, scale)
+    return _validated(ArchConfig, arch, f"{where}.arch")
+
+
 def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
     """Apply the scale to one variant entry; raise ConfigError naming the bad key.
 
@@ -188,12 +196,10 @@ def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
     where = f"variants.{name}"
     if not VARIANT_RE.match(name):
         raise ConfigError(f"{where}: variant names may hold letters, digits, '.', '_' and '-' only")
-    arch = _settings(ArchConfig, spec, "arch", where, scale)
+    arch = resolve_arch(name, spec, scale)
     train = _settings(TrainConfig, spec, "train", where, scale)
     paper_iters = int(train["iterations"])
-    _scale_arch(arch, scale)
     _scale_steps(train, scale)
-    arch = _validated(ArchConfig, arch, f"{where}.arch")
     train = _validated(TrainConfig, train, f"{where}.train")
     evals = _evaluations(spec, where, paper_iters, train["iterations"])
     return Variant(name, spec.get("note", ""), arch, train, evals, spec.get("label"))

@@ -1,12 +1,12 @@
 """The PNG figures of the results (matplotlib, Agg backend, 150 dpi).
 
 - ``metrics.png``: voice and accompaniment GNSDR / GSIR / GSAR per evaluated run
-  (bars), with the values the seed report / Park's paper printed (markers);
+  (bars), with the values the report / Park's paper printed (markers);
 - ``nsdr_distribution.png``: per-clip NSDR per run, voice and accompaniment (box plots);
 - ``training_loss.png``: training loss per variant (log scale);
 - ``example.png``: one test clip: mixture spectrogram, the two masks, the two estimates
   (from ``--example-npz``, or computed with ``--example-model`` + a clip);
-- ``speed.png``: measured timings beside the seed report's claims.
+- ``speed.png``: measured timings beside the report's claims.
 
 A figure whose input is missing is skipped with a logged note; the others are
 always written.  :func:`example_arrays` computes the example figure's arrays
@@ -137,7 +137,7 @@ def plot_metrics(inputs: Inputs, path: Path) -> Path | None:
                     s=22,
                     color="black",
                     zorder=3,
-                    label="reported (seed report / Park's paper)" if k == 0 else None,
+                    label="reported (report / Park's paper)" if k == 0 else None,
                 )
             pv = refs.PARK_PAPER.voice if src == "voice" else refs.PARK_PAPER.accompaniment
             ax.axvline(
@@ -447,7 +447,7 @@ def plot_speed(inputs: Inputs, path: Path) -> Path | None:
         colors.append("#4c72b0")
         hatches.append("")
     for c in refs.TIMING_CLAIMS:
-        labels.append(f"seed report: {c.what} [{c.device}]")
+        labels.append(f"report: {c.what} [{c.device}]")
         secs.append(c.seconds)
         colors.append("0.75")
         hatches.append("//")
@@ -475,7 +475,7 @@ def plot_speed(inputs: Inputs, path: Path) -> Path | None:
     ax.set_xlim(right=max(secs) * (8 if ax.get_xscale() == "log" else 1.2))
     ax.grid(axis="y", visible=False)
     ax.set_title(
-        "Timings: measured (blue) and the seed report's claims (grey, hatched)\n"
+        "Timings: measured (blue) and the report's claims (grey, hatched)\n"
         + _scale_note(inputs)
     )
     fig.tight_layout()

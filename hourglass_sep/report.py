@@ -1,13 +1,13 @@
-"""The Markdown report: the seed report's tables regenerated from the measured numbers.
+"""The Markdown report: the report's tables regenerated from the measured numbers.
 
 Rendered from a Jinja2 template (``reports/report.md.j2``); this module computes
 every table as Markdown and hands the template a context of strings and small
 dicts, so the template holds the prose and the layout only.
 
-Tables (each run: a *measured* line, the line the seed report / Park's paper
+Tables (each run: a *measured* line, the line the report / Park's paper
 printed, and their difference):
 
-- Table 1: "Ours" (seed row 15) vs "Park's" (row 16): parameters + 6 metrics;
+- Table 1: "Ours" (report row 15) vs "Park's" (row 16): parameters + 6 metrics;
 - Table 2: the best runs (rows 18, 19) vs Park's paper (row 17);
 - ablations: every other evaluated run.
 
@@ -177,11 +177,11 @@ class Tables:
         else:
             lines.append([f"**{name}**", "measured", *mid, *[fmt(v) for v in _metrics(rec)]])
         src = rep_label or (
-            f"seed report, row {report_row}" if report_row is not None else "reported"
+            f"report, row {report_row}" if report_row is not None else "reported"
         )
         if rep is None:
             note = (row or {}).get("reported_note") or (
-                refs.SEED_BY_ROW[report_row].note if report_row in refs.SEED_BY_ROW else ""
+                refs.REPORT_BY_ROW[report_row].note if report_row in refs.REPORT_BY_ROW else ""
             )
             lines.append(["", f"{src}: {note or 'no value printed'}", *rep_mid, *[DASH] * 6])
         else:
@@ -211,7 +211,7 @@ class Tables:
             row, rec = self._pick(report_row)
             name = (row or {}).get("label") or refs.TABLE_LABELS[report_row]
             name = name.split(" @")[0]
-            sr = refs.SEED_BY_ROW[report_row]
+            sr = refs.REPORT_BY_ROW[report_row]
             mid = [fmt_int(rec.get("parameters"))] if rec else [DASH]
             pdiff = None
             if rec and _num(rec.get("parameters")) is not None and sr.parameters:
@@ -225,7 +225,7 @@ class Tables:
         rows = []
         for report_row in refs.TABLE2_ROWS:
             row, rec = self._pick(report_row)
-            sr = refs.SEED_BY_ROW[report_row]
+            sr = refs.REPORT_BY_ROW[report_row]
             name = refs.TABLE_LABELS[report_row]
             if row is not None and row.get("label"):
                 name = row["label"].split(" @")[0]
@@ -238,7 +238,7 @@ class Tables:
             rows.append(
                 [
                     "**Park's paper**",
-                    f"{refs.PARK_ARXIV} (seed report row {pp.row})",
+                    f"{refs.PARK_ARXIV} (report row {pp.row})",
                     fmt_int(pp.iterations),
                     *[fmt(v) for v in _reported_metrics(pp.reported())],
                 ]
@@ -260,7 +260,7 @@ class Tables:
                 rec,
                 pp.row,
                 [fmt_int(pp.iterations)],
-                rep_label=f"Park's paper ({refs.PARK_ARXIV}), seed row {pp.row}",
+                rep_label=f"Park's paper ({refs.PARK_ARXIV}), report row {pp.row}",
             )
         return md_table(["Model", "", "Iterations", *METRIC_HEADERS], rows, "ll" + "r" * 7)
 
@@ -277,7 +277,7 @@ class Tables:
             if sr is not None and int(sr) in main:
                 continue
             n += 1
-            seed = refs.SEED_BY_ROW.get(int(sr)) if sr is not None else None
+            ref = refs.REPORT_BY_ROW.get(int(sr)) if sr is not None else None
             name = row.get("label") or row["variant"]
             mid = [
                 str(sr) if sr is not None else "new",
@@ -286,8 +286,8 @@ class Tables:
             ]
             rep_mid = [
                 str(sr) if sr is not None else DASH,
-                fmt_int(seed.iterations) if seed else DASH,
-                fmt_int(seed.parameters) if seed else DASH,
+                fmt_int(ref.iterations) if ref else DASH,
+                fmt_int(ref.parameters) if ref else DASH,
             ]
             rows += self._block(
                 name,
@@ -301,7 +301,7 @@ class Tables:
         if not rows:
             return "_No other runs in this configuration._", 0
         return md_table(
-            ["Run", "", "Seed row", "Step", "Parameters", *METRIC_HEADERS], rows, "ll" + "r" * 9
+            ["Run", "", "Report row", "Step", "Parameters", *METRIC_HEADERS], rows, "ll" + "r" * 9
         ), n
 
     def ablation_notes(self) -> list[str]:
@@ -319,13 +319,13 @@ class Tables:
 
     def not_reproduced(self) -> list[str]:
         ran = set(self.by_row)
-        return [f"row {r.row} ({r.change})" for r in refs.SEED_ROWS if r.row not in ran]
+        return [f"row {r.row} ({r.change})" for r in refs.REPORT_ROWS if r.row not in ran]
 
     def all_runs(self) -> str:
         cols = [
             "label",
             "variant",
-            "seed row",
+            "report row",
             "status",
             "parameters",
             "iterations",
@@ -342,7 +342,7 @@ class Tables:
                 [
                     rec["label"],
                     f"`{rec['variant']}`",
-                    DASH if _num(rec["seed row"]) is None else str(int(rec["seed row"])),
+                    DASH if _num(rec["report row"]) is None else str(int(rec["report row"])),
                     rec["status"],
                     fmt_int(rec["parameters"]),
                     fmt_int(rec["iterations"]),
@@ -358,7 +358,7 @@ class Tables:
             [
                 "Run",
                 "Variant",
-                "Seed row",
+                "Report row",
                 "Status",
                 "Parameters",
                 "Step",
@@ -494,7 +494,7 @@ def provenance(inputs: Inputs) -> list[str]:
         + (f", `{inputs.sources.get('speed')}`" if inputs.sources.get("speed") else "")
         + "."
     )
-    items.append(f"References: {refs.PARK_CITATION}; seed report code {refs.SEED_CODE}.")
+    items.append(f"References: {refs.PARK_CITATION}; report code {refs.REPORT_CODE}.")
     return items
 
 

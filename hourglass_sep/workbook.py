@@ -1,4 +1,4 @@
-"""``result.xlsx``: the experiment log of the seed report, regenerated from measured numbers.
+"""``result.xlsx``: the experiment log of the report, regenerated from measured numbers.
 
 Also the shared reader of the results inputs (``experiments.json``, ``summary.tsv``,
 per-clip score TSVs, ``speed.tsv``, each variant's ``train.json`` and
@@ -7,14 +7,14 @@ per-clip score TSVs, ``speed.tsv``, each variant's ``train.json`` and
 
 Sheets:
 
-- ``experiments``: one row per (variant, evaluated step): the seed's log columns
+- ``experiments``: one row per (variant, evaluated step): the report's log columns
   (architecture, parameters, training settings, device, train time, test clips,
-  scoring time) and the six metrics, each beside the value the seed report (or
+  scoring time) and the six metrics, each beside the value the report (or
   Park's paper) printed and the difference measured - reported;
 - ``per_clip``: every per-clip score row;
 - ``training``: the loss histories in long format;
-- ``speed``: measured timings (``speed.tsv``) and the seed report's timing claims;
-- ``references``: the 19 rows of the seed report's log and Park's paper, with sources;
+- ``speed``: measured timings (``speed.tsv``) and the report's timing claims;
+- ``references``: the 19 rows of the report's log and Park's paper, with sources;
 - ``about``: provenance (preset, scale, dataset, inputs, date, package version).
 """
 
@@ -278,7 +278,7 @@ def _num(x) -> float | None:
 
 
 def reported_values(row: dict) -> dict | None:
-    """The row's reported numbers: experiments.json's ``reported``, else the seed row's (references)."""
+    """The row's reported numbers: experiments.json's ``reported``, else the report row's (references)."""
     if "reported" in row:
         rep = row.get("reported")
     else:
@@ -309,9 +309,9 @@ def reported_comment(row: dict) -> str:
         return f"no reported value: {note}"
     sr = row.get("report_row")
     if sr is not None and int(sr) == refs.PARK_PAPER_ROW:
-        return f"value printed in Park's paper ({refs.PARK_ARXIV}), quoted by the seed report, row {sr}"
+        return f"value printed in Park's paper ({refs.PARK_ARXIV}), quoted by the report, row {sr}"
     if sr is not None:
-        return f"value printed by the seed report, row {sr}"
+        return f"value printed by the report, row {sr}"
     return f"reported value ({reported_source(row) or 'source not given'})"
 
 
@@ -347,7 +347,7 @@ def scale_info(meta: dict, rows: list[dict]) -> dict:
         if _num(settings.get("precise_bn")):
             parts.append(
                 f"BatchNorm statistics re-estimated over {int(settings['precise_bn'])} batches "
-                "before evaluation (the seed kept the running averages)"
+                "before evaluation (the report kept the running averages)"
             )
         if _num(settings.get("weight_average")):
             parts.append(
@@ -447,7 +447,7 @@ def experiment_table(inputs: Inputs) -> pd.DataFrame:
             "label": row.get("label") or row["variant"],
             "variant": row["variant"],
             "note": row.get("note", ""),
-            "seed row": row.get("report_row"),
+            "report row": row.get("report_row"),
             "status": row_status(inputs, row, summ),
             "stacks": arch.get("stacks"),
             "first-level channels": arch.get("channels"),
@@ -521,7 +521,7 @@ def training_table(inputs: Inputs) -> pd.DataFrame:
 
 
 def speed_table(inputs: Inputs) -> pd.DataFrame:
-    """Measured timings (speed.tsv) followed by the seed report's timing claims."""
+    """Measured timings (speed.tsv) followed by the report's timing claims."""
     claims = pd.DataFrame(
         [
             {
@@ -572,7 +572,7 @@ def about_table(inputs: Inputs) -> pd.DataFrame:
     for k, v in inputs.sources.items():
         items.append((f"input.{k}", ", ".join(v) if isinstance(v, list) else (v or "")))
     items.append(("reference", refs.PARK_CITATION))
-    items.append(("seed code", refs.SEED_CODE))
+    items.append(("report code", refs.REPORT_CODE))
     return pd.DataFrame(items, columns=["key", "value"])
 
 
@@ -596,7 +596,7 @@ def _formats_for(sheet: str, col: str) -> str | None:
         "samples",
         "test clips",
         "failed clips",
-        "seed row",
+        "report row",
         "row",
         "clips",
         "failed",
@@ -653,9 +653,9 @@ def _style_sheet(
 
 
 HEADER_NOTES = {
-    "seed row": "row of the seed report's result.xlsx this run reproduces (references sheet)",
+    "report row": "row of the report's result.xlsx this run reproduces (references sheet)",
     "iterations": "training step of the evaluated model (at this run's scale)",
-    "paper-scale step": "the step the seed report evaluated (before scaling)",
+    "paper-scale step": "the step the report evaluated (before scaling)",
     "parameters": "trainable parameters of the network at this run's scale",
     "train time (s)": "wall-clock training time up to the evaluated step (train.json / history.csv)",
     "test time (s)": "scoring time: sum of the per-clip BSS Eval seconds",
@@ -696,7 +696,7 @@ def write_workbook(inputs: Inputs, out: str | Path) -> Path:
                 f"measured {src} {MN[m]} (dB): length-weighted mean over the test clips (summary.tsv)"
             )
             comments[(1, cols.index(metric_col(src, m, "reported")) + 1)] = (
-                f"{src} {MN[m]} (dB) printed by the seed report / Park's paper for this row (references sheet)"
+                f"{src} {MN[m]} (dB) printed by the report / Park's paper for this row (references sheet)"
             )
             comments[(1, cols.index(metric_col(src, m, "diff")) + 1)] = (
                 "measured - reported (dB); green >= 0, red < 0"

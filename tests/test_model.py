@@ -1,4 +1,4 @@
-"""Network shapes, parameter counts (the seed's table) and architecture validation."""
+"""Network shapes, parameter counts (the report's table) and architecture validation."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ def _params_meta(cfg: ArchConfig) -> int:
         return count_parameters(build_model(cfg))
 
 
-# (stacks, F, growth, target) -> parameters, from seed-method.md (the seed's result.xlsx)
-SEED_TABLE = [
+# (stacks, F, growth, target) -> parameters, from seed-method.md (the report's result.xlsx)
+REPORT_TABLE = [
     (4, 64, 64, "masks", 34_689_752),  # "Ours"
-    (4, 256, 0, "masks", 42_752_792),  # "Park's" (the seed's PyTorch version)
+    (4, 256, 0, "masks", 42_752_792),  # "Park's" (the report's PyTorch version)
     (1, 64, 64, "masks", 8_868_038),
     (2, 64, 64, "masks", 17_475_276),
     (3, 64, 64, "masks", 26_082_514),
@@ -38,8 +38,8 @@ SEED_TABLE = [
 ]
 
 
-@pytest.mark.parametrize("stacks,channels,growth,target,expected", SEED_TABLE)
-def test_seed_parameter_counts(stacks, channels, growth, target, expected):
+@pytest.mark.parametrize("stacks,channels,growth,target,expected", REPORT_TABLE)
+def test_report_parameter_counts(stacks, channels, growth, target, expected):
     cfg = ArchConfig(stacks=stacks, channels=channels, growth=growth, target=target)
     assert _params_meta(cfg) == expected
 

@@ -191,9 +191,9 @@ def make_fixtures(root: Path, *, dict_form: bool = True, speed: bool = True) -> 
                 if report_row == 12
                 else None
                 if rep
-                else "not in the seed report"
+                else "not in the report"
             ),
-            reported_source=(f"seed report result.xlsx, row {report_row}" if report_row else None),
+            reported_source=(f"report result.xlsx, row {report_row}" if report_row else None),
             scale="demo",
             train_info=f"models/{variant}/train.json",
             history=f"models/{variant}/history.csv",
@@ -298,7 +298,7 @@ def test_workbook_round_trip(fx, tmp_path):
     header = [c.value for c in ws[1]]
     for col in [
         "label",
-        "seed row",
+        "report row",
         "stacks",
         "first-level channels",
         "growth",
@@ -516,9 +516,9 @@ def test_report_tables(fx, tmp_path):
         for src in refs.SOURCES:
             for m in refs.METRICS:
                 assert _numbers(i, src, m) in line
-        rep_line = next(l for l in t1.splitlines() if f"seed report, row {report_row}" in l)
-        assert f"{refs.SEED_BY_ROW[report_row].voice[0]:.3f}" in rep_line
-        assert f"{refs.SEED_BY_ROW[report_row].parameters:,}" in rep_line
+        rep_line = next(l for l in t1.splitlines() if f"report, row {report_row}" in l)
+        assert f"{refs.REPORT_BY_ROW[report_row].voice[0]:.3f}" in rep_line
+        assert f"{refs.REPORT_BY_ROW[report_row].parameters:,}" in rep_line
         assert f"{RUNS[i][5]:,}" in line
     diff = _measured(idx[("ours", 150)], "voice", "gnsdr") - 10.284
     assert f"{diff:+.3f}" in t1
@@ -530,7 +530,7 @@ def test_report_tables(fx, tmp_path):
     assert _numbers(idx[("grow-1stack", 10)], "voice", "gsar") in abl
     assert "8.033" in abl  # row 4 as printed
     assert "output all zeros" in abl  # row 12's note, and the run has no results
-    assert "ours-lr1e-3" in abl and "not in the seed report" in abl
+    assert "ours-lr1e-3" in abl and "not in the report" in abl
     sp = text.split("## Speed")[1].split("## Figures")[0]
     assert "6.00 s" in sp and "3.21 s" in sp and "825" in sp
     assert "](figures/metrics.png)" in text and "](figures/example.png)" not in text
@@ -550,7 +550,7 @@ def test_report_missing_variants_and_paper_scale(tmp_path, monkeypatch):
     assert "Reduced-scale" not in text and "Scale: **paper**" in text
     t1 = text.split("## Table 1")[1].split("## Table 2")[0]
     assert "**Park's**" in t1 and "not run in this configuration" in t1
-    assert "10.433" in t1  # the seed's row 16 is still shown
+    assert "10.433" in t1  # the report's row 16 is still shown
     assert "No speed table was given" in text and "No figures folder" in text
 
 
@@ -640,13 +640,13 @@ def test_scale_info_forms():
 
 
 def test_references_consistent():
-    assert len(refs.SEED_ROWS) == 19 and [r.row for r in refs.SEED_ROWS] == list(range(1, 20))
+    assert len(refs.REPORT_ROWS) == 19 and [r.row for r in refs.REPORT_ROWS] == list(range(1, 20))
     assert (
-        refs.SEED_BY_ROW[15].parameters == 34_689_752
-        and refs.SEED_BY_ROW[16].parameters == 42_752_792
+        refs.REPORT_BY_ROW[15].parameters == 34_689_752
+        and refs.REPORT_BY_ROW[16].parameters == 42_752_792
     )
     assert refs.reported_of(12) is None
-    for r in refs.SEED_ROWS:
+    for r in refs.REPORT_ROWS:
         for vals in (r.voice, r.accompaniment):
             assert vals is None or all(math.isfinite(v) for v in vals)
 
