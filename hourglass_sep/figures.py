@@ -26,8 +26,8 @@ import pandas as pd
 from . import references as refs
 from .audio import atomic_path
 from .errors import UserError
+from .run_inputs import Inputs, add_inputs_arguments, load_inputs, reported_value, scale_info
 from .speed import is_ratio
-from .workbook import Inputs, add_inputs_arguments, load_inputs, reported_value, scale_info
 
 log = logging.getLogger(__name__)
 
@@ -475,8 +475,7 @@ def plot_speed(inputs: Inputs, path: Path) -> Path | None:
     ax.set_xlim(right=max(secs) * (8 if ax.get_xscale() == "log" else 1.2))
     ax.grid(axis="y", visible=False)
     ax.set_title(
-        "Timings: measured (blue) and the report's claims (grey, hatched)\n"
-        + _scale_note(inputs)
+        "Timings: measured (blue) and the report's claims (grey, hatched)\n" + _scale_note(inputs)
     )
     fig.tight_layout()
     return _save(fig, path)

@@ -27,17 +27,10 @@ from . import __version__
 from . import references as refs
 from .audio import atomic_path
 from .errors import UserError
+from .run_inputs import Inputs, add_inputs_arguments, load_inputs, reported_values, scale_info
+from .run_inputs import num as _num
 from .speed import is_ratio
-from .workbook import (
-    DASH,
-    Inputs,
-    _num,
-    experiment_table,
-    load_inputs,
-    metric_col,
-    reported_values,
-    scale_info,
-)
+from .workbook import DASH, experiment_table, metric_col
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +169,7 @@ class Tables:
             lines.append([f"**{name}**", f"measured: {rec['status']}", *mid, *[DASH] * 6])
         else:
             lines.append([f"**{name}**", "measured", *mid, *[fmt(v) for v in _metrics(rec)]])
-        src = rep_label or (
-            f"report, row {report_row}" if report_row is not None else "reported"
-        )
+        src = rep_label or (f"report, row {report_row}" if report_row is not None else "reported")
         if rep is None:
             note = (row or {}).get("reported_note") or (
                 refs.REPORT_BY_ROW[report_row].note if report_row in refs.REPORT_BY_ROW else ""
@@ -322,20 +313,6 @@ class Tables:
         return [f"row {r.row} ({r.change})" for r in refs.REPORT_ROWS if r.row not in ran]
 
     def all_runs(self) -> str:
-        cols = [
-            "label",
-            "variant",
-            "report row",
-            "status",
-            "parameters",
-            "iterations",
-            "lr",
-            "sampling",
-            "device",
-            "train time (s)",
-            "test clips",
-            "test time (s)",
-        ]
         rows = []
         for rec in self.recs:
             rows.append(
@@ -562,28 +539,7 @@ def write_report(inputs: Inputs, template: str | Path, out: str | Path, figdir=N
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--experiments",
-        required=True,
-        metavar="JSON",
-        help="experiments.json written by the workflow",
-    )
-    p.add_argument(
-        "--summary", required=True, metavar="TSV", help="summary.tsv from `hourglass-sep aggregate`"
-    )
-    p.add_argument(
-        "--scores",
-        nargs="*",
-        default=[],
-        metavar="TSV",
-        help="per-clip score tables (optional: scoring times)",
-    )
-    p.add_argument(
-        "--speed",
-        default=None,
-        metavar="TSV",
-        help="timings (what, device, seconds, detail); optional",
-    )
+    add_inputs_arguments(p)
     p.add_argument(
         "--figures",
         default=None,
