@@ -76,7 +76,8 @@ def _run_label(row: dict) -> str:
 
 
 def _scale_note(inputs: Inputs, markers: bool = False, width: int = 110) -> str:
-    """What scale the figure shows, wrapped so a long preset description does not widen the figure."""
+    """What scale the figure shows, wrapped so a long preset description does not widen
+    the figure."""
     sc = scale_info(inputs.meta, inputs.rows)
     if sc["reduced"]:
         note = f"reduced-scale run ({sc['name']}{': ' + sc['details'] if sc['details'] else ''})"
@@ -195,7 +196,8 @@ def plot_nsdr_distribution(inputs: Inputs, path: Path) -> Path | None:
             data.append((r, vals))
     if not data:
         log.warning(
-            "nsdr_distribution.png skipped: the score tables hold no per-clip NSDR of the experiment rows"
+            "nsdr_distribution.png skipped: the score tables hold no per-clip NSDR of the "
+            "experiment rows"
         )
         return None
     n = len(data)
@@ -291,7 +293,8 @@ def plot_training_loss(inputs: Inputs, path: Path) -> Path | None:
 
 # ----------------------------------------------------------------------------- example clip
 def example_arrays(model_path: str | Path, audio_path: str | Path) -> dict:
-    """Mixture, masks and estimates (normalised magnitudes, 512 x T) of one clip separated by a model.
+    """Mixture, masks and estimates (normalised magnitudes, 512 x T) of one clip separated
+    by a model.
 
     Keys: ``mixture``, ``voice_mask``, ``accompaniment_mask``, ``voice``,
     ``accompaniment`` (float32 512 x T) and ``clip`` (the audio file's stem).
@@ -361,7 +364,8 @@ def load_example_npz(path: str | Path) -> dict:
     shapes = {k: out[k].shape for k in EXAMPLE_KEYS}
     if len(set(shapes.values())) != 1 or out["mixture"].ndim != 2:
         raise UserError(
-            f"{path}: the example arrays must all be 2-D of the same shape (bins x frames), got {shapes}"
+            f"{path}: the example arrays must all be 2-D of the same shape (bins x frames), "
+            f"got {shapes}"
         )
     return out
 
@@ -500,7 +504,8 @@ def write_figures(
         path = outdir / f"{name}.png"
         if name == "example" and example is None:
             log.warning(
-                "example.png skipped: no example given (--example-npz, or --example-model with a clip)"
+                "example.png skipped: no example given (--example-npz, or --example-model "
+                "with a clip)"
             )
         done[name] = job(path)
         if done[name] is None and path.exists():  # never leave a stale figure from an earlier run
@@ -555,7 +560,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--example-npz",
         default=None,
         metavar="NPZ",
-        help="arrays of one clip: mixture, voice_mask, accompaniment_mask, voice, accompaniment (512 x T), clip",
+        help="arrays of one clip: mixture, voice_mask, accompaniment_mask, voice, "
+        "accompaniment (512 x T), clip",
     )
     g.add_argument(
         "--example-model", default=None, metavar="PT", help="or compute them with this model.pt ..."

@@ -62,7 +62,10 @@ class ReportRow:
     @property
     def source(self) -> str:
         if self.row == PARK_PAPER_ROW:
-            return f"Park et al., {PARK_ARXIV}, MIR-1K results (4-stack network), as quoted in the report's Table 2 (result.xlsx row {self.row})"
+            return (
+                f"Park et al., {PARK_ARXIV}, MIR-1K results (4-stack network), as quoted in "
+                f"the report's Table 2 (result.xlsx row {self.row})"
+            )
         where = f"report result.xlsx row {self.row}"
         if self.row in TABLE1_ROWS:
             where += " (report Table 1)"

@@ -169,7 +169,9 @@ class Tables:
             lines.append([f"**{name}**", f"measured: {rec['status']}", *mid, *[DASH] * 6])
         else:
             lines.append([f"**{name}**", "measured", *mid, *[fmt(v) for v in _metrics(rec)]])
-        src = rep_label or (f"report, row {report_row}" if report_row is not None else "reported")
+        src = rep_label or (
+            f"the report, row {report_row}" if report_row is not None else "reported"
+        )
         if rep is None:
             note = (row or {}).get("reported_note") or (
                 refs.REPORT_BY_ROW[report_row].note if report_row in refs.REPORT_BY_ROW else ""
@@ -303,7 +305,8 @@ class Tables:
             if sr is not None and int(sr) in main:
                 continue
             out.append(
-                f"**{row.get('label') or row['variant']}** (`{row['variant']}`, step {row['step']:,}): "
+                f"**{row.get('label') or row['variant']}** "
+                f"(`{row['variant']}`, step {row['step']:,}): "
                 f"{row.get('note') or 'no description'}"
             )
         return out
@@ -353,7 +356,8 @@ class Tables:
 
 def speed_section(inputs: Inputs, tables: Tables) -> dict:
     claims = [
-        f"{c.what}: **{fmt_seconds(c.seconds)}** on a {c.device} ({c.source}{'; ' + c.note if c.note else ''})"
+        f"{c.what}: **{fmt_seconds(c.seconds)}** on a {c.device} "
+        f"({c.source}{'; ' + c.note if c.note else ''})"
         for c in refs.TIMING_CLAIMS
     ]
     measured = None
@@ -422,7 +426,8 @@ def provenance(inputs: Inputs) -> list[str]:
     meta = inputs.meta
     sc = scale_info(meta, inputs.rows)
     items = [
-        f"Generated {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by hourglass-sep {__version__}."
+        f"Generated {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} "
+        f"by hourglass-sep {__version__}."
     ]
     if sc["preset"]:
         items.append(f"Preset: `{sc['preset']}`.")
@@ -432,11 +437,15 @@ def provenance(inputs: Inputs) -> list[str]:
     if source == "synthetic":
         desc = "synthetic MIR-1K-format corpus (built-in generator), not MIR-1K"
     elif source in ("mir1k", "local"):
-        desc = f"MIR-1K ({'downloaded' if source == 'mir1k' else 'local copy'}; train = abjones + amy, test = the rest)"
+        how = "downloaded" if source == "mir1k" else "local copy"
+        desc = f"MIR-1K ({how}; train = abjones + amy, test = the rest)"
     elif source:
         desc = str(source)
     else:
-        desc = "not recorded in experiments.json (MIR-1K protocol: train = abjones + amy, test = the rest)"
+        desc = (
+            "not recorded in experiments.json (MIR-1K protocol: train = abjones + amy, "
+            "test = the rest)"
+        )
     tc = sc["test_clips"]
     items.append(f"Dataset: {desc}; evaluated test clips: {tc if tc else 'all'}.")
     if "scorer" in inputs.summary.columns:

@@ -43,7 +43,8 @@ def _read_text(path: Path, what: str, hint: str) -> str:
 
 
 def load_experiments(path: str | Path) -> tuple[dict, list[dict]]:
-    """``(meta, rows)`` of an ``experiments.json`` (a list of rows or ``{"meta": .., "rows": [..]}``)."""
+    """``(meta, rows)`` of an ``experiments.json``: a list of rows or
+    ``{"meta": .., "rows": [..]}``."""
     path = Path(path)
     text = _read_text(
         path, "experiment table (experiments.json)", "the workflow writes it from config.yaml"
@@ -62,7 +63,8 @@ def load_experiments(path: str | Path) -> tuple[dict, list[dict]]:
         meta, rows = {}, data
     if not isinstance(rows, list):
         raise UserError(
-            f"{path}: expected a list of experiment rows or an object {{'meta': ..., 'rows': [...]}}"
+            f"{path}: expected a list of experiment rows or an object "
+            "{'meta': ..., 'rows': [...]}"
         )
     out = []
     for i, r in enumerate(rows):
@@ -81,7 +83,8 @@ def load_experiments(path: str | Path) -> tuple[dict, list[dict]]:
 
 
 def read_tsv(path: str | Path, what: str, required: list[str], hint: str = "") -> pd.DataFrame:
-    """A TSV as a DataFrame; ``UserError`` naming the file when missing, unreadable or lacking columns."""
+    """A TSV as a DataFrame; ``UserError`` naming the file when missing, unreadable or
+    lacking columns."""
     path = Path(path)
     _read_text(path, what, hint or "check the path")
     try:
@@ -127,7 +130,8 @@ def load_speed(path: str | Path | None) -> pd.DataFrame | None:
 
 
 def _resolve(p: str | None, base: Path) -> Path | None:
-    """A path from experiments.json: as given (workflow working directory), else beside experiments.json."""
+    """A path from experiments.json: as given (workflow working directory), else beside
+    experiments.json."""
     if not p:
         return None
     p = Path(p)
@@ -248,7 +252,8 @@ def num(x) -> float | None:
 
 
 def reported_values(row: dict) -> dict | None:
-    """The row's reported numbers: experiments.json's ``reported``, else the report row's (references)."""
+    """The row's reported numbers: experiments.json's ``reported``, else the report row's
+    (references)."""
     if "reported" in row:
         rep = row.get("reported")
     else:
@@ -321,7 +326,8 @@ def scale_info(meta: dict, rows: list[dict]) -> dict:
             )
         if num(settings.get("weight_average")):
             parts.append(
-                f"moving average of the weights (decay {float(settings['weight_average']):g}) saved "
+                "moving average of the weights "
+                f"(decay {float(settings['weight_average']):g}) saved "
                 "instead of the last step's weights"
             )
     elif name is not None:

@@ -60,7 +60,8 @@ TARGET_OUTPUTS = {name: outputs for name, (outputs, _what) in TARGETS.items()}
 
 
 def metric_col(src: str, metric: str, kind: str = "") -> str:
-    """Column name of a metric in the experiments table: ``voice GNSDR`` (+ `` reported`` / `` diff``)."""
+    """Column name of a metric in the experiments table: ``voice GNSDR``
+    (+ `` reported`` / `` diff``)."""
     base = f"{src} {MN[metric]}"
     return f"{base} {kind}" if kind else base
 
@@ -341,7 +342,9 @@ HEADER_NOTES = {
     "iterations": "training step of the evaluated model (at this run's scale)",
     "paper-scale step": "the step the report evaluated (before scaling)",
     "parameters": "trainable parameters of the network at this run's scale",
-    "train time (s)": "wall-clock training time up to the evaluated step (train.json / history.csv)",
+    "train time (s)": (
+        "wall-clock training time up to the evaluated step (train.json / history.csv)"
+    ),
     "test time (s)": "scoring time: sum of the per-clip BSS Eval seconds",
     "test clips": "test clips scored (length-weighted means over them)",
 }
@@ -377,10 +380,12 @@ def write_workbook(inputs: Inputs, out: str | Path) -> Path:
     for src in SOURCES:
         for m in METRICS:
             comments[(1, cols.index(metric_col(src, m)) + 1)] = (
-                f"measured {src} {MN[m]} (dB): length-weighted mean over the test clips (summary.tsv)"
+                f"measured {src} {MN[m]} (dB): length-weighted mean over the test clips "
+                "(summary.tsv)"
             )
             comments[(1, cols.index(metric_col(src, m, "reported")) + 1)] = (
-                f"{src} {MN[m]} (dB) printed by the report / Park's paper for this row (references sheet)"
+                f"{src} {MN[m]} (dB) printed by the report / Park's paper for this row "
+                "(references sheet)"
             )
             comments[(1, cols.index(metric_col(src, m, "diff")) + 1)] = (
                 "measured - reported (dB); green >= 0, red < 0"

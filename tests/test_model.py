@@ -104,7 +104,8 @@ def test_model_info_from_config(tmp_path, capsys):
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
-        "variants:\n  small: {arch: {stacks: 1, channels: 8, growth: 0, stem: [8, 8]}}\n  noarch: {note: x}\n"
+        "variants:\n  small: {arch: {stacks: 1, channels: 8, growth: 0, stem: [8, 8]}}\n"
+        "  noarch: {note: x}\n"
     )
     assert main(["model-info", "--variant", "small", "--config", str(cfg), "--json"]) == 0
     assert '"stacks": 1' in capsys.readouterr().out
@@ -138,7 +139,12 @@ def test_model_info_reads_the_workflow_config(capsys):
 def test_forward_shapes(kind, frames):
     stem = (4, 8) if kind == "hourglass" else (4, 8, 8)
     cfg = ArchConfig(
-        kind=kind, stacks=2, channels=8, growth=4 if kind == "hourglass" else 0, stem=stem, poolings=3
+        kind=kind,
+        stacks=2,
+        channels=8,
+        growth=4 if kind == "hourglass" else 0,
+        stem=stem,
+        poolings=3,
     )
     net = build_model(cfg).eval()
     with torch.no_grad():

@@ -327,7 +327,7 @@ def test_workbook_round_trip(fx, tmp_path):
     summary = pd.read_csv(fx["summary"], sep="\t")
     for i, run in enumerate(RUNS):
         r = i + 2
-        variant, step, label, report_row = run[0], run[1], run[2], run[3]
+        variant, step, report_row = run[0], run[1], run[3]
         assert ws.cell(r, hc["variant"]).value == variant
         assert ws.cell(r, hc["iterations"]).value == step
         assert ws.cell(r, hc["parameters"]).value == run[5]
@@ -359,7 +359,8 @@ def test_workbook_round_trip(fx, tmp_path):
     e2e = [c.value for c in ws[1 + 1 + [r[0] for r in RUNS].index("end-to-end")]]
     assert e2e[hc["status"] - 1] == "not trained"
     assert e2e[hc["device"] - 1] is None
-    # train time of a snapshot (ours @150 of a 300-step run) comes from the history, of the final step from train.json
+    # train time of a snapshot (ours @150 of a 300-step run) comes from the history, of the
+    # final step from train.json
     ours150 = 2 + [(r[0], r[1]) for r in RUNS].index(("ours", 150))
     ours300 = 2 + [(r[0], r[1]) for r in RUNS].index(("ours", 300))
     assert ws.cell(ours150, hc["train time (s)"]).value == pytest.approx(75.0)
@@ -512,11 +513,11 @@ def test_report_tables(fx, tmp_path):
     # Table 1: Ours (row 15) and Park's (row 16): measured and reported side by side
     for key, report_row in ((("ours", 150), 15), (("parks", 150), 16)):
         i = idx[key]
-        line = next(l for l in t1.splitlines() if l.startswith("| **" + RUNS[i][2].split(" @")[0]))
+        line = next(x for x in t1.splitlines() if x.startswith("| **" + RUNS[i][2].split(" @")[0]))
         for src in refs.SOURCES:
             for m in refs.METRICS:
                 assert _numbers(i, src, m) in line
-        rep_line = next(l for l in t1.splitlines() if f"report, row {report_row}" in l)
+        rep_line = next(x for x in t1.splitlines() if f"the report, row {report_row}" in x)
         assert f"{refs.REPORT_BY_ROW[report_row].voice[0]:.3f}" in rep_line
         assert f"{refs.REPORT_BY_ROW[report_row].parameters:,}" in rep_line
         assert f"{RUNS[i][5]:,}" in line
@@ -651,7 +652,7 @@ def test_references_consistent():
             assert vals is None or all(math.isfinite(v) for v in vals)
 
 
-# ----------------------------------------------------------------------------- interop with other modules
+# ----------------------------------------------------------------- interop with other modules
 def test_workbook_reads_aggregate_output(fx, tmp_path):
     import openpyxl
 
@@ -682,7 +683,8 @@ def test_workbook_reads_aggregate_output(fx, tmp_path):
 
 
 def test_example_from_model(tmp_path):
-    """example_arrays: a (tiny, untrained) checkpoint + an audio clip -> the example figure's arrays."""
+    """example_arrays: a (tiny, untrained) checkpoint + an audio clip -> the example figure's
+    arrays."""
     import soundfile as sf
     import torch
 

@@ -437,7 +437,8 @@ def test_sigkill_and_resume_gives_identical_weights(cache_path, tmp_path):
     )
     try:
         deadline = time.monotonic() + 60
-        # wait for the step-10 snapshot in the work directory: checkpoints of steps 4 and 8 exist by then
+        # wait for the step-10 snapshot in the work directory: checkpoints of steps 4 and 8
+        # exist by then
         while not (ckpt.parent / "snapshot@10.pt").exists():
             assert proc.poll() is None, proc.stdout.read().decode()
             assert time.monotonic() < deadline, "no checkpoint appeared"
@@ -458,14 +459,18 @@ def test_sigkill_and_resume_gives_identical_weights(cache_path, tmp_path):
     _assert_same_weights(_state(tmp_path / "ref.pt"), _state(out))
     _assert_same_weights(_state(tmp_path / "ref@10.pt"), _state(out.parent / "model@10.pt"))
     with open(tmp_path / "ref.history.csv") as a, open(out.parent / "model.history.csv") as b:
-        drop_time = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+
+        def drop_time(rows):
+            return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
         assert drop_time(csv.DictReader(a)) == drop_time(csv.DictReader(b))
     info = json.loads((out.parent / "model.train.json").read_text())
     assert info["resumed_from"] == killed_at and info["sessions"] == 2
 
 
 def test_resolve_amp_on_cpu(monkeypatch):
-    """auto = bf16 exactly where the CPU has native bf16; an explicit bf16 on a CPU without it is refused."""
+    """auto = bf16 exactly where the CPU has native bf16; an explicit bf16 on a CPU without
+    it is refused."""
     from hourglass_sep import hardware
 
     cpu = torch.device("cpu")
@@ -487,7 +492,7 @@ def test_precise_bn_changes_only_batchnorm_statistics(cache_path, tmp_path):
     )  # fp32: exact check below
     plain = tr.train(cache_path, tmp_path / "plain.pt", arch, cfg)
     precise = tr.train(cache_path, tmp_path / "precise.pt", arch, replace(cfg, precise_bn=5))
-    again = tr.train(cache_path, tmp_path / "again.pt", arch, replace(cfg, precise_bn=5))
+    tr.train(cache_path, tmp_path / "again.pt", arch, replace(cfg, precise_bn=5))
     a, b = _state(tmp_path / "plain.pt"), _state(tmp_path / "precise.pt")
     stats = [k for k in a if k.endswith(("running_mean", "running_var"))]
     assert stats
