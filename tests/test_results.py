@@ -420,7 +420,7 @@ def test_workbook_list_form_and_no_optional_inputs(tmp_path, monkeypatch):
 
 
 def test_reported_falls_back_to_references_and_diff():
-    from hourglass_sep.workbook import reported_value
+    from hourglass_sep.run_inputs import reported_value
 
     row = {"variant": "x", "step": 1, "report_row": 16}
     assert reported_value(row, "accompaniment", "gsar") == pytest.approx(12.642)
@@ -630,7 +630,7 @@ def test_bad_inputs_are_user_errors(fx, tmp_path, capsys):
 
 
 def test_scale_info_forms():
-    from hourglass_sep.workbook import scale_info
+    from hourglass_sep.run_inputs import scale_info
 
     assert scale_info({}, [{"scale": "cpu"}])["reduced"]
     assert not scale_info({}, [{"scale": "paper"}])["reduced"]
