@@ -146,6 +146,7 @@ class PatchSampler:
         return int(self.cum[-1]) if len(self.cum) else 0
 
     def batch(self, n: int) -> list[tuple[int, int]]:
+        """The next ``n`` (clip, start) pairs."""
         if self.mode == "uniform":
             k = self.rng.integers(0, self.cases, size=n)
             j = np.searchsorted(self.cum, k, side="right")
@@ -164,6 +165,7 @@ class PatchSampler:
         return out
 
     def state(self) -> dict:
+        """Everything needed to continue the same sequence of patches (JSON-safe)."""
         return {
             "bit_generator": json.dumps(self.rng.bit_generator.state),  # 128-bit ints: keep as text
             "perm": [int(x) for x in self.perm],
@@ -172,6 +174,7 @@ class PatchSampler:
         }
 
     def load_state(self, state: dict) -> None:
+        """Continue from :meth:`state`."""
         self.rng.bit_generator.state = json.loads(state["bit_generator"])
         self.perm = np.asarray(state["perm"], dtype=np.int64)
         self.pos = int(state["pos"])
@@ -225,11 +228,13 @@ def _torch_settings(device: torch.device, threads: int):
 
 
 def _all_finite(tensors) -> bool:
+    """True when every floating-point tensor holds only finite values (one sync)."""
     flags = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
     return bool(torch.stack(flags).all().item()) if flags else True
 
 
 def _cpu_state_dict(model: torch.nn.Module) -> dict:
+    """A contiguous CPU copy of the model's state_dict (what a model file stores)."""
     return {
         k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
         for k, v in model.state_dict().items()
@@ -301,6 +306,7 @@ class WeightAverage:
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
+        """Fold in the weights after one optimizer step."""
         d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
         torch._foreach_lerp_(self.params, [p.detach().float() for p in model.parameters()], 1.0 - d)
         self.updates += 1
@@ -316,6 +322,7 @@ class WeightAverage:
         return clone
 
     def state(self) -> dict:
+        """The average for the checkpoint (CPU tensors)."""
         return {
             "decay": self.decay,
             "updates": self.updates,
@@ -323,6 +330,7 @@ class WeightAverage:
         }
 
     def load_state(self, state: dict, device: torch.device) -> None:
+        """Continue from :meth:`state` on ``device``."""
         if len(state["params"]) != len(self.params):
             raise ValueError("the checkpoint's weight average has a different number of tensors")
         self.decay = float(state["decay"])
@@ -337,6 +345,7 @@ def snapshot_path(out_path: str | Path, step: int) -> Path:
 
 
 def _fmt_duration(seconds: float) -> str:
+    """``h:mm:ss`` for an ETA; ``?`` when unknown."""
     if not math.isfinite(seconds):
         return "?"
     s = int(round(seconds))
@@ -359,6 +368,7 @@ class _Progress:
             )
 
     def update(self, done: int, loss: float, lr: float) -> None:
+        """One step done: move the bar, or log when a line is due."""
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.3g}", refresh=False)
@@ -381,6 +391,7 @@ class _Progress:
         )
 
     def close(self) -> None:
+        """Close the bar (log lines need nothing)."""
         if self.bar is not None:
             self.bar.close()
 
@@ -461,6 +472,7 @@ class RunPaths:
 
     @property
     def checkpoint(self) -> Path:
+        """The one checkpoint file of the run."""
         return self.workdir / CHECKPOINT_NAME
 
     def snapshot(self, step: int) -> Path:
@@ -510,6 +522,7 @@ class Trainer:
     """
 
     def __init__(self, cache, sampler, arch, cfg, paths: RunPaths, device, amp, threads):
+        """Seed torch, build the model and optimizer; a fresh run's state at step 0."""
         self.cache, self.sampler, self.arch, self.cfg, self.paths = cache, sampler, arch, cfg, paths
         self.device, self.amp, self.threads = device, amp, threads
         self.fingerprint = cache_fingerprint(cache)
@@ -707,6 +720,7 @@ class Trainer:
 
     # ------------------------------------------------------------ what is saved
     def _ckpt_desc(self) -> str:
+        """The last good checkpoint, for error messages."""
         if self.last_ckpt:
             return f"step {self.last_ckpt} in {self.paths.checkpoint}"
         return f"none was written yet; see {self.paths.workdir}"
@@ -873,6 +887,7 @@ class Trainer:
         }
 
     def _cache_summary(self) -> dict:
+        """The cache part of train.json: which clips were used, and the content digest."""
         cache, sampler = self.cache, self.sampler
         return {
             "path": str(cache.path),
