@@ -125,7 +125,8 @@ def read_scores(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     if dup.any():
         first = df[dup].iloc[0]
         raise UserError(
-            f"clip {first['clip']!r} of variant {first['variant']!r} step {first['step']} is scored in more "
+            f"clip {first['clip']!r} of variant {first['variant']!r} step {first['step']} is "
+            "scored in more "
             f"than one of the tables ({int(dup.sum())} duplicates); pass each shard's scores once"
         )
     return df
@@ -147,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.output}: {len(out)} (variant, step) rows from {len(df)} clip scores")
     for r in out.itertuples(index=False):
         print(
-            f"  {r.variant} @ {r.step}: {r.clips} clips ({r.failed} failed), GNSDR voice {r.voice_gnsdr:.3f} dB, "
+            f"  {r.variant} @ {r.step}: {r.clips} clips ({r.failed} failed), "
+            f"GNSDR voice {r.voice_gnsdr:.3f} dB, "
             f"accompaniment {r.accompaniment_gnsdr:.3f} dB"
         )
     return 0

@@ -9,12 +9,56 @@ before any job starts, with a message like::
 
 from __future__ import annotations
 
+import copy
+import warnings
 from pathlib import Path
 
 import jsonschema
 import yaml
 
 from .experiments import ConfigError, resolve
+from .settings import LEGACY_KINDS
+
+# old key -> new key inside every ``variants.<name>.evaluate[i]`` entry
+LEGACY_EVALUATE_KEYS = {"seed_row": "report_row"}
+
+
+class ConfigDeprecationWarning(FutureWarning):
+    """An old config key or value that is still read (shown by default, unlike
+    DeprecationWarning, so that a workflow user sees it)."""
+
+
+def upgrade_legacy(config: dict) -> list[str]:
+    """Rename old keys and values of ``config`` in place; one message per change.
+
+    ``evaluate[i].seed_row`` became ``report_row`` and ``arch.kind: seed`` became
+    ``hourglass``; both are still read.  Giving the old and the new key together is an error.
+    """
+    notes = []
+    for name, spec in (config.get("variants") or {}).items():
+        if not isinstance(spec, dict):
+            continue
+        for k, ev in enumerate(spec.get("evaluate") or []):
+            if not isinstance(ev, dict):
+                continue
+            where = f"variants.{name}.evaluate[{k}]"
+            for old, new in LEGACY_EVALUATE_KEYS.items():
+                if old not in ev:
+                    continue
+                if new in ev:
+                    raise ConfigError(
+                        f"config error at {where}: both {old} (the old name) and {new} are given; "
+                        f"keep {new} only"
+                    )
+                ev[new] = ev.pop(old)
+                notes.append(f"{where}.{old} is deprecated: rename it to {new}")
+        arch = spec.get("arch")
+        if isinstance(arch, dict) and arch.get("kind") in LEGACY_KINDS:
+            old, arch["kind"] = arch["kind"], LEGACY_KINDS[arch["kind"]]
+            notes.append(
+                f"variants.{name}.arch.kind: {old!r} is deprecated: write {arch['kind']!r}"
+            )
+    return notes
 
 
 def _with_defaults(validator_class):
@@ -32,8 +76,6 @@ def _with_defaults(validator_class):
 
 
 def _copy(x):
-    import copy
-
     return copy.deepcopy(x)
 
 
@@ -45,8 +87,11 @@ def _path(error) -> str:
 def validate_config(config: dict, schema_path: str | Path) -> dict:
     """Validate ``config`` in place (filling defaults) and check the variant table.
 
-    Raises :class:`ConfigError` naming the first bad key.
+    Raises :class:`ConfigError` naming the first bad key.  Old key names (see
+    :func:`upgrade_legacy`) are renamed in place with a :class:`ConfigDeprecationWarning`.
     """
+    for note in upgrade_legacy(config):
+        warnings.warn(f"config: {note}", ConfigDeprecationWarning, stacklevel=2)
     schema = yaml.safe_load(Path(schema_path).read_text())
     Validator = _with_defaults(jsonschema.Draft7Validator)
     # fill defaults first (a pass over the whole document), then report errors by position
@@ -57,7 +102,10 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
         e = errors[0]
         msg = e.message
         if e.validator == "additionalProperties":
-            msg += " (check the spelling; the known keys are listed in workflow/schemas/config.schema.yaml)"
+            msg += (
+                " (check the spelling; the known keys are listed in "
+                "workflow/schemas/config.schema.yaml)"
+            )
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise ConfigError(f"config error at {_path(e)}: {msg}{more}")
     if config["dataset"]["source"] == "local" and not config["dataset"].get("local"):
@@ -68,6 +116,7 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
     ex = config.get("example_variant")
     if ex and ex not in config["variants"]:
         raise ConfigError(
-            f"config error at example_variant: {ex!r} is not a variant (known: {sorted(config['variants'])})"
+            f"config error at example_variant: {ex!r} is not a variant "
+            f"(known: {sorted(config['variants'])})"
         )
     return config

@@ -4,7 +4,7 @@ Pure Python (no torch): the Snakefile imports it to expand its DAG, and the
 ``experiments.json`` that the workbook and report read is built from it.
 
 A variant (one entry of ``config["variants"]``) holds the paper-scale settings
-and the seed report's numbers; a *scale* (``config["scale"]``) shrinks widths and
+and the report's numbers; a *scale* (``config["scale"]``) shrinks widths and
 iterations for CPU or demo runs without editing any variant:
 
     width_divisor   channels and growth of every variant are divided by it
@@ -14,10 +14,10 @@ iterations for CPU or demo runs without editing any variant:
                     same fraction of the run)
     min_iterations  floor of the scaled iterations
     precise_bn      batches over which every model's BatchNorm statistics are re-estimated
-                    before it is saved (0 = the training running averages, as the seed);
+                    before it is saved (0 = the training running averages, as the report);
                     a variant's own ``train.precise_bn`` wins (see train.precise_bn_state)
     weight_average  decay of the moving average of the weights that is saved instead of the
-                    last step's weights (0 = off, the seed's way; needs precise_bn); a variant's
+                    last step's weights (0 = off, the report's way; needs precise_bn); a variant's
                     own ``train.weight_average`` wins (see train.WeightAverage)
 """
 
@@ -27,31 +27,25 @@ import copy
 import re
 from dataclasses import dataclass, field
 
+from .errors import UserError
+from .settings import (
+    LEGACY_KINDS,
+    ArchConfig,
+    TrainConfig,
+    coerce,
+    marked,
+    setting_flags,
+    variant_defaults,
+    variant_keys,
+)
+
 VARIANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 METRICS = ("gnsdr", "gsir", "gsar")
 SOURCES = ("voice", "accompaniment")
 
-ARCH_DEFAULTS = dict(
-    kind="hourglass",
-    stacks=4,
-    channels=64,
-    growth=64,
-    stem=[64, 128, 128],
-    poolings=5,
-    target="masks",
-)
-TRAIN_DEFAULTS = dict(
-    iterations=15000,
-    lr=0.01,
-    lr_decay_every=0,
-    lr_decay_factor=0.2,
-    batch=4,
-    frames=64,
-    sampling="per_clip",
-    seed=0,
-    precise_bn=None,
-    weight_average=None,
-)
+# a variant's defaults: the fields of ArchConfig / TrainConfig (the report's "Ours")
+ARCH_DEFAULTS = variant_defaults(ArchConfig)
+TRAIN_DEFAULTS = variant_defaults(TrainConfig)
 
 
 class ConfigError(ValueError):
@@ -109,49 +103,63 @@ def _reported(entry: dict, where: str) -> tuple[dict | None, str | None]:
     return out, entry.get("reported_note")
 
 
-def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
-    """Apply the scale to one variant entry; raise ConfigError naming the bad key."""
-    where = f"variants.{name}"
-    if not VARIANT_RE.match(name):
-        raise ConfigError(f"{where}: variant names may hold letters, digits, '.', '_' and '-' only")
-    arch = {**ARCH_DEFAULTS, **copy.deepcopy(spec.get("arch") or {})}
-    train = {**TRAIN_DEFAULTS, **copy.deepcopy(spec.get("train") or {})}
-    unknown = set(arch) - set(ARCH_DEFAULTS)
+def _settings(cls, spec: dict, section: str, where: str, scale: dict) -> dict:
+    """A variant's ``arch:`` or ``train:`` mapping over the defaults of ``cls``'s fields.
+
+    A preset's ``scale:`` value of a ``per_scale`` field (precise_bn, weight_average) is the
+    default of every variant that does not set it.
+    """
+    given = copy.deepcopy(spec.get(section) or {})
+    known = variant_keys(cls)
+    unknown = set(given) - set(known)
     if unknown:
         raise ConfigError(
-            f"{where}.arch: unknown key(s) {sorted(unknown)}; known: {sorted(ARCH_DEFAULTS)}"
+            f"{where}.{section}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}"
         )
-    unknown = set(train) - set(TRAIN_DEFAULTS)
-    if unknown:
-        raise ConfigError(
-            f"{where}.train: unknown key(s) {sorted(unknown)}; known: {sorted(TRAIN_DEFAULTS)}"
-        )
+    per_scale = {k: scale[k] for k in marked(cls, "per_scale") if scale.get(k) is not None}
+    values = {**variant_defaults(cls), **per_scale, **given}
+    return {k: coerce(cls, k, v) for k, v in values.items()}
+
+
+def _scale_arch(arch: dict, scale: dict) -> None:
+    """Shrink widths (``width_divisor``) and replace the stem (``stem``) in place."""
     div = float(scale.get("width_divisor", 1) or 1)
     if div != 1:
         arch["channels"] = max(1, int(round(arch["channels"] / div)))
         arch["growth"] = int(round(arch["growth"] / div))
-    if scale.get("stem") and arch["kind"] == "hourglass":
+    kind = LEGACY_KINDS.get(arch["kind"], arch["kind"])
+    if scale.get("stem") and kind == "hourglass":
         arch["stem"] = list(scale["stem"])
-    elif scale.get("stem") and arch["kind"] == "park-original":
+    elif scale.get("stem") and kind == "park-original":
         # Park's stem has one more 128-wide conv; keep its shape, shrink its widths
         s = list(scale["stem"])
         arch["stem"] = s + [s[-1]]
     arch["stem"] = [int(x) for x in arch["stem"]]
+
+
+def _scale_steps(train: dict, scale: dict) -> None:
+    """Multiply every step count (``steps`` fields) by ``scale.iterations``, in place."""
     factor = float(scale.get("iterations", 1.0))
-    floor = int(scale.get("min_iterations", 1))
-    paper_iters = int(train["iterations"])
-    train["iterations"] = _scaled(paper_iters, factor, floor)
-    if train["lr_decay_every"]:
-        train["lr_decay_every"] = _scaled(int(train["lr_decay_every"]), factor, 1)
-    if train["precise_bn"] is None:
-        train["precise_bn"] = int(scale.get("precise_bn", 0) or 0)
-    if train["weight_average"] is None:
-        train["weight_average"] = float(scale.get("weight_average", 0) or 0)
-    if train["weight_average"] and not train["precise_bn"]:
-        raise ConfigError(
-            f"{where}: weight_average {train['weight_average']} needs precise_bn > 0 (scale.precise_bn "
-            f"or {where}.train.precise_bn): BatchNorm statistics must be re-estimated for averaged weights"
-        )
+    for name in marked(TrainConfig, "steps"):
+        if not train[name]:
+            continue  # 0 = never (e.g. a constant lr)
+        floor = int(scale.get("min_iterations", 1)) if name == "iterations" else 1
+        train[name] = _scaled(int(train[name]), factor, floor)
+
+
+def _validated(cls, values: dict, where: str) -> dict:
+    """``values`` checked by the dataclass ``cls`` (its rules live there, once), in its field
+    order, with a legacy kind replaced by its current name."""
+    try:
+        obj = cls(**values)
+    except (ValueError, UserError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    out = {k: getattr(obj, k) for k in values}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def _evaluations(spec: dict, where: str, paper_iters: int, iterations: int) -> list[Evaluation]:
+    """The variant's evaluated steps, moved to the same fraction of the (scaled) run."""
     evals = []
     for k, ev in enumerate(spec.get("evaluate") or [{"step": paper_iters}]):
         w = f"{where}.evaluate[{k}]"
@@ -160,8 +168,7 @@ def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
             raise ConfigError(
                 f"{w}.step: {paper_step} is outside 1..{paper_iters} (the variant's iterations)"
             )
-        # the same fraction of the (scaled) run as at paper scale
-        step = max(1, int(round(train["iterations"] * paper_step / paper_iters)))
+        step = max(1, int(round(iterations * paper_step / paper_iters)))
         rep, note = _reported(ev, w)
         evals.append(Evaluation(step, paper_step, ev.get("report_row"), rep, note))
     steps = [e.step for e in evals]
@@ -169,6 +176,32 @@ def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
         raise ConfigError(
             f"{where}.evaluate: two evaluations fall on the same step {steps} at this scale"
         )
+    return evals
+
+
+def resolve_arch(name: str, spec: dict, scale: dict) -> dict:
+    """The architecture of variant ``name`` (entry ``spec``) at this scale, checked."""
+    where = f"variants.{name}"
+    arch = _settings(ArchConfig, spec, "arch", where, scale)
+    _scale_arch(arch, scale)
+    return _validated(ArchConfig, arch, f"{where}.arch")
+
+
+def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
+    """Apply the scale to one variant entry; raise ConfigError naming the bad key.
+
+    Defaults come from the fields of ArchConfig / TrainConfig (hourglass_sep.settings) and
+    the values are checked by those dataclasses, so each rule is written once.
+    """
+    where = f"variants.{name}"
+    if not VARIANT_RE.match(name):
+        raise ConfigError(f"{where}: variant names may hold letters, digits, '.', '_' and '-' only")
+    arch = resolve_arch(name, spec, scale)
+    train = _settings(TrainConfig, spec, "train", where, scale)
+    paper_iters = int(train["iterations"])
+    _scale_steps(train, scale)
+    train = _validated(TrainConfig, train, f"{where}.train")
+    evals = _evaluations(spec, where, paper_iters, train["iterations"])
     return Variant(name, spec.get("note", ""), arch, train, evals, spec.get("label"))
 
 
@@ -217,28 +250,18 @@ def training_priorities(variants: dict[str, Variant]) -> dict[str, int]:
 
 
 def arch_flags(arch: dict) -> str:
-    """CLI flags of ``hourglass-sep train`` for an architecture dict."""
-    return (
-        f"--kind {arch['kind']} --stacks {arch['stacks']} --channels {arch['channels']} "
-        f"--growth {arch['growth']} --stem {','.join(str(s) for s in arch['stem'])} "
-        f"--poolings {arch['poolings']} --target {arch['target']}"
-    )
+    """CLI flags of ``hourglass-sep train`` for an architecture dict (from ArchConfig's fields)."""
+    return setting_flags(ArchConfig, arch)
 
 
 def train_flags(train: dict, snapshots: list[int]) -> str:
-    snaps = ",".join(str(s) for s in snapshots)
-    return (
-        f"--iterations {train['iterations']} --lr {train['lr']} --lr-decay-every {train['lr_decay_every']} "
-        f"--lr-decay-factor {train['lr_decay_factor']} --batch {train['batch']} --frames {train['frames']} "
-        f"--sampling {train['sampling']} --seed {train['seed']} --precise-bn {train.get('precise_bn') or 0} "
-        f"--weight-average {train.get('weight_average') or 0:g}"
-        + (f" --snapshots {snaps}" if snaps else "")
-    )
+    """CLI flags of ``hourglass-sep train`` for a variant's training dict and its snapshots."""
+    return setting_flags(TrainConfig, {**train, "snapshots": list(snapshots) or None})
 
 
 def experiment_rows(variants: dict[str, Variant], meta: dict, results: str) -> dict:
-    """The ``experiments.json`` object: ``{"meta": ..., "rows": [...]}`` (one row per evaluation)."""
-    from .model import ArchConfig, build_model, count_parameters  # torch import only here
+    """The ``experiments.json`` object: ``{"meta": ..., "rows": [...]}``, a row per evaluation."""
+    from .model import build_model, count_parameters  # torch import only here
 
     rows = []
     for v in variants.values():
@@ -261,7 +284,7 @@ def experiment_rows(variants: dict[str, Variant], meta: dict, results: str) -> d
                     reported=e.reported,
                     reported_note=e.reported_note,
                     reported_source=(
-                        f"seed report result.xlsx, row {e.report_row}" if e.report_row else None
+                        f"the report's result.xlsx, row {e.report_row}" if e.report_row else None
                     ),
                     scale=meta.get("scale"),
                     train_info=f"{results}/models/{v.name}/train.json",

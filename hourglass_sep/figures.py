@@ -1,12 +1,12 @@
 """The PNG figures of the results (matplotlib, Agg backend, 150 dpi).
 
 - ``metrics.png``: voice and accompaniment GNSDR / GSIR / GSAR per evaluated run
-  (bars), with the values the seed report / Park's paper printed (markers);
+  (bars), with the values the report / Park's paper printed (markers);
 - ``nsdr_distribution.png``: per-clip NSDR per run, voice and accompaniment (box plots);
 - ``training_loss.png``: training loss per variant (log scale);
 - ``example.png``: one test clip: mixture spectrogram, the two masks, the two estimates
   (from ``--example-npz``, or computed with ``--example-model`` + a clip);
-- ``speed.png``: measured timings beside the seed report's claims.
+- ``speed.png``: measured timings beside the report's claims.
 
 A figure whose input is missing is skipped with a logged note; the others are
 always written.  :func:`example_arrays` computes the example figure's arrays
@@ -26,8 +26,8 @@ import pandas as pd
 from . import references as refs
 from .audio import atomic_path
 from .errors import UserError
+from .run_inputs import Inputs, add_inputs_arguments, load_inputs, reported_value, scale_info
 from .speed import is_ratio
-from .workbook import Inputs, add_inputs_arguments, load_inputs, reported_value, scale_info
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,8 @@ def _run_label(row: dict) -> str:
 
 
 def _scale_note(inputs: Inputs, markers: bool = False, width: int = 110) -> str:
-    """What scale the figure shows, wrapped so a long preset description does not widen the figure."""
+    """What scale the figure shows, wrapped so a long preset description does not widen
+    the figure."""
     sc = scale_info(inputs.meta, inputs.rows)
     if sc["reduced"]:
         note = f"reduced-scale run ({sc['name']}{': ' + sc['details'] if sc['details'] else ''})"
@@ -137,7 +138,7 @@ def plot_metrics(inputs: Inputs, path: Path) -> Path | None:
                     s=22,
                     color="black",
                     zorder=3,
-                    label="reported (seed report / Park's paper)" if k == 0 else None,
+                    label="reported (report / Park's paper)" if k == 0 else None,
                 )
             pv = refs.PARK_PAPER.voice if src == "voice" else refs.PARK_PAPER.accompaniment
             ax.axvline(
@@ -195,7 +196,8 @@ def plot_nsdr_distribution(inputs: Inputs, path: Path) -> Path | None:
             data.append((r, vals))
     if not data:
         log.warning(
-            "nsdr_distribution.png skipped: the score tables hold no per-clip NSDR of the experiment rows"
+            "nsdr_distribution.png skipped: the score tables hold no per-clip NSDR of the "
+            "experiment rows"
         )
         return None
     n = len(data)
@@ -291,7 +293,8 @@ def plot_training_loss(inputs: Inputs, path: Path) -> Path | None:
 
 # ----------------------------------------------------------------------------- example clip
 def example_arrays(model_path: str | Path, audio_path: str | Path) -> dict:
-    """Mixture, masks and estimates (normalised magnitudes, 512 x T) of one clip separated by a model.
+    """Mixture, masks and estimates (normalised magnitudes, 512 x T) of one clip separated
+    by a model.
 
     Keys: ``mixture``, ``voice_mask``, ``accompaniment_mask``, ``voice``,
     ``accompaniment`` (float32 512 x T) and ``clip`` (the audio file's stem).
@@ -361,7 +364,8 @@ def load_example_npz(path: str | Path) -> dict:
     shapes = {k: out[k].shape for k in EXAMPLE_KEYS}
     if len(set(shapes.values())) != 1 or out["mixture"].ndim != 2:
         raise UserError(
-            f"{path}: the example arrays must all be 2-D of the same shape (bins x frames), got {shapes}"
+            f"{path}: the example arrays must all be 2-D of the same shape (bins x frames), "
+            f"got {shapes}"
         )
     return out
 
@@ -447,7 +451,7 @@ def plot_speed(inputs: Inputs, path: Path) -> Path | None:
         colors.append("#4c72b0")
         hatches.append("")
     for c in refs.TIMING_CLAIMS:
-        labels.append(f"seed report: {c.what} [{c.device}]")
+        labels.append(f"report: {c.what} [{c.device}]")
         secs.append(c.seconds)
         colors.append("0.75")
         hatches.append("//")
@@ -475,8 +479,7 @@ def plot_speed(inputs: Inputs, path: Path) -> Path | None:
     ax.set_xlim(right=max(secs) * (8 if ax.get_xscale() == "log" else 1.2))
     ax.grid(axis="y", visible=False)
     ax.set_title(
-        "Timings: measured (blue) and the seed report's claims (grey, hatched)\n"
-        + _scale_note(inputs)
+        "Timings: measured (blue) and the report's claims (grey, hatched)\n" + _scale_note(inputs)
     )
     fig.tight_layout()
     return _save(fig, path)
@@ -501,7 +504,8 @@ def write_figures(
         path = outdir / f"{name}.png"
         if name == "example" and example is None:
             log.warning(
-                "example.png skipped: no example given (--example-npz, or --example-model with a clip)"
+                "example.png skipped: no example given (--example-npz, or --example-model "
+                "with a clip)"
             )
         done[name] = job(path)
         if done[name] is None and path.exists():  # never leave a stale figure from an earlier run
@@ -556,7 +560,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--example-npz",
         default=None,
         metavar="NPZ",
-        help="arrays of one clip: mixture, voice_mask, accompaniment_mask, voice, accompaniment (512 x T), clip",
+        help="arrays of one clip: mixture, voice_mask, accompaniment_mask, voice, "
+        "accompaniment (512 x T), clip",
     )
     g.add_argument(
         "--example-model", default=None, metavar="PT", help="or compute them with this model.pt ..."

@@ -2,7 +2,7 @@
 
 Two families, both fully convolutional over (freq=512, time) inputs:
 
-* ``seed``: the seed report's PyTorch network.  Every convolution is
+* ``hourglass``: the report's PyTorch network.  Every convolution is
   Conv2d(bias) -> BatchNorm2d -> ReLU.  An hourglass of recursion depth ``d``
   pools ``d + 1`` times; the channel count grows by ``growth`` at each pooling
   ("Ours": F=64, +64) or stays constant ("Park's": F=256, +0).
@@ -12,92 +12,37 @@ Two families, both fully convolutional over (freq=512, time) inputs:
 
 ``forward`` returns the prediction of every stack (the loss sums over stacks);
 :func:`sources_from_prediction` turns the last one into voice/accompaniment magnitudes
-for every target mode.
+for every target mode.  The architecture settings (:class:`ArchConfig`) live in
+:mod:`hourglass_sep.settings` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-TARGETS = {
-    # name: (number of network outputs, what they mean)
-    "masks": (2, "voice and accompaniment masks"),
-    "voice": (1, "voice mask; accompaniment = mixture - voice estimate"),
-    "accompaniment": (1, "accompaniment mask; voice = mixture - accompaniment estimate"),
-    "end-to-end": (2, "voice and accompaniment magnitudes directly (ReLU head, as the seed)"),
-    "end-to-end-softplus": (2, "magnitudes directly through a softplus head that cannot die"),
-}
-KINDS = ("hourglass", "park-original")
-# old names of a kind, still read from configs and saved models
-LEGACY_KINDS = {"seed": "hourglass"}
+from .settings import KINDS, LEGACY_KINDS, TARGETS, ArchConfig
+
+__all__ = [
+    "KINDS",
+    "LEGACY_KINDS",
+    "TARGETS",
+    "ArchConfig",
+    "Hourglass",
+    "StackedHourglass",
+    "build_model",
+    "count_parameters",
+    "loss_terms",
+    "sources_from_prediction",
+]
 
 
-@dataclass(frozen=True)
-class ArchConfig:
-    """Everything that defines a network's shape.  Saved inside every checkpoint."""
-
-    kind: str = "hourglass"
-    stacks: int = 4
-    channels: int = 64  # F: first-level hourglass channels
-    growth: int = 64  # channels added per pooling
-    stem: tuple[int, ...] = (64, 128, 128)  # stem widths before the F-channel conv
-    poolings: int = 5  # seed: depth 4 => 5 poolings; park-original: 4
-    target: str = "masks"
-
-    def __post_init__(self):
-        object.__setattr__(self, "stem", tuple(int(s) for s in self.stem))
-        if self.kind in LEGACY_KINDS:  # models saved before the rename load unchanged
-            object.__setattr__(self, "kind", LEGACY_KINDS[self.kind])
-        problems = []
-        if self.kind not in KINDS:
-            problems.append(f"kind={self.kind!r} (choose {', '.join(KINDS)})")
-        if self.target not in TARGETS:
-            problems.append(f"target={self.target!r} (choose {', '.join(TARGETS)})")
-        for name in ("stacks", "channels", "poolings"):
-            if int(getattr(self, name)) < 1:
-                problems.append(f"{name}={getattr(self, name)} (must be >= 1)")
-        if self.growth < 0:
-            problems.append(f"growth={self.growth} (must be >= 0)")
-        if not self.stem or min(self.stem) < 1:
-            problems.append(f"stem={self.stem} (one or more positive widths)")
-        if self.kind == "park-original" and self.growth:
-            problems.append("growth must be 0 for kind=park-original")
-        if self.kind == "park-original" and self.target != "masks":
-            problems.append("kind=park-original supports target=masks only")
-        if problems:
-            raise ValueError("invalid architecture: " + "; ".join(problems))
-
-    @property
-    def outputs(self) -> int:
-        return TARGETS[self.target][0]
-
-    @property
-    def time_multiple(self) -> int:
-        """Input frames must be a multiple of this (2 ** poolings)."""
-        return 2**self.poolings
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["stem"] = list(self.stem)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ArchConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown architecture keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
-
-
-# ---------------------------------------------------------------- seed network
+# ----------------------------------------------------------- the report's network
 class ConvBNReLU(nn.Sequential):
-    """The seed's unit: Conv2d (same padding, bias) -> BatchNorm2d -> ReLU."""
+    """The report's unit: Conv2d (same padding, bias) -> BatchNorm2d -> ReLU."""
 
     def __init__(self, ci: int, co: int, k: int = 3):
         super().__init__(
@@ -244,7 +189,7 @@ def uses_mask(target: str) -> bool:
 def loss_terms(
     pred: torch.Tensor, mix: torch.Tensor, voice: torch.Tensor, acc: torch.Tensor, target: str
 ) -> torch.Tensor:
-    """Mean |estimate - target| of one stack's prediction (the seed's L1 loss).
+    """Mean |estimate - target| of one stack's prediction (the report's L1 loss).
 
     Masks are applied to the mixture first (Park's loss: |mask * mix - source|).
     ``pred`` is (B, outputs, 512, T); ``mix``/``voice``/``acc`` are (B, 1, 512, T).

@@ -3,7 +3,7 @@
 How each figure is obtained (``model_info``):
 
 * **parameters** — ``sum(p.numel())`` over the network's parameters (BatchNorm's
-  affine weights included, running statistics not), as the seed's result.xlsx.
+  affine weights included, running statistics not), as the report's result.xlsx.
 * **GFLOP per second of audio** — a forward hook on every ``Conv2d`` adds
   ``out.numel() * in_channels/groups * kh * kw`` multiply-accumulates (MACs) while a
   (1, 1, 512, T) input runs through the network.  The network is fully
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import weakref
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -37,7 +38,8 @@ from torch.utils._pytree import tree_leaves
 
 from .errors import UserError
 from .features import HOP, N_BINS, SR
-from .model import KINDS, TARGETS, ArchConfig, build_model, count_parameters
+from .model import ArchConfig, build_model, count_parameters
+from .settings import add_setting_arguments, from_namespace
 
 FRAMES_PER_SECOND = SR / HOP  # 31.25
 
@@ -141,61 +143,27 @@ def model_info(arch: ArchConfig | dict, window_frames: int = 64) -> dict:
 
 
 # ------------------------------------------------------------------- CLI
-ARCH_FLAGS = ("kind", "stacks", "channels", "growth", "stem", "poolings", "target")
-
-
-def _stem(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(v) for v in str(text).replace(" ", "").split(",") if v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--stem {text!r}: expected comma-separated widths, e.g. 64,128,128"
-        ) from None
-    if not widths:
-        raise argparse.ArgumentTypeError("--stem: give at least one width")
-    return widths
+ARCH_FLAGS = tuple(f.name for f in fields(ArchConfig))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    d = ArchConfig()
-    g = p.add_argument_group("architecture (defaults: the seed's 'Ours')")
-    g.add_argument("--kind", choices=KINDS, default=None, help=f"network family (default {d.kind})")
-    g.add_argument(
-        "--stacks", type=int, default=None, help=f"hourglass stacks (default {d.stacks})"
-    )
-    g.add_argument(
-        "--channels", type=int, default=None, help=f"first-level channels F (default {d.channels})"
-    )
-    g.add_argument(
-        "--growth", type=int, default=None, help=f"channels added per pooling (default {d.growth})"
-    )
-    g.add_argument(
-        "--stem",
-        type=_stem,
-        default=None,
-        help=f"stem widths (default {','.join(map(str, d.stem))})",
-    )
-    g.add_argument(
-        "--poolings", type=int, default=None, help=f"poolings per hourglass (default {d.poolings})"
-    )
-    g.add_argument(
-        "--target",
-        choices=list(TARGETS),
-        default=None,
-        help=f"what the network predicts (default {d.target})",
-    )
+    """Architecture options (made from ArchConfig's fields) or a model / config to read."""
+    g = p.add_argument_group("architecture (defaults: the report's 'Ours')")
+    add_setting_arguments(g, ArchConfig, show_defaults=False)
     p.add_argument("--model", help="read the architecture from a model.pt instead")
     p.add_argument("--variant", help="read the architecture of this variant from --config")
     p.add_argument(
         "--config",
         action="append",
         default=None,
-        help="workflow config YAML (variants: {NAME: {arch: {...}}}); repeat to merge presets in order",
+        help="workflow config YAML (variants: {NAME: {arch: {...}}}); repeat to merge presets "
+        "in order",
     )
     p.add_argument(
         "--paper-scale",
         action="store_true",
-        help="with --variant: ignore the config's scale: section (default: apply it, as the workflow does)",
+        help="with --variant: ignore the config's scale: section (default: apply it, as the "
+        "workflow does)",
     )
     p.add_argument(
         "--frames", type=int, default=64, help="window length (frames) for the activation memory"
@@ -246,31 +214,16 @@ def arch_from_config(paths: list[str], variant: str, paper_scale: bool = False) 
     spec = variants[variant] or {}
     if not isinstance(spec.get("arch"), dict):
         raise UserError(
-            f"{where}: variant {variant!r} has no `arch:` mapping (keys: {', '.join(ArchConfig.__dataclass_fields__)}); "
+            f"{where}: variant {variant!r} has no `arch:` mapping (keys: {', '.join(ARCH_FLAGS)}); "
             "add one, or give the architecture with --stacks/--channels/... flags"
         )
-    arch = dict(spec["arch"])
-    known = set(ArchConfig.__dataclass_fields__)
-    unknown = set(arch) - known
-    if unknown:
-        raise UserError(
-            f"{where}: variants.{variant}.arch: unknown key(s) {sorted(unknown)}; known: {sorted(known)}"
-        )
-    scale = config.get("scale") or {}
-    if scale and not paper_scale:
-        try:
-            from .experiments import resolve_variant
-        except ImportError:  # pragma: no cover - the workflow helpers are absent
-            resolve_variant = None
-        if resolve_variant is not None:
-            try:
-                arch = resolve_variant(variant, spec, scale).arch
-            except ValueError as exc:
-                raise UserError(f"{where}: {exc}") from None
+    from .experiments import resolve_arch  # pure Python: the same rules as the workflow
+
+    scale = {} if paper_scale else config.get("scale") or {}
     try:
-        return ArchConfig.from_dict({**ArchConfig().to_dict(), **arch})
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"{where}: variants.{variant}.arch: {exc}") from None
+        return ArchConfig.from_dict(resolve_arch(variant, spec, scale))
+    except ValueError as exc:  # experiments.ConfigError names the key
+        raise UserError(f"{where}: {exc}") from None
 
 
 def arch_from_args(args: argparse.Namespace) -> ArchConfig:
@@ -278,7 +231,8 @@ def arch_from_args(args: argparse.Namespace) -> ArchConfig:
     sources = [s for s in ("model", "variant") if getattr(args, s, None)]
     if len(sources) > 1 or (sources and given):
         raise UserError(
-            "give the architecture one way: flags (--stacks ...), --model M.pt, or --variant NAME --config C.yaml"
+            "give the architecture one way: flags (--stacks ...), --model M.pt, or "
+            "--variant NAME --config C.yaml"
         )
     if args.model:
         from .separate import read_model_file
@@ -290,23 +244,23 @@ def arch_from_args(args: argparse.Namespace) -> ArchConfig:
         return arch_from_config(args.config, args.variant, args.paper_scale)
     if args.config:
         raise UserError("--config needs --variant NAME")
-    fields = {f: getattr(args, f) for f in given}
     try:
-        return ArchConfig(**fields)
+        return from_namespace(ArchConfig, args, given_only=True)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
 
 def format_info(info: dict) -> str:
-    a = info["arch"]
+    a, window = info["arch"], f"512x{info['window_frames']} window"
     return "\n".join(
         [
-            f"architecture   {a['kind']}: {a['stacks']} stacks, F={a['channels']}, +{a['growth']}/pooling, "
-            f"stem {','.join(map(str, a['stem']))}, {a['poolings']} poolings, target {a['target']}",
+            f"architecture   {a['kind']}: {a['stacks']} stacks, F={a['channels']}, "
+            f"+{a['growth']}/pooling, stem {','.join(map(str, a['stem']))}, "
+            f"{a['poolings']} poolings, target {a['target']}",
             f"parameters     {info['parameters']:,} ({info['weights_bytes'] / 2**20:.1f} MiB fp32)",
             f"compute        {info['gflop_per_second']:.2f} GFLOP per second of audio "
-            f"({info['gflop_per_window']:.2f} GFLOP per 512x{info['window_frames']} window; conv MACs x 2)",
-            f"activations    {info['peak_activation_mib']:.1f} MiB peak for one 512x{info['window_frames']} window "
+            f"({info['gflop_per_window']:.2f} GFLOP per {window}; conv MACs x 2)",
+            f"activations    {info['peak_activation_mib']:.1f} MiB peak for one {window} "
             "(batch 1, fp32, inference)",
         ]
     )

@@ -2,7 +2,7 @@
 
 Two sources:
 
-- the seed report (a course report re-implementing Park et al. in PyTorch,
+- the report (a course report re-implementing Park et al. in PyTorch,
   github.com/ZYFZYF/Music-Source-Separation): the 19 rows of its experiment log
   ``result.xlsx``; rows 15/16 are its Table 1 ("Ours" vs "Park's"), rows 18/19
   its Table 2 (best runs) and row 17 Park's paper as the report quotes it;
@@ -11,7 +11,7 @@ Two sources:
 
 Metrics are (GNSDR, GSIR, GSAR) in dB for the singing voice and the
 accompaniment, length-weighted means over the test clips.  Parameter counts are
-those of the seed's result.xlsx (every one reproduced from the architecture
+those of the report's result.xlsx (every one reproduced from the architecture
 description); row 17's count is that of Park's TensorFlow network.
 
 The workflow config attaches each variant's reported numbers to
@@ -32,18 +32,18 @@ PARK_CITATION = (
     "Sungheon Park, Taehoon Kim, Kyogu Lee, Nojun Kwak: Music Source Separation Using "
     "Stacked Hourglass Networks, ISMIR 2018, arXiv:1805.08559"
 )
-SEED_CODE = "github.com/ZYFZYF/Music-Source-Separation"
+REPORT_CODE = "github.com/ZYFZYF/Music-Source-Separation"
 PARK_CODE = "github.com/sungheonpark/music_source_sepearation_SH_net"
 
-#: the seed report's table numbers (its result.xlsx rows)
-TABLE1_ROWS = (15, 16)  # "Ours" vs "Park's" (the seed's PyTorch version of Park's widths)
+#: the report's table numbers (its result.xlsx rows)
+TABLE1_ROWS = (15, 16)  # "Ours" vs "Park's" (the report's PyTorch version of Park's widths)
 TABLE2_ROWS = (18, 19)  # "Ours' best" at 15,000 and 20,000 steps
 PARK_PAPER_ROW = 17  # Park's paper, as the report quotes it
 
 
 @dataclass(frozen=True)
-class SeedRow:
-    """One row of the seed report's experiment log (result.xlsx)."""
+class ReportRow:
+    """One row of the report's experiment log (result.xlsx)."""
 
     row: int
     change: str
@@ -62,8 +62,11 @@ class SeedRow:
     @property
     def source(self) -> str:
         if self.row == PARK_PAPER_ROW:
-            return f"Park et al., {PARK_ARXIV}, MIR-1K results (4-stack network), as quoted in the seed report's Table 2 (result.xlsx row {self.row})"
-        where = f"seed report result.xlsx row {self.row}"
+            return (
+                f"Park et al., {PARK_ARXIV}, MIR-1K results (4-stack network), as quoted in "
+                f"the report's Table 2 (result.xlsx row {self.row})"
+            )
+        where = f"report result.xlsx row {self.row}"
         if self.row in TABLE1_ROWS:
             where += " (report Table 1)"
         elif self.row in TABLE2_ROWS:
@@ -81,7 +84,7 @@ class SeedRow:
         return out
 
 
-_P = {  # parameter counts of the seed's networks (result.xlsx)
+_P = {  # parameter counts of the report's networks (result.xlsx)
     (4, 64, 64, 2): 34_689_752,
     (4, 256, 0, 2): 42_752_792,
     (1, 64, 64, 2): 8_868_038,
@@ -99,7 +102,7 @@ PARK_ORIGINAL_PARAMETERS = (
 def _row(row, change, arch, iterations, lr, clips, voice, acc, note=""):
     params = _P.get(arch) if arch else None
     stacks, channels, growth, outputs = arch if arch else (None, None, None, None)
-    return SeedRow(
+    return ReportRow(
         row,
         change,
         stacks,
@@ -116,7 +119,7 @@ def _row(row, change, arch, iterations, lr, clips, voice, acc, note=""):
     )
 
 
-SEED_ROWS: tuple[SeedRow, ...] = (
+REPORT_ROWS: tuple[ReportRow, ...] = (
     _row(
         1,
         "baseline, one window per forward, mir_eval",
@@ -270,7 +273,7 @@ SEED_ROWS: tuple[SeedRow, ...] = (
     ),
     _row(
         16,
-        "\"Park's\" widths in the seed's network (report Table 1)",
+        "\"Park's\" widths in the report's network (report Table 1)",
         (4, 256, 0, 2),
         15000,
         0.01,
@@ -278,9 +281,9 @@ SEED_ROWS: tuple[SeedRow, ...] = (
         (10.433, 15.426, 12.618),
         (9.772, 13.745, 12.642),
     ),
-    SeedRow(
+    ReportRow(
         17,
-        "Park's paper, as quoted by the seed report",
+        "Park's paper, as quoted by the report",
         4,
         256,
         0,
@@ -314,12 +317,12 @@ SEED_ROWS: tuple[SeedRow, ...] = (
         (9.916, 14.259, 12.601),
     ),
 )
-SEED_BY_ROW: dict[int, SeedRow] = {r.row: r for r in SEED_ROWS}
+REPORT_BY_ROW: dict[int, ReportRow] = {r.row: r for r in REPORT_ROWS}
 
-#: Park's paper (the 4-stack network on MIR-1K), the numbers the seed report quotes
-PARK_PAPER = SEED_BY_ROW[PARK_PAPER_ROW]
+#: Park's paper (the 4-stack network on MIR-1K), the numbers the report quotes
+PARK_PAPER = REPORT_BY_ROW[PARK_PAPER_ROW]
 
-#: the row labels the seed report's tables print
+#: the row labels the report's tables print
 TABLE_LABELS = {15: "Ours", 16: "Park's", 17: "Park's paper", 18: "Ours' best", 19: "Ours' best"}
 
 
@@ -337,52 +340,52 @@ TIMING_CLAIMS: tuple[TimingClaim, ...] = (
         "separate a 64-s song (annar_4)",
         6.0,
         "GTX 1060",
-        "seed report, speed section",
-        "the seed's implementation, 4 windows per forward pass",
+        "report, speed section",
+        "the report's implementation, 4 windows per forward pass",
     ),
     TimingClaim(
         "separate a 64-s song (annar_4), Park's implementation",
         16.0,
         "GTX 1060",
-        "seed report, speed section",
+        "report, speed section",
         "Park's TensorFlow code, same conditions",
     ),
     TimingClaim(
         "separate + score the 825 test clips",
         32 * 60.0,
         "GTX 1060",
-        "seed report (experiment log)",
+        "report (experiment log)",
         "about 32 min; scoring is ~80% of it",
     ),
     TimingClaim(
         'train 4-stack "Ours", 15,000 iterations',
         3 * 3600.0,
         "GTX 1060",
-        "seed report (experiment log)",
+        "report (experiment log)",
         "about 3 h",
     ),
 )
 
 
 def reported_of(row: int | None) -> dict | None:
-    """The seed report's numbers of one result.xlsx row (None when unknown or not printed)."""
+    """The report's numbers of one result.xlsx row (None when unknown or not printed)."""
     if row is None:
         return None
-    r = SEED_BY_ROW.get(int(row))
+    r = REPORT_BY_ROW.get(int(row))
     return None if r is None else r.reported()
 
 
 def source_of(row: int | None) -> str | None:
     if row is None:
         return None
-    r = SEED_BY_ROW.get(int(row))
+    r = REPORT_BY_ROW.get(int(row))
     return None if r is None else r.source
 
 
 def reference_records() -> list[dict]:
     """One flat dict per published row (the workbook's ``references`` sheet)."""
     out = []
-    for r in SEED_ROWS:
+    for r in REPORT_ROWS:
         rec = {
             "row": r.row,
             "label": TABLE_LABELS.get(r.row, ""),

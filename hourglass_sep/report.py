@@ -1,13 +1,13 @@
-"""The Markdown report: the seed report's tables regenerated from the measured numbers.
+"""The Markdown report: the report's tables regenerated from the measured numbers.
 
 Rendered from a Jinja2 template (``reports/report.md.j2``); this module computes
 every table as Markdown and hands the template a context of strings and small
 dicts, so the template holds the prose and the layout only.
 
-Tables (each run: a *measured* line, the line the seed report / Park's paper
+Tables (each run: a *measured* line, the line the report / Park's paper
 printed, and their difference):
 
-- Table 1: "Ours" (seed row 15) vs "Park's" (row 16): parameters + 6 metrics;
+- Table 1: "Ours" (report row 15) vs "Park's" (row 16): parameters + 6 metrics;
 - Table 2: the best runs (rows 18, 19) vs Park's paper (row 17);
 - ablations: every other evaluated run.
 
@@ -27,17 +27,10 @@ from . import __version__
 from . import references as refs
 from .audio import atomic_path
 from .errors import UserError
+from .run_inputs import Inputs, add_inputs_arguments, load_inputs, reported_values, scale_info
+from .run_inputs import num as _num
 from .speed import is_ratio
-from .workbook import (
-    DASH,
-    Inputs,
-    _num,
-    experiment_table,
-    load_inputs,
-    metric_col,
-    reported_values,
-    scale_info,
-)
+from .workbook import DASH, experiment_table, metric_col
 
 log = logging.getLogger(__name__)
 
@@ -177,11 +170,11 @@ class Tables:
         else:
             lines.append([f"**{name}**", "measured", *mid, *[fmt(v) for v in _metrics(rec)]])
         src = rep_label or (
-            f"seed report, row {report_row}" if report_row is not None else "reported"
+            f"the report, row {report_row}" if report_row is not None else "reported"
         )
         if rep is None:
             note = (row or {}).get("reported_note") or (
-                refs.SEED_BY_ROW[report_row].note if report_row in refs.SEED_BY_ROW else ""
+                refs.REPORT_BY_ROW[report_row].note if report_row in refs.REPORT_BY_ROW else ""
             )
             lines.append(["", f"{src}: {note or 'no value printed'}", *rep_mid, *[DASH] * 6])
         else:
@@ -211,7 +204,7 @@ class Tables:
             row, rec = self._pick(report_row)
             name = (row or {}).get("label") or refs.TABLE_LABELS[report_row]
             name = name.split(" @")[0]
-            sr = refs.SEED_BY_ROW[report_row]
+            sr = refs.REPORT_BY_ROW[report_row]
             mid = [fmt_int(rec.get("parameters"))] if rec else [DASH]
             pdiff = None
             if rec and _num(rec.get("parameters")) is not None and sr.parameters:
@@ -225,7 +218,7 @@ class Tables:
         rows = []
         for report_row in refs.TABLE2_ROWS:
             row, rec = self._pick(report_row)
-            sr = refs.SEED_BY_ROW[report_row]
+            sr = refs.REPORT_BY_ROW[report_row]
             name = refs.TABLE_LABELS[report_row]
             if row is not None and row.get("label"):
                 name = row["label"].split(" @")[0]
@@ -238,7 +231,7 @@ class Tables:
             rows.append(
                 [
                     "**Park's paper**",
-                    f"{refs.PARK_ARXIV} (seed report row {pp.row})",
+                    f"{refs.PARK_ARXIV} (report row {pp.row})",
                     fmt_int(pp.iterations),
                     *[fmt(v) for v in _reported_metrics(pp.reported())],
                 ]
@@ -260,7 +253,7 @@ class Tables:
                 rec,
                 pp.row,
                 [fmt_int(pp.iterations)],
-                rep_label=f"Park's paper ({refs.PARK_ARXIV}), seed row {pp.row}",
+                rep_label=f"Park's paper ({refs.PARK_ARXIV}), report row {pp.row}",
             )
         return md_table(["Model", "", "Iterations", *METRIC_HEADERS], rows, "ll" + "r" * 7)
 
@@ -277,7 +270,7 @@ class Tables:
             if sr is not None and int(sr) in main:
                 continue
             n += 1
-            seed = refs.SEED_BY_ROW.get(int(sr)) if sr is not None else None
+            ref = refs.REPORT_BY_ROW.get(int(sr)) if sr is not None else None
             name = row.get("label") or row["variant"]
             mid = [
                 str(sr) if sr is not None else "new",
@@ -286,8 +279,8 @@ class Tables:
             ]
             rep_mid = [
                 str(sr) if sr is not None else DASH,
-                fmt_int(seed.iterations) if seed else DASH,
-                fmt_int(seed.parameters) if seed else DASH,
+                fmt_int(ref.iterations) if ref else DASH,
+                fmt_int(ref.parameters) if ref else DASH,
             ]
             rows += self._block(
                 name,
@@ -301,7 +294,7 @@ class Tables:
         if not rows:
             return "_No other runs in this configuration._", 0
         return md_table(
-            ["Run", "", "Seed row", "Step", "Parameters", *METRIC_HEADERS], rows, "ll" + "r" * 9
+            ["Run", "", "Report row", "Step", "Parameters", *METRIC_HEADERS], rows, "ll" + "r" * 9
         ), n
 
     def ablation_notes(self) -> list[str]:
@@ -312,37 +305,24 @@ class Tables:
             if sr is not None and int(sr) in main:
                 continue
             out.append(
-                f"**{row.get('label') or row['variant']}** (`{row['variant']}`, step {row['step']:,}): "
+                f"**{row.get('label') or row['variant']}** "
+                f"(`{row['variant']}`, step {row['step']:,}): "
                 f"{row.get('note') or 'no description'}"
             )
         return out
 
     def not_reproduced(self) -> list[str]:
         ran = set(self.by_row)
-        return [f"row {r.row} ({r.change})" for r in refs.SEED_ROWS if r.row not in ran]
+        return [f"row {r.row} ({r.change})" for r in refs.REPORT_ROWS if r.row not in ran]
 
     def all_runs(self) -> str:
-        cols = [
-            "label",
-            "variant",
-            "seed row",
-            "status",
-            "parameters",
-            "iterations",
-            "lr",
-            "sampling",
-            "device",
-            "train time (s)",
-            "test clips",
-            "test time (s)",
-        ]
         rows = []
         for rec in self.recs:
             rows.append(
                 [
                     rec["label"],
                     f"`{rec['variant']}`",
-                    DASH if _num(rec["seed row"]) is None else str(int(rec["seed row"])),
+                    DASH if _num(rec["report row"]) is None else str(int(rec["report row"])),
                     rec["status"],
                     fmt_int(rec["parameters"]),
                     fmt_int(rec["iterations"]),
@@ -358,7 +338,7 @@ class Tables:
             [
                 "Run",
                 "Variant",
-                "Seed row",
+                "Report row",
                 "Status",
                 "Parameters",
                 "Step",
@@ -376,7 +356,8 @@ class Tables:
 
 def speed_section(inputs: Inputs, tables: Tables) -> dict:
     claims = [
-        f"{c.what}: **{fmt_seconds(c.seconds)}** on a {c.device} ({c.source}{'; ' + c.note if c.note else ''})"
+        f"{c.what}: **{fmt_seconds(c.seconds)}** on a {c.device} "
+        f"({c.source}{'; ' + c.note if c.note else ''})"
         for c in refs.TIMING_CLAIMS
     ]
     measured = None
@@ -445,7 +426,8 @@ def provenance(inputs: Inputs) -> list[str]:
     meta = inputs.meta
     sc = scale_info(meta, inputs.rows)
     items = [
-        f"Generated {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by hourglass-sep {__version__}."
+        f"Generated {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} "
+        f"by hourglass-sep {__version__}."
     ]
     if sc["preset"]:
         items.append(f"Preset: `{sc['preset']}`.")
@@ -455,11 +437,15 @@ def provenance(inputs: Inputs) -> list[str]:
     if source == "synthetic":
         desc = "synthetic MIR-1K-format corpus (built-in generator), not MIR-1K"
     elif source in ("mir1k", "local"):
-        desc = f"MIR-1K ({'downloaded' if source == 'mir1k' else 'local copy'}; train = abjones + amy, test = the rest)"
+        how = "downloaded" if source == "mir1k" else "local copy"
+        desc = f"MIR-1K ({how}; train = abjones + amy, test = the rest)"
     elif source:
         desc = str(source)
     else:
-        desc = "not recorded in experiments.json (MIR-1K protocol: train = abjones + amy, test = the rest)"
+        desc = (
+            "not recorded in experiments.json (MIR-1K protocol: train = abjones + amy, "
+            "test = the rest)"
+        )
     tc = sc["test_clips"]
     items.append(f"Dataset: {desc}; evaluated test clips: {tc if tc else 'all'}.")
     if "scorer" in inputs.summary.columns:
@@ -494,7 +480,7 @@ def provenance(inputs: Inputs) -> list[str]:
         + (f", `{inputs.sources.get('speed')}`" if inputs.sources.get("speed") else "")
         + "."
     )
-    items.append(f"References: {refs.PARK_CITATION}; seed report code {refs.SEED_CODE}.")
+    items.append(f"References: {refs.PARK_CITATION}; report code {refs.REPORT_CODE}.")
     return items
 
 
@@ -562,28 +548,7 @@ def write_report(inputs: Inputs, template: str | Path, out: str | Path, figdir=N
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--experiments",
-        required=True,
-        metavar="JSON",
-        help="experiments.json written by the workflow",
-    )
-    p.add_argument(
-        "--summary", required=True, metavar="TSV", help="summary.tsv from `hourglass-sep aggregate`"
-    )
-    p.add_argument(
-        "--scores",
-        nargs="*",
-        default=[],
-        metavar="TSV",
-        help="per-clip score tables (optional: scoring times)",
-    )
-    p.add_argument(
-        "--speed",
-        default=None,
-        metavar="TSV",
-        help="timings (what, device, seconds, detail); optional",
-    )
+    add_inputs_arguments(p)
     p.add_argument(
         "--figures",
         default=None,

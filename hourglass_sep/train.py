@@ -1,8 +1,12 @@
 """Train one stacked hourglass network on a spectrogram cache (checkpoints, exact resume).
 
+The settings (their defaults and help) are the fields of :class:`TrainConfig` and
+:class:`ArchConfig` in :mod:`hourglass_sep.settings`; the CLI options are made from them.
+The run itself is a :class:`Trainer`: resume or start, steps, checkpoints, finish.
+
 ``hourglass-sep train --cache train.npz -o model.pt [arch flags] [train flags]``
 
-What one step does (Park et al. / the seed report):
+What one step does (Park et al. / the report):
     draw ``batch`` patches of 512 x ``frames`` (freq x frames) from the cache,
     forward the network, loss = sum over stacks of ``model.loss_terms`` (L1),
     Adam (default betas) at lr = lr0 * factor ** (step // every).
@@ -10,7 +14,7 @@ What one step does (Park et al. / the seed report):
 Sampling (``--sampling``):
     per_clip  Park's: a random permutation of the (long enough) clips per epoch; each
               patch takes the next clip of it and a random start in [0, T - frames].
-    uniform   the seed's change: uniform over all (clip, start) pairs, start in [0, T - frames].
+    uniform   the report's change: uniform over all (clip, start) pairs, start in [0, T - frames].
 Clips shorter than ``frames`` cannot give a patch and are skipped with a warning.
 
 Reproducibility.  All randomness comes from ``--seed``: the weights' initialisation from
@@ -55,7 +59,7 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -65,124 +69,30 @@ from .audio import atomic_path
 from .cache import SpectrogramCache
 from .errors import UserError
 from .features import N_BINS
-from .hardware import DEVICES, default_threads, resolve_device
-from .model import (
-    KINDS,
-    LEGACY_KINDS,
-    TARGETS,
+from .hardware import default_threads, resolve_device
+from .model import build_model, count_parameters, loss_terms
+from .settings import (
+    AMPS,
+    SAMPLING,
     ArchConfig,
-    build_model,
-    count_parameters,
-    loss_terms,
+    TrainConfig,
+    add_setting_arguments,
+    from_namespace,
+    resume_keys,
 )
+
+__all__ = ["AMPS", "SAMPLING", "ArchConfig", "TrainConfig", "train"]
 
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "hourglass-sep-model/1"
 CHECKPOINT_FORMAT = "hourglass-sep-checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
-SAMPLING = ("per_clip", "uniform")
-
-AMPS = ("auto", "off", "bf16")
 
 # TrainConfig keys that change the training trajectory: they must match to resume.
-TRAJECTORY_KEYS = (
-    "lr",
-    "lr_decay_every",
-    "lr_decay_factor",
-    "batch",
-    "frames",
-    "sampling",
-    "seed",
-    "precise_bn",
-    "weight_average",
-)
+TRAJECTORY_KEYS = resume_keys(TrainConfig, "match")
 # Resolved execution settings: a change is allowed on resume, with a warning.
-EXECUTION_KEYS = ("device", "amp", "threads")
-
-
-# ------------------------------------------------------------------ configuration
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every training setting, with its default (Park et al.'s published schedule).
-
-    ``lr_decay_every = 0`` disables the decay.  ``threads = None`` means
-    ``OMP_NUM_THREADS`` when set, else ``os.cpu_count()``.  ``amp = "auto"`` is bf16
-    autocast where the hardware has native bfloat16 (see resolve_amp), else fp32.  ``allow_cpu`` lets ``device="cuda"``
-    fall back to the CPU (with a warning) when no GPU is visible.  ``precise_bn`` and
-    ``weight_average`` change only what is saved (see precise_bn_state and WeightAverage).
-    """
-
-    iterations: int = 15000
-    lr: float = 1e-4
-    lr_decay_every: int = 12000
-    lr_decay_factor: float = 0.2
-    batch: int = 4
-    frames: int = 64
-    sampling: str = "per_clip"
-    seed: int = 0
-    checkpoint_every: int = 500
-    snapshots: tuple[int, ...] = ()
-    log_every: int = 50
-    device: str = "auto"
-    threads: int | None = None
-    amp: str = "auto"
-    allow_cpu: bool = False
-    precise_bn: int = 0
-    weight_average: float = 0.0
-
-    def __post_init__(self):
-        object.__setattr__(self, "snapshots", tuple(sorted({int(s) for s in self.snapshots})))
-        problems = []
-        for name in ("iterations", "batch", "frames", "log_every"):
-            if int(getattr(self, name)) < 1:
-                problems.append(f"{name}={getattr(self, name)} (must be >= 1)")
-        for name in ("lr_decay_every", "checkpoint_every", "precise_bn"):
-            if int(getattr(self, name)) < 0:
-                problems.append(f"{name}={getattr(self, name)} (must be >= 0; 0 = never)")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            problems.append(f"lr={self.lr} (must be a positive number)")
-        if not (math.isfinite(self.lr_decay_factor) and self.lr_decay_factor > 0):
-            problems.append(f"lr_decay_factor={self.lr_decay_factor} (must be a positive number)")
-        if not (0.0 <= float(self.weight_average) < 1.0):
-            problems.append(
-                f"weight_average={self.weight_average} (the decay of the weight average: 0 <= d < 1; "
-                "0 = save the raw weights)"
-            )
-        elif self.weight_average and not self.precise_bn:
-            problems.append(
-                f"weight_average={self.weight_average} needs precise_bn > 0 (the BatchNorm running "
-                "averages belong to the raw weights, not to their average)"
-            )
-        if self.sampling not in SAMPLING:
-            problems.append(f"sampling={self.sampling!r} (choose {', '.join(SAMPLING)})")
-        if self.device not in DEVICES:
-            problems.append(f"device={self.device!r} (choose {', '.join(DEVICES)})")
-        if self.amp not in AMPS:
-            problems.append(f"amp={self.amp!r} (choose {', '.join(AMPS)})")
-        if self.threads is not None and int(self.threads) < 1:
-            problems.append(f"threads={self.threads} (must be >= 1)")
-        bad = [s for s in self.snapshots if not 1 <= s <= self.iterations]
-        if bad:
-            problems.append(f"snapshots {bad} (must lie in 1..iterations={self.iterations})")
-        if problems:
-            raise UserError("invalid training settings: " + "; ".join(problems))
-
-    def lr_at(self, step: int) -> float:
-        """Learning rate of the step with 0-based index ``step``."""
-        if not self.lr_decay_every:
-            return float(self.lr)
-        return float(self.lr * self.lr_decay_factor ** (step // self.lr_decay_every))
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["snapshots"] = list(self.snapshots)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+EXECUTION_KEYS = resume_keys(TrainConfig, "warn")
 
 
 def resolve_amp(requested: str, device: torch.device) -> str:
@@ -236,6 +146,7 @@ class PatchSampler:
         return int(self.cum[-1]) if len(self.cum) else 0
 
     def batch(self, n: int) -> list[tuple[int, int]]:
+        """The next ``n`` (clip, start) pairs."""
         if self.mode == "uniform":
             k = self.rng.integers(0, self.cases, size=n)
             j = np.searchsorted(self.cum, k, side="right")
@@ -254,6 +165,7 @@ class PatchSampler:
         return out
 
     def state(self) -> dict:
+        """Everything needed to continue the same sequence of patches (JSON-safe)."""
         return {
             "bit_generator": json.dumps(self.rng.bit_generator.state),  # 128-bit ints: keep as text
             "perm": [int(x) for x in self.perm],
@@ -262,6 +174,7 @@ class PatchSampler:
         }
 
     def load_state(self, state: dict) -> None:
+        """Continue from :meth:`state`."""
         self.rng.bit_generator.state = json.loads(state["bit_generator"])
         self.perm = np.asarray(state["perm"], dtype=np.int64)
         self.pos = int(state["pos"])
@@ -315,11 +228,13 @@ def _torch_settings(device: torch.device, threads: int):
 
 
 def _all_finite(tensors) -> bool:
+    """True when every floating-point tensor holds only finite values (one sync)."""
     flags = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
     return bool(torch.stack(flags).all().item()) if flags else True
 
 
 def _cpu_state_dict(model: torch.nn.Module) -> dict:
+    """A contiguous CPU copy of the model's state_dict (what a model file stores)."""
     return {
         k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
         for k, v in model.state_dict().items()
@@ -391,6 +306,7 @@ class WeightAverage:
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
+        """Fold in the weights after one optimizer step."""
         d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
         torch._foreach_lerp_(self.params, [p.detach().float() for p in model.parameters()], 1.0 - d)
         self.updates += 1
@@ -406,6 +322,7 @@ class WeightAverage:
         return clone
 
     def state(self) -> dict:
+        """The average for the checkpoint (CPU tensors)."""
         return {
             "decay": self.decay,
             "updates": self.updates,
@@ -413,6 +330,7 @@ class WeightAverage:
         }
 
     def load_state(self, state: dict, device: torch.device) -> None:
+        """Continue from :meth:`state` on ``device``."""
         if len(state["params"]) != len(self.params):
             raise ValueError("the checkpoint's weight average has a different number of tensors")
         self.decay = float(state["decay"])
@@ -427,6 +345,7 @@ def snapshot_path(out_path: str | Path, step: int) -> Path:
 
 
 def _fmt_duration(seconds: float) -> str:
+    """``h:mm:ss`` for an ETA; ``?`` when unknown."""
     if not math.isfinite(seconds):
         return "?"
     s = int(round(seconds))
@@ -449,6 +368,7 @@ class _Progress:
             )
 
     def update(self, done: int, loss: float, lr: float) -> None:
+        """One step done: move the bar, or log when a line is due."""
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.3g}", refresh=False)
@@ -471,6 +391,7 @@ class _Progress:
         )
 
     def close(self) -> None:
+        """Close the bar (log lines need nothing)."""
         if self.bar is not None:
             self.bar.close()
 
@@ -503,8 +424,8 @@ def _resume_problem(
     hard, soft = _compare_configs(ck, current)
     if hard:
         return (
-            f"{path}: the checkpoint (step {ck['step']}) was written with a different configuration "
-            f"({'; '.join(hard)})"
+            f"{path}: the checkpoint (step {ck['step']}) was written with a different "
+            f"configuration ({'; '.join(hard)})"
         ), soft
     if ck["step"] > cfg.iterations:
         return (
@@ -523,6 +444,462 @@ def _resume_problem(
 
 
 # ---------------------------------------------------------------------- training
+@dataclass(frozen=True)
+class RunPaths:
+    """Where one run writes: the model, its work directory (checkpoint), history, summary."""
+
+    out: Path
+    workdir: Path
+    history: Path
+    info: Path
+    snapshot_dir: Path | None
+
+    @classmethod
+    def of(cls, out_path, workdir=None, history_path=None, info_path=None, snapshot_dir=None):
+        """The paths of ``train()``'s arguments, defaults filled in beside ``out_path``."""
+        out = Path(out_path)
+        return cls(
+            out=out,
+            workdir=Path(workdir) if workdir is not None else out.with_name(out.name + ".work"),
+            history=Path(history_path)
+            if history_path is not None
+            else out.with_name(out.stem + ".history.csv"),
+            info=Path(info_path)
+            if info_path is not None
+            else out.with_name(out.stem + ".train.json"),
+            snapshot_dir=Path(snapshot_dir) if snapshot_dir is not None else None,
+        )
+
+    @property
+    def checkpoint(self) -> Path:
+        """The one checkpoint file of the run."""
+        return self.workdir / CHECKPOINT_NAME
+
+    def snapshot(self, step: int) -> Path:
+        """Where the snapshot of ``step`` is delivered."""
+        if self.snapshot_dir is not None:
+            return self.snapshot_dir / f"step{step}.pt"
+        return snapshot_path(self.out, step)
+
+
+def open_training_cache(
+    cache_path: str | Path, arch: ArchConfig, cfg: TrainConfig
+) -> tuple[SpectrogramCache, PatchSampler]:
+    """The cache and its patch sampler; clear errors before any model is built."""
+    if cfg.frames % arch.time_multiple:
+        near = max(1, round(cfg.frames / arch.time_multiple)) * arch.time_multiple
+        raise UserError(
+            f"--frames {cfg.frames} is not a multiple of {arch.time_multiple} (2 ** poolings, "
+            f"poolings={arch.poolings}); use e.g. --frames {near}"
+        )
+    cache = SpectrogramCache(cache_path)
+    sampler = PatchSampler(cache.frames, cfg.frames, cfg.sampling, cfg.seed)
+    if len(sampler.skipped):
+        names = [cache.clips[i] for i in sampler.skipped]
+        log.warning(
+            "%s: skipping %d clip(s) shorter than %d frames: %s%s",
+            cache.path,
+            len(names),
+            cfg.frames,
+            ", ".join(names[:5]),
+            " ..." if len(names) > 5 else "",
+        )
+    if not len(sampler.eligible):
+        raise UserError(
+            f"{cache.path}: no clip is at least {cfg.frames} frames long (longest: "
+            f"{int(cache.frames.max()) if len(cache) else 0}); lower --frames or use longer clips"
+        )
+    return cache, sampler
+
+
+class Trainer:
+    """One training run: the model, optimizer, sampler and bookkeeping of a session.
+
+    ``train()`` drives it: :meth:`resume_or_start`, :meth:`run` (one :meth:`step` after the
+    other, with history rows, snapshots and checkpoints), :meth:`finish`.  Build it inside
+    ``_torch_settings``: the model's initial weights come from the torch generator seeded
+    here with ``cfg.seed``.
+    """
+
+    def __init__(self, cache, sampler, arch, cfg, paths: RunPaths, device, amp, threads):
+        """Seed torch, build the model and optimizer; a fresh run's state at step 0."""
+        self.cache, self.sampler, self.arch, self.cfg, self.paths = cache, sampler, arch, cfg, paths
+        self.device, self.amp, self.threads = device, amp, threads
+        self.fingerprint = cache_fingerprint(cache)
+        self.current = {
+            "arch": arch.to_dict(),
+            "train": cfg.to_dict(),
+            "cache": self.fingerprint,
+            "execution": {"device": device.type, "amp": amp, "threads": threads},
+        }
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(arch)
+        self.n_params = count_parameters(self.model)
+        self.model.to(device)
+        # faster on GPUs and CPUs alike (1.3x on the CPU)
+        self.model.to(memory_format=torch.channels_last)
+        self.model.train()
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.average = WeightAverage(self.model, cfg.weight_average) if cfg.weight_average else None
+        self.autocast = (
+            torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+            if amp == "bf16"
+            else contextlib.nullcontext()
+        )
+        self.step_done = 0
+        self.history: list[list[float]] = []
+        self.acc_sum = np.zeros(arch.stacks + 1)
+        self.acc_n = 0
+        self.wall_before = self.loop_before = 0.0
+        self.sessions = 1
+        self.resumed_from: int | None = None
+        self.last_ckpt: int | None = None
+        self._evaluated: dict[int, dict] = {}  # step -> saved state_dict (the last one only)
+        self.t_session = self.loop_start = time.perf_counter()
+
+    # ------------------------------------------------------------ resume or start
+    def resume_or_start(self, restart_on_mismatch: bool) -> None:
+        """Continue from the work directory's checkpoint when it fits this run, else start."""
+        workdir = self.paths.workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        for stale in workdir.glob(".*.part*"):  # temporaries of a killed write
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        ck, soft = self._usable_checkpoint(restart_on_mismatch)
+        if ck is not None:
+            self._restore(ck, soft)
+        else:
+            for old in workdir.glob("snapshot@*.pt"):  # left by an earlier run without checkpoint
+                old.unlink()
+            self._log_start()
+        self.last_ckpt = self.resumed_from
+        self.t_session = self.loop_start = time.perf_counter()
+
+    def _usable_checkpoint(self, restart_on_mismatch: bool) -> tuple[dict | None, list[str]]:
+        """(the checkpoint to resume or None, execution differences to warn about)."""
+        path = self.paths.checkpoint
+        if not path.exists():
+            return None, []
+        try:
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError(f"not a {CHECKPOINT_FORMAT} checkpoint")
+        except Exception as exc:
+            problem, ck, soft = f"{path}: unreadable checkpoint ({exc})", None, []
+        else:
+            problem, soft = _resume_problem(ck, self.current, self.cfg, self.paths.workdir)
+        if problem and not restart_on_mismatch:
+            raise UserError(
+                f"{problem}; rerun with the original settings to resume it, or delete the work "
+                f"directory to start fresh: rm -r {self.paths.workdir}"
+            )
+        if problem:
+            log.warning("%s; discarding it and starting fresh (--restart-on-mismatch)", problem)
+            path.unlink()
+            return None, []
+        return ck, soft
+
+    def _restore(self, ck: dict, soft: list[str]) -> None:
+        """Load every state of checkpoint ``ck`` (weights, optimizer, RNGs, bookkeeping)."""
+        if soft:
+            log.warning(
+                "resuming with different execution settings (%s): the result will not be "
+                "bit-identical to an uninterrupted run",
+                "; ".join(soft),
+            )
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sampler.load_state(ck["sampler"])
+        if self.average is not None:
+            self.average.load_state(ck["weight_average"], self.device)
+        torch.set_rng_state(ck["torch_rng"])
+        if self.device.type == "cuda" and ck.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ck["cuda_rng"])
+        self.step_done = self.resumed_from = int(ck["step"])
+        self.history = [list(r) for r in ck["history"]]
+        self.acc_sum = np.asarray(ck["log_acc"]["sum"], dtype=np.float64)
+        self.acc_n = int(ck["log_acc"]["n"])
+        self.wall_before = float(ck["wall_seconds"])
+        self.loop_before = float(ck["loop_seconds"])
+        self.sessions = int(ck.get("sessions", 1)) + 1
+        log.info(
+            "resuming from %s at step %d of %d (session %d)",
+            self.paths.checkpoint,
+            self.step_done,
+            self.cfg.iterations,
+            self.sessions,
+        )
+
+    def _log_start(self) -> None:
+        """One line that says what is trained, where and how."""
+        log.info(
+            "training %s (%s parameters) on %s for %d steps: device %s, amp %s, %d thread(s), "
+            "%s sampling of %d clips (%d cases)",
+            self.arch.kind,
+            f"{self.n_params:,}",
+            self.cache.path,
+            self.cfg.iterations,
+            self.device.type,
+            self.amp,
+            self.threads,
+            self.cfg.sampling,
+            len(self.sampler.eligible),
+            self.sampler.cases,
+        )
+
+    # ------------------------------------------------------------ the loop
+    def wall_now(self) -> float:
+        """Training wall time over every session so far."""
+        return self.wall_before + time.perf_counter() - self.t_session
+
+    def loop_seconds(self) -> float:
+        """Time spent in the step loop over every session so far."""
+        return self.loop_before + time.perf_counter() - self.loop_start
+
+    def run(self, progress: bool) -> None:
+        """Steps up to ``cfg.iterations``, each followed by its bookkeeping."""
+        bar = _Progress(self.cfg.iterations, self.step_done, progress, self.cfg.log_every)
+        try:
+            while self.step_done < self.cfg.iterations:
+                loss, lr = self.step()
+                self._after_step(lr)
+                bar.update(self.step_done, loss, lr)
+        finally:
+            bar.close()
+        self.loop_before, self.loop_start = self.loop_seconds(), time.perf_counter()
+
+    def step(self) -> tuple[float, float]:
+        """One optimizer step; (its loss, its lr).  A non-finite loss stops before the update."""
+        cfg, step = self.cfg, self.step_done
+        lr = cfg.lr_at(step)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        mix, voice, acc = load_batch(
+            self.cache, self.sampler.batch(cfg.batch), cfg.frames, self.device
+        )
+        mix = mix.contiguous(memory_format=torch.channels_last)
+        with self.autocast:
+            preds = self.model(mix)
+        terms = torch.stack(
+            [loss_terms(p.float(), mix, voice, acc, self.arch.target) for p in preds]
+        )
+        loss = terms.sum()
+        values = torch.cat([loss.detach()[None], terms.detach()]).cpu().numpy().astype(np.float64)
+        if not np.isfinite(values).all():
+            raise UserError(
+                f"the loss became non-finite ({values[0]}) at step {step + 1} of "
+                f"{cfg.iterations} (lr {lr:.3g}); stopped before updating the weights, the last "
+                f"good checkpoint ({self._ckpt_desc()}) is kept. Lower --lr or check "
+                f"{self.cache.path} for inf/nan values, then rerun (it resumes from that "
+                f"checkpoint) or delete {self.paths.workdir} to restart"
+            )
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        if self.average is not None:
+            self.average.update(self.model)
+        self.step_done += 1
+        self.acc_sum += values
+        self.acc_n += 1
+        return float(values[0]), lr
+
+    def _after_step(self, lr: float) -> None:
+        """The history row, snapshot and checkpoint that fall on the step just done."""
+        cfg, done = self.cfg, self.step_done
+        if done % cfg.log_every == 0 or done == cfg.iterations:
+            mean = self.acc_sum / self.acc_n
+            self.history.append([done, *(float(x) for x in mean), lr, round(self.wall_now(), 3)])
+            self.acc_sum[:] = 0
+            self.acc_n = 0
+        if done in cfg.snapshots:
+            with atomic_path(self.paths.workdir / f"snapshot@{done}.pt") as tmp:
+                torch.save(self.model_record(done, self.wall_now()), tmp)
+        if cfg.checkpoint_every and (done % cfg.checkpoint_every == 0 or done == cfg.iterations):
+            self.save_checkpoint()
+            self.last_ckpt = done
+
+    # ------------------------------------------------------------ what is saved
+    def _ckpt_desc(self) -> str:
+        """The last good checkpoint, for error messages."""
+        if self.last_ckpt:
+            return f"step {self.last_ckpt} in {self.paths.checkpoint}"
+        return f"none was written yet; see {self.paths.workdir}"
+
+    def save_checkpoint(self) -> None:
+        """The complete state, written atomically; refused when a weight is not finite."""
+        done, model, opt = self.step_done, self.model, self.opt
+        tensors = list(model.state_dict().values())
+        tensors += [v for s in opt.state.values() for v in s.values() if torch.is_tensor(v)]
+        if not _all_finite(tensors):
+            raise UserError(
+                f"the weights became non-finite after step {done} (lr "
+                f"{self.cfg.lr_at(done - 1):.3g}); not writing them: the last good checkpoint "
+                f"({self._ckpt_desc()}) is kept; lower --lr, check the cache for inf/nan, and "
+                f"delete {self.paths.workdir} to restart"
+            )
+        ck = {
+            "format": CHECKPOINT_FORMAT,
+            "step": int(done),
+            "arch": self.current["arch"],
+            "train": self.current["train"],
+            "cache": self.fingerprint,
+            "execution": self.current["execution"],
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "sampler": self.sampler.state(),
+            "weight_average": self.average.state() if self.average is not None else None,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
+            "history": self.history,
+            "log_acc": {"sum": [float(x) for x in self.acc_sum], "n": int(self.acc_n)},
+            "wall_seconds": self.wall_now(),
+            "loop_seconds": self.loop_seconds(),
+            "sessions": self.sessions,
+        }
+        with atomic_path(self.paths.checkpoint) as tmp:
+            torch.save(ck, tmp)
+
+    def eval_state(self, done: int) -> dict:
+        """The state_dict saved for step ``done``: averaged weights and precise BatchNorm
+        statistics when asked for; computed once per step."""
+        if done not in self._evaluated:
+            self._evaluated.clear()
+            args = (self.cache, self.cfg, done, self.device, self.autocast)
+            if self.average is not None:
+                model = self.average.averaged_model(self.model)
+                self._evaluated[done] = precise_bn_state(model, *args, owned=True)
+            else:
+                self._evaluated[done] = precise_bn_state(self.model, *args)
+        return self._evaluated[done]
+
+    def model_record(self, done: int, wall: float) -> dict:
+        """The ``hourglass-sep-model/1`` record of step ``done`` (model file, snapshots)."""
+        cfg = self.cfg
+        return {
+            "format": MODEL_FORMAT,
+            "arch": self.arch.to_dict(),
+            "state_dict": self.eval_state(done),
+            "train": {
+                **cfg.to_dict(),
+                "threads": self.threads,
+                "amp": self.amp,
+                "cache": str(self.cache.path),
+            },
+            "bn_statistics": (
+                f"precise: plain mean over {cfg.precise_bn} batches of {cfg.batch}"
+                if cfg.precise_bn
+                else "running averages of training (momentum 0.1)"
+            ),
+            "weights": (
+                f"exponential moving average, decay {cfg.weight_average:g} "
+                "(warm-up min(d, (1+t)/(10+t)))"
+                if self.average is not None
+                else "the weights of the last step"
+            ),
+            "step": int(done),
+            "wall_seconds": float(wall),
+            "device": self.device.type,
+            "parameters": int(self.n_params),
+            "torch": str(torch.__version__),
+        }
+
+    # ------------------------------------------------------------ outputs
+    def finish(self, t_start: float) -> dict:
+        """Write the model, snapshots, history and run summary; return the summary."""
+        params = self.average.params if self.average is not None else []
+        if not _all_finite(list(self.model.state_dict().values()) + params):
+            raise UserError(
+                f"the final weights (step {self.step_done}) are not finite; not writing "
+                f"{self.paths.out}; lower --lr"
+            )
+        wall = self.wall_now()
+        record = self.model_record(self.step_done, wall)
+        self._write_history()
+        snapshots = self._deliver_snapshots(record)
+        with atomic_path(self.paths.out) as tmp:
+            torch.save(record, tmp)
+        info = self.summary(wall, snapshots, t_start)
+        with atomic_path(self.paths.info) as tmp:
+            tmp.write_text(json.dumps(info, indent=2) + "\n")
+        return info
+
+    def _write_history(self) -> None:
+        """history.csv: step, loss, loss per stack, lr, seconds."""
+        stacks = [f"loss_stack{i + 1}" for i in range(self.arch.stacks)]
+        with atomic_path(self.paths.history) as tmp, open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["step", "loss", *stacks, "lr", "seconds"])
+            for row in self.history:
+                losses = (f"{x:.8g}" for x in row[1:-2])
+                w.writerow([int(row[0]), *losses, f"{row[-2]:.8g}", f"{row[-1]:.3f}"])
+
+    def _deliver_snapshots(self, record: dict) -> dict[str, str]:
+        """Copy the work directory's snapshots to their destinations; {step: path}."""
+        if self.paths.snapshot_dir is not None:
+            self.paths.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        out = {}
+        for s in self.cfg.snapshots:
+            src, dst = self.paths.workdir / f"snapshot@{s}.pt", self.paths.snapshot(s)
+            with atomic_path(dst) as tmp:
+                if s == self.step_done and not src.exists():
+                    torch.save(record, tmp)
+                else:
+                    shutil.copyfile(src, tmp)
+            out[str(s)] = str(dst)
+        return out
+
+    def summary(self, wall: float, snapshots: dict, t_start: float) -> dict:
+        """The run summary written to train.json."""
+        step, loop, device, last = self.step_done, self.loop_before, self.device, None
+        if self.history:
+            last = self.history[-1]
+        return {
+            "model": str(self.paths.out),
+            "parameters": int(self.n_params),
+            "steps": int(step),
+            "wall_seconds": round(wall, 3),
+            "loop_seconds": round(loop, 3),
+            "device": device.type,
+            "device_name": torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else platform.processor() or platform.machine(),
+            "steps_per_second": (step / loop) if loop > 0 else None,
+            "final_loss": float(last[1]) if last else None,
+            "final_loss_stacks": [float(x) for x in last[2 : 2 + self.arch.stacks]]
+            if last
+            else None,
+            "threads": self.threads,
+            "torch": str(torch.__version__),
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "amp": self.amp,
+            "deterministic": device.type == "cpu",
+            "arch": self.arch.to_dict(),
+            "train": self.cfg.to_dict(),
+            "cache": self._cache_summary(),
+            "history": str(self.paths.history),
+            "snapshots": snapshots,
+            "workdir": str(self.paths.workdir),
+            "resumed_from": self.resumed_from,
+            "sessions": self.sessions,
+            "steps_this_session": int(step - (self.resumed_from or 0)),
+            "session_seconds": round(time.perf_counter() - t_start, 3),
+        }
+
+    def _cache_summary(self) -> dict:
+        """The cache part of train.json: which clips were used, and the content digest."""
+        cache, sampler = self.cache, self.sampler
+        return {
+            "path": str(cache.path),
+            "clips": len(cache),
+            "used_clips": int(len(sampler.eligible)),
+            "skipped_clips": [cache.clips[i] for i in sampler.skipped],
+            "cases": sampler.cases,
+            "fingerprint": self.fingerprint,
+            "bins": N_BINS,
+        }
+
+
 def train(
     cache_path: str | Path,
     out_path: str | Path,
@@ -546,493 +923,43 @@ def train(
     tqdm bar (True), log lines (False), or a bar when stderr is a terminal (None).
     """
     t_start = time.perf_counter()
-    out_path = Path(out_path)
-    workdir = Path(workdir) if workdir is not None else out_path.with_name(out_path.name + ".work")
-    history_path = (
-        Path(history_path)
-        if history_path is not None
-        else out_path.with_name(out_path.stem + ".history.csv")
-    )
-    info_path = (
-        Path(info_path)
-        if info_path is not None
-        else out_path.with_name(out_path.stem + ".train.json")
-    )
+    paths = RunPaths.of(out_path, workdir, history_path, info_path, snapshot_dir)
     if progress is None:
         progress = sys.stderr.isatty()
-
-    if cfg.frames % arch.time_multiple:
-        raise UserError(
-            f"--frames {cfg.frames} is not a multiple of {arch.time_multiple} (2 ** poolings, "
-            f"poolings={arch.poolings}); use e.g. --frames {max(1, round(cfg.frames / arch.time_multiple)) * arch.time_multiple}"
-        )
-    cache = SpectrogramCache(cache_path)
-    sampler = PatchSampler(cache.frames, cfg.frames, cfg.sampling, cfg.seed)
-    if len(sampler.skipped):
-        names = [cache.clips[i] for i in sampler.skipped]
-        log.warning(
-            "%s: skipping %d clip(s) shorter than %d frames: %s%s",
-            cache.path,
-            len(names),
-            cfg.frames,
-            ", ".join(names[:5]),
-            " ..." if len(names) > 5 else "",
-        )
-    if not len(sampler.eligible):
-        raise UserError(
-            f"{cache.path}: no clip is at least {cfg.frames} frames long (longest: "
-            f"{int(cache.frames.max()) if len(cache) else 0}); lower --frames or use longer clips"
-        )
-
+    cache, sampler = open_training_cache(cache_path, arch, cfg)
     device = resolve_device(cfg.device, cfg.allow_cpu)
     amp = resolve_amp(cfg.amp, device)
     threads = int(cfg.threads) if cfg.threads is not None else default_threads()
-    fingerprint = cache_fingerprint(cache)
-    current = {
-        "arch": arch.to_dict(),
-        "train": cfg.to_dict(),
-        "cache": fingerprint,
-        "execution": {"device": device.type, "amp": amp, "threads": threads},
-    }
-    ckpt_path = workdir / CHECKPOINT_NAME
-
     with _torch_settings(device, threads):
-        torch.manual_seed(cfg.seed)
-        model = build_model(arch)
-        n_params = count_parameters(model)
-        model.to(device)
-        model.to(
-            memory_format=torch.channels_last
-        )  # faster on GPUs and CPUs alike (1.3x on the CPU)
-        model.train()
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        average = WeightAverage(model, cfg.weight_average) if cfg.weight_average else None
-
-        step = 0
-        history: list[list[float]] = []
-        acc_sum = np.zeros(arch.stacks + 1)
-        acc_n = 0
-        wall_before = loop_before = 0.0
-        sessions = 1
-        resumed_from = None
-
-        # -------------------------------------------------------- resume or fresh
-        workdir.mkdir(parents=True, exist_ok=True)
-        for stale in workdir.glob(".*.part*"):  # temporaries of a killed write
-            with contextlib.suppress(OSError):
-                stale.unlink()
-        ck = None
-        if ckpt_path.exists():
-            try:
-                ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-                if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-                    raise ValueError(f"not a {CHECKPOINT_FORMAT} checkpoint")
-            except Exception as exc:
-                problem, ck, soft = f"{ckpt_path}: unreadable checkpoint ({exc})", None, []
-            else:
-                problem, soft = _resume_problem(ck, current, cfg, workdir)
-            if problem and not restart_on_mismatch:
-                raise UserError(
-                    f"{problem}; rerun with the original settings to resume it, or delete the work directory "
-                    f"to start fresh: rm -r {workdir}"
-                )
-            if problem:
-                log.warning("%s; discarding it and starting fresh (--restart-on-mismatch)", problem)
-                ckpt_path.unlink()
-                ck = None
-        if ck is not None:
-            if soft:
-                log.warning(
-                    "resuming with different execution settings (%s): the result will not be "
-                    "bit-identical to an uninterrupted run",
-                    "; ".join(soft),
-                )
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            sampler.load_state(ck["sampler"])
-            if average is not None:
-                average.load_state(ck["weight_average"], device)
-            torch.set_rng_state(ck["torch_rng"])
-            if device.type == "cuda" and ck.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(ck["cuda_rng"])
-            step = resumed_from = int(ck["step"])
-            history = [list(r) for r in ck["history"]]
-            acc_sum = np.asarray(ck["log_acc"]["sum"], dtype=np.float64)
-            acc_n = int(ck["log_acc"]["n"])
-            wall_before = float(ck["wall_seconds"])
-            loop_before = float(ck["loop_seconds"])
-            sessions = int(ck.get("sessions", 1)) + 1
-            log.info(
-                "resuming from %s at step %d of %d (session %d)",
-                ckpt_path,
-                step,
-                cfg.iterations,
-                sessions,
-            )
-            del ck
-        else:
-            for old in workdir.glob(
-                "snapshot@*.pt"
-            ):  # left by an earlier run that kept no checkpoint
-                old.unlink()
-            log.info(
-                "training %s (%s parameters) on %s for %d steps: device %s, amp %s, %d thread(s), %s sampling "
-                "of %d clips (%d cases)",
-                arch.kind,
-                f"{n_params:,}",
-                cache.path,
-                cfg.iterations,
-                device.type,
-                amp,
-                threads,
-                cfg.sampling,
-                len(sampler.eligible),
-                sampler.cases,
-            )
-
-        columns = (
-            ["step", "loss"]
-            + [f"loss_stack{i + 1}" for i in range(arch.stacks)]
-            + ["lr", "seconds"]
-        )
-        last_ckpt = resumed_from
-        t_session = time.perf_counter()
-        loop_start = time.perf_counter()
-
-        def wall_now() -> float:
-            return wall_before + time.perf_counter() - t_session
-
-        autocast = (
-            torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-            if amp == "bf16"
-            else contextlib.nullcontext()
-        )
-        evaluated_state: dict[
-            int, dict
-        ] = {}  # step -> state_dict with precise BN (the last one only)
-
-        def eval_state(done: int) -> dict:
-            if done not in evaluated_state:
-                evaluated_state.clear()
-                if average is not None:
-                    evaluated_state[done] = precise_bn_state(
-                        average.averaged_model(model),
-                        cache,
-                        cfg,
-                        done,
-                        device,
-                        autocast,
-                        owned=True,
-                    )
-                else:
-                    evaluated_state[done] = precise_bn_state(
-                        model, cache, cfg, done, device, autocast
-                    )
-            return evaluated_state[done]
-
-        def model_record(done: int, wall: float) -> dict:
-            return {
-                "format": MODEL_FORMAT,
-                "arch": arch.to_dict(),
-                "state_dict": eval_state(done),
-                "train": {
-                    **cfg.to_dict(),
-                    "threads": threads,
-                    "amp": amp,
-                    "cache": str(cache.path),
-                },
-                "bn_statistics": (
-                    f"precise: plain mean over {cfg.precise_bn} batches of {cfg.batch}"
-                    if cfg.precise_bn
-                    else "running averages of training (momentum 0.1)"
-                ),
-                "weights": (
-                    f"exponential moving average, decay {cfg.weight_average:g} (warm-up min(d, (1+t)/(10+t)))"
-                    if average is not None
-                    else "the weights of the last step"
-                ),
-                "step": int(done),
-                "wall_seconds": float(wall),
-                "device": device.type,
-                "parameters": int(n_params),
-                "torch": str(torch.__version__),
-            }
-
-        def save_checkpoint(done: int) -> None:
-            tensors = list(model.state_dict().values())
-            tensors += [v for s in opt.state.values() for v in s.values() if torch.is_tensor(v)]
-            if not _all_finite(tensors):
-                raise UserError(
-                    f"the weights became non-finite after step {done} (lr {cfg.lr_at(done - 1):.3g}); not writing "
-                    f"them: the last good checkpoint ({_ckpt_desc()}) is kept; lower --lr, check the cache for "
-                    f"inf/nan, and delete {workdir} to restart"
-                )
-            ck = {
-                "format": CHECKPOINT_FORMAT,
-                "step": int(done),
-                "arch": current["arch"],
-                "train": current["train"],
-                "cache": fingerprint,
-                "execution": current["execution"],
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "sampler": sampler.state(),
-                "weight_average": average.state() if average is not None else None,
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-                "history": history,
-                "log_acc": {"sum": [float(x) for x in acc_sum], "n": int(acc_n)},
-                "wall_seconds": wall_now(),
-                "loop_seconds": loop_before + time.perf_counter() - loop_start,
-                "sessions": sessions,
-            }
-            with atomic_path(ckpt_path) as tmp:
-                torch.save(ck, tmp)
-
-        def _ckpt_desc() -> str:
-            return (
-                f"step {last_ckpt} in {ckpt_path}"
-                if last_ckpt
-                else f"none was written yet; see {workdir}"
-            )
-
-        bar = _Progress(cfg.iterations, step, progress, cfg.log_every)
-        try:
-            while step < cfg.iterations:
-                lr = cfg.lr_at(step)
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                mix, voice, acc = load_batch(cache, sampler.batch(cfg.batch), cfg.frames, device)
-                mix = mix.contiguous(memory_format=torch.channels_last)
-                with autocast:
-                    preds = model(mix)
-                terms = torch.stack(
-                    [loss_terms(p.float(), mix, voice, acc, arch.target) for p in preds]
-                )
-                loss = terms.sum()
-                values = (
-                    torch.cat([loss.detach()[None], terms.detach()])
-                    .cpu()
-                    .numpy()
-                    .astype(np.float64)
-                )
-                if not np.isfinite(values).all():
-                    raise UserError(
-                        f"the loss became non-finite ({values[0]}) at step {step + 1} of {cfg.iterations} "
-                        f"(lr {lr:.3g}); stopped before updating the weights, the last good checkpoint "
-                        f"({_ckpt_desc()}) is kept. Lower --lr or check {cache.path} for inf/nan values, then "
-                        f"rerun (it resumes from that checkpoint) or delete {workdir} to restart"
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if average is not None:
-                    average.update(model)
-                step += 1
-                acc_sum += values
-                acc_n += 1
-                if step % cfg.log_every == 0 or step == cfg.iterations:
-                    mean = acc_sum / acc_n
-                    history.append([step, *(float(x) for x in mean), lr, round(wall_now(), 3)])
-                    acc_sum[:] = 0
-                    acc_n = 0
-                if step in cfg.snapshots:
-                    with atomic_path(workdir / f"snapshot@{step}.pt") as tmp:
-                        torch.save(model_record(step, wall_now()), tmp)
-                if cfg.checkpoint_every and (
-                    step % cfg.checkpoint_every == 0 or step == cfg.iterations
-                ):
-                    save_checkpoint(step)
-                    last_ckpt = step
-                bar.update(step, float(values[0]), lr)
-        finally:
-            bar.close()
-        loop_seconds = loop_before + time.perf_counter() - loop_start
-
-        # ------------------------------------------------------------- outputs
-        if not _all_finite(
-            list(model.state_dict().values()) + (average.params if average is not None else [])
-        ):
-            raise UserError(
-                f"the final weights (step {step}) are not finite; not writing {out_path}; lower --lr"
-            )
-        wall = wall_now()
-        record = model_record(step, wall)
-        with atomic_path(history_path) as tmp, open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(columns)
-            for row in history:
-                w.writerow(
-                    [
-                        int(row[0]),
-                        *(f"{x:.8g}" for x in row[1:-2]),
-                        f"{row[-2]:.8g}",
-                        f"{row[-1]:.3f}",
-                    ]
-                )
-        snap_paths = {}
-        if snapshot_dir is not None:
-            Path(snapshot_dir).mkdir(parents=True, exist_ok=True)
-        for s in cfg.snapshots:
-            src = workdir / f"snapshot@{s}.pt"
-            dst = (
-                Path(snapshot_dir) / f"step{s}.pt"
-                if snapshot_dir is not None
-                else snapshot_path(out_path, s)
-            )
-            if s == step and not src.exists():
-                with atomic_path(dst) as tmp:
-                    torch.save(record, tmp)
-            else:
-                with atomic_path(dst) as tmp:
-                    shutil.copyfile(src, tmp)
-            snap_paths[str(s)] = str(dst)
-        with atomic_path(out_path) as tmp:
-            torch.save(record, tmp)
-        steps_run = step - (resumed_from or 0)
-        info = {
-            "model": str(out_path),
-            "parameters": int(n_params),
-            "steps": int(step),
-            "wall_seconds": round(wall, 3),
-            "loop_seconds": round(loop_seconds, 3),
-            "device": device.type,
-            "device_name": torch.cuda.get_device_name(device)
-            if device.type == "cuda"
-            else platform.processor() or platform.machine(),
-            "steps_per_second": (step / loop_seconds) if loop_seconds > 0 else None,
-            "final_loss": float(history[-1][1]) if history else None,
-            "final_loss_stacks": [float(x) for x in history[-1][2 : 2 + arch.stacks]]
-            if history
-            else None,
-            "threads": threads,
-            "torch": str(torch.__version__),
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-            "amp": amp,
-            "deterministic": device.type == "cpu",
-            "arch": arch.to_dict(),
-            "train": cfg.to_dict(),
-            "cache": {
-                "path": str(cache.path),
-                "clips": len(cache),
-                "used_clips": int(len(sampler.eligible)),
-                "skipped_clips": [cache.clips[i] for i in sampler.skipped],
-                "cases": sampler.cases,
-                "fingerprint": fingerprint,
-                "bins": N_BINS,
-            },
-            "history": str(history_path),
-            "snapshots": snap_paths,
-            "workdir": str(workdir),
-            "resumed_from": resumed_from,
-            "sessions": sessions,
-            "steps_this_session": int(steps_run),
-            "session_seconds": round(time.perf_counter() - t_start, 3),
-        }
-        with atomic_path(info_path) as tmp:
-            tmp.write_text(json.dumps(info, indent=2) + "\n")
-    return info
+        trainer = Trainer(cache, sampler, arch, cfg, paths, device, amp, threads)
+        trainer.resume_or_start(restart_on_mismatch)
+        trainer.run(progress)
+        return trainer.finish(t_start)
 
 
 # ---------------------------------------------------------------------------- CLI
-def _int_list(text: str) -> tuple[int, ...]:
-    text = text.strip()
-    if not text:
-        return ()
-    try:
-        return tuple(int(x) for x in text.replace(" ", "").split(",") if x)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    a, t = ArchConfig(), TrainConfig()
+    """The options of ``hourglass-sep train``: one per setting field, plus the paths."""
     p.add_argument(
         "--cache", required=True, help="training spectrogram cache (from `hourglass-sep cache`)"
     )
     p.add_argument("-o", "--output", required=True, help="model file to write (.pt)")
-    g = p.add_argument_group("architecture")
-    g.add_argument("--kind", choices=KINDS + tuple(LEGACY_KINDS), default=a.kind)
-    g.add_argument("--stacks", type=int, default=a.stacks)
-    g.add_argument(
-        "--channels", type=int, default=a.channels, help="first-level hourglass channels (F)"
-    )
-    g.add_argument("--growth", type=int, default=a.growth, help="channels added per pooling")
-    g.add_argument("--stem", type=_int_list, default=",".join(map(str, a.stem)), help="stem widths")
-    g.add_argument("--poolings", type=int, default=a.poolings)
-    g.add_argument("--target", choices=list(TARGETS), default=a.target)
-    g = p.add_argument_group("training")
-    g.add_argument("--iterations", type=int, default=t.iterations)
-    g.add_argument("--lr", type=float, default=t.lr, help="initial Adam learning rate")
-    g.add_argument(
-        "--lr-decay-every",
-        type=int,
-        default=t.lr_decay_every,
-        help="multiply the lr by --lr-decay-factor every this many steps (0 = constant lr)",
-    )
-    g.add_argument("--lr-decay-factor", type=float, default=t.lr_decay_factor)
-    g.add_argument(
-        "--precise-bn",
-        type=int,
-        default=t.precise_bn,
-        metavar="N",
-        help="before saving the model and each snapshot, re-estimate the BatchNorm statistics as "
-        "the plain mean over N batches of training patches (0 = keep the running averages, "
-        "the seed's way)",
-    )
-    g.add_argument(
-        "--weight-average",
-        type=float,
-        default=t.weight_average,
-        metavar="D",
-        help="save the exponential moving average of the weights (decay D, e.g. 0.99; needs "
-        "--precise-bn) instead of the last step's weights (0 = off, the seed's way)",
-    )
-    g.add_argument("--batch", type=int, default=t.batch)
-    g.add_argument(
-        "--frames", type=int, default=t.frames, help="patch length (frames); 512 bins x frames"
-    )
-    g.add_argument(
-        "--sampling",
-        choices=SAMPLING,
-        default=t.sampling,
-        help="per_clip: Park's (a permutation of clips per epoch, random start); "
-        "uniform: the seed's (uniform over all (clip, start) pairs)",
-    )
-    g.add_argument("--seed", type=int, default=t.seed)
-    g.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=t.checkpoint_every,
-        help="write a resumable checkpoint to --workdir every N steps (0 = never)",
-    )
-    g.add_argument(
-        "--snapshots",
-        type=_int_list,
-        default="",
-        help="comma-separated steps at which to also save <stem>@<step>.pt beside the model",
-    )
-    g.add_argument(
-        "--log-every",
-        type=int,
-        default=t.log_every,
-        help="history.csv row every N steps (+ the last)",
-    )
+    add_setting_arguments(p.add_argument_group("architecture"), ArchConfig)
+    add_setting_arguments(p.add_argument_group("training"), TrainConfig, execution=False)
+    g = p.add_argument_group("outputs and execution")
+    add_setting_arguments(g, TrainConfig, execution=True)
     g.add_argument(
         "--snapshot-dir",
         default=None,
-        help="write the snapshots as DIR/step<step>.pt instead of <stem>@<step>.pt beside the model",
+        help="write the snapshots as DIR/step<step>.pt instead of <stem>@<step>.pt beside the "
+        "model",
     )
     g.add_argument(
         "--restart-on-mismatch",
         action="store_true",
-        help="discard a checkpoint in --workdir that cannot be resumed (different settings) and start "
-        "fresh, instead of refusing",
+        help="discard a checkpoint in --workdir that cannot be resumed (different settings) and "
+        "start fresh, instead of refusing",
     )
-    g = p.add_argument_group("outputs and execution")
     g.add_argument("--workdir", default=None, help="checkpoint folder (default: <output>.work)")
     g.add_argument(
         "--history", default=None, help="loss history CSV (default: <output stem>.history.csv)"
@@ -1040,61 +967,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--info", default=None, help="run summary JSON (default: <output stem>.train.json)"
     )
-    g.add_argument("--device", choices=DEVICES, default=t.device)
-    g.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="CPU threads (default: OMP_NUM_THREADS, else all cores); keep it fixed for bit-identical CPU runs",
-    )
-    g.add_argument(
-        "--amp",
-        choices=AMPS,
-        default=t.amp,
-        help="auto: bf16 autocast where the GPU/CPU computes bf16 natively (AVX512-BF16, AMX), else fp32; off: fp32",
-    )
-    g.add_argument(
-        "--allow-cpu",
-        action="store_true",
-        help="with --device cuda and no visible GPU, fall back to the CPU with a warning instead of failing",
-    )
     g.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    stem = args.stem if isinstance(args.stem, tuple) else _int_list(args.stem)
-    snapshots = args.snapshots if isinstance(args.snapshots, tuple) else _int_list(args.snapshots)
+    """``hourglass-sep train``: the settings from the options, then :func:`train`."""
     try:
-        arch = ArchConfig(
-            kind=args.kind,
-            stacks=args.stacks,
-            channels=args.channels,
-            growth=args.growth,
-            stem=stem,
-            poolings=args.poolings,
-            target=args.target,
-        )
+        arch = from_namespace(ArchConfig, args)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    cfg = TrainConfig(
-        iterations=args.iterations,
-        lr=args.lr,
-        lr_decay_every=args.lr_decay_every,
-        lr_decay_factor=args.lr_decay_factor,
-        batch=args.batch,
-        frames=args.frames,
-        sampling=args.sampling,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-        snapshots=snapshots,
-        log_every=args.log_every,
-        device=args.device,
-        threads=args.threads,
-        amp=args.amp,
-        allow_cpu=args.allow_cpu,
-        precise_bn=args.precise_bn,
-        weight_average=args.weight_average,
-    )
+    cfg = from_namespace(TrainConfig, args)
     info = train(
         args.cache,
         args.output,

@@ -1,20 +1,18 @@
-"""``result.xlsx``: the experiment log of the seed report, regenerated from measured numbers.
+"""``result.xlsx``: the experiment log of the report, regenerated from measured numbers.
 
-Also the shared reader of the results inputs (``experiments.json``, ``summary.tsv``,
-per-clip score TSVs, ``speed.tsv``, each variant's ``train.json`` and
-``history.csv``) that ``figures`` and ``report`` use: :func:`load_inputs` and
-:func:`experiment_table`.
+The inputs are read by :mod:`hourglass_sep.run_inputs` (shared with ``figures`` and
+``report``); :func:`experiment_table` is also the report's table of every run.
 
 Sheets:
 
-- ``experiments``: one row per (variant, evaluated step): the seed's log columns
+- ``experiments``: one row per (variant, evaluated step): the report's log columns
   (architecture, parameters, training settings, device, train time, test clips,
-  scoring time) and the six metrics, each beside the value the seed report (or
+  scoring time) and the six metrics, each beside the value the report (or
   Park's paper) printed and the difference measured - reported;
 - ``per_clip``: every per-clip score row;
 - ``training``: the loss histories in long format;
-- ``speed``: measured timings (``speed.tsv``) and the seed report's timing claims;
-- ``references``: the 19 rows of the seed report's log and Park's paper, with sources;
+- ``speed``: measured timings (``speed.tsv``) and the report's timing claims;
+- ``references``: the 19 rows of the report's log and Park's paper, with sources;
 - ``about``: provenance (preset, scale, dataset, inputs, date, package version).
 """
 
@@ -25,7 +23,6 @@ import datetime as _dt
 import json
 import logging
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +31,23 @@ from . import __version__
 from . import references as refs
 from .audio import atomic_path
 from .errors import UserError
+from .run_inputs import (  # noqa: F401  (re-exported: the reader used to live here)
+    Inputs,
+    add_inputs_arguments,
+    load_experiments,
+    load_inputs,
+    load_scores,
+    load_speed,
+    load_summary,
+    read_tsv,
+    reported_comment,
+    reported_source,
+    reported_value,
+    reported_values,
+    scale_info,
+)
+from .run_inputs import num as _num
+from .settings import TARGETS
 
 log = logging.getLogger(__name__)
 
@@ -41,347 +55,18 @@ METRICS = refs.METRICS
 SOURCES = refs.SOURCES
 MN = refs.METRIC_NAMES
 DASH = "—"
-
-TARGET_OUTPUTS = {  # outputs of the network per training target (model.TARGETS, without importing torch)
-    "masks": 2,
-    "voice": 1,
-    "accompaniment": 1,
-    "end-to-end": 2,
-    "end-to-end-softplus": 2,
-}
-SCORE_REQUIRED = ["variant", "step", "clip"]
-SUMMARY_REQUIRED = ["variant", "step"]
-SPEED_REQUIRED = ["what", "seconds"]
+# outputs of the network per training target (settings is torch-free)
+TARGET_OUTPUTS = {name: outputs for name, (outputs, _what) in TARGETS.items()}
 
 
 def metric_col(src: str, metric: str, kind: str = "") -> str:
-    """Column name of a metric in the experiments table: ``voice GNSDR`` (+ `` reported`` / `` diff``)."""
+    """Column name of a metric in the experiments table: ``voice GNSDR``
+    (+ `` reported`` / `` diff``)."""
     base = f"{src} {MN[metric]}"
     return f"{base} {kind}" if kind else base
 
 
-# ----------------------------------------------------------------------------- reading
-def _read_text(path: Path, what: str, hint: str) -> str:
-    if not path.exists():
-        raise UserError(f"{path}: {what} not found; {hint}")
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected the {what} file")
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the {what} ({exc})") from None
-
-
-def load_experiments(path: str | Path) -> tuple[dict, list[dict]]:
-    """``(meta, rows)`` of an ``experiments.json`` (a list of rows or ``{"meta": .., "rows": [..]}``)."""
-    path = Path(path)
-    text = _read_text(
-        path, "experiment table (experiments.json)", "the workflow writes it from config.yaml"
-    )
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{path}: not valid JSON ({exc}); expected the experiments.json the workflow writes"
-        ) from None
-    if isinstance(data, dict):
-        meta, rows = data.get("meta") or {}, data.get("rows")
-        if not isinstance(meta, dict):
-            raise UserError(f"{path}: 'meta' must be an object, got {type(meta).__name__}")
-    else:
-        meta, rows = {}, data
-    if not isinstance(rows, list):
-        raise UserError(
-            f"{path}: expected a list of experiment rows or an object {{'meta': ..., 'rows': [...]}}"
-        )
-    out = []
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict) or "variant" not in r or "step" not in r:
-            raise UserError(f"{path}: row {i} is not an object with 'variant' and 'step'")
-        try:
-            step = int(r["step"])
-        except (TypeError, ValueError):
-            raise UserError(
-                f"{path}: row {i} ({r['variant']}): step {r['step']!r} is not an integer"
-            ) from None
-        out.append({**r, "variant": str(r["variant"]), "step": step})
-    if not out:
-        raise UserError(f"{path}: the experiment table holds no rows")
-    return meta, out
-
-
-def read_tsv(path: str | Path, what: str, required: list[str], hint: str = "") -> pd.DataFrame:
-    """A TSV as a DataFrame; ``UserError`` naming the file when missing, unreadable or lacking columns."""
-    path = Path(path)
-    _read_text(path, what, hint or "check the path")
-    try:
-        df = pd.read_csv(path, sep="\t")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(
-            f"{path}: cannot read the {what} as a tab-separated table ({exc})"
-        ) from None
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise UserError(
-            f"{path}: not a {what} (missing columns {missing}; found {list(df.columns)})"
-        )
-    if "variant" in df.columns:
-        df["variant"] = df["variant"].astype(str)
-    if "step" in df.columns:
-        try:
-            df["step"] = pd.to_numeric(df["step"]).astype(int)
-        except (ValueError, TypeError):
-            raise UserError(f"{path}: the 'step' column of the {what} holds non-integers") from None
-    return df
-
-
-def load_summary(path: str | Path) -> pd.DataFrame:
-    return read_tsv(path, "summary table", SUMMARY_REQUIRED, "`hourglass-sep aggregate` writes it")
-
-
-def load_scores(paths) -> pd.DataFrame | None:
-    frames = [
-        read_tsv(p, "per-clip score table", SCORE_REQUIRED, "`hourglass-sep score` writes it")
-        for p in paths or []
-    ]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else None
-
-
-def load_speed(path: str | Path | None) -> pd.DataFrame | None:
-    if not path:
-        return None
-    df = read_tsv(path, "speed table", SPEED_REQUIRED, "the workflow's speed rule writes it")
-    df["seconds"] = pd.to_numeric(df["seconds"], errors="coerce")
-    return df
-
-
-def _resolve(p: str | None, base: Path) -> Path | None:
-    """A path from experiments.json: as given (workflow working directory), else beside experiments.json."""
-    if not p:
-        return None
-    p = Path(p)
-    if p.exists():
-        return p
-    alt = base / p
-    return alt if alt.exists() else None
-
-
-@dataclass
-class Inputs:
-    """Everything the results modules read, loaded once."""
-
-    meta: dict
-    rows: list[dict]
-    summary: pd.DataFrame
-    scores: pd.DataFrame | None = None
-    speed: pd.DataFrame | None = None
-    base: Path = Path(".")
-    sources: dict = field(default_factory=dict)  # input name -> path (provenance)
-    _info: dict = field(default_factory=dict, repr=False)
-    _hist: dict = field(default_factory=dict, repr=False)
-
-    def train_info(self, row: dict) -> dict | None:
-        """The row's ``train.json`` as a dict, or None (logged) when missing or unreadable."""
-        key = row.get("train_info")
-        if key in self._info:
-            return self._info[key]
-        info = None
-        path = _resolve(key, self.base)
-        if key and path is None:
-            log.info("%s: train.json %s not found (variant not trained?)", row["variant"], key)
-        elif path is not None:
-            try:
-                info = json.loads(path.read_text(encoding="utf-8"))
-                if not isinstance(info, dict):
-                    raise ValueError("not a JSON object")
-            except (OSError, ValueError) as exc:
-                log.warning(
-                    "%s: cannot read %s (%s); its training columns stay empty",
-                    row["variant"],
-                    path,
-                    exc,
-                )
-                info = None
-        self._info[key] = info
-        return info
-
-    def history(self, row: dict) -> pd.DataFrame | None:
-        """The row's ``history.csv`` (step, loss, loss_stack1..N, lr, seconds), or None."""
-        key = row.get("history")
-        if key in self._hist:
-            return self._hist[key]
-        hist = None
-        path = _resolve(key, self.base)
-        if key and path is None:
-            log.info("%s: loss history %s not found", row["variant"], key)
-        elif path is not None:
-            try:
-                hist = pd.read_csv(path)
-                if "step" not in hist.columns or "loss" not in hist.columns:
-                    raise ValueError(f"columns {list(hist.columns)} lack step/loss")
-                hist = hist.sort_values("step", kind="stable").reset_index(drop=True)
-            except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-                log.warning(
-                    "%s: cannot read %s (%s); no loss curve for it", row["variant"], path, exc
-                )
-                hist = None
-        self._hist[key] = hist
-        return hist
-
-    def summary_row(self, row: dict) -> dict | None:
-        s = self.summary
-        hit = s[(s["variant"] == row["variant"]) & (s["step"] == row["step"])]
-        return None if hit.empty else hit.iloc[0].to_dict()
-
-    def clip_scores(self, row: dict) -> pd.DataFrame | None:
-        if self.scores is None:
-            return None
-        s = self.scores
-        hit = s[(s["variant"] == row["variant"]) & (s["step"] == row["step"])]
-        return None if hit.empty else hit
-
-
-def load_inputs(experiments, summary, scores=(), speed=None) -> Inputs:
-    meta, rows = load_experiments(experiments)
-    inputs = Inputs(
-        meta=meta,
-        rows=rows,
-        summary=load_summary(summary),
-        scores=load_scores(scores),
-        speed=load_speed(speed),
-        base=Path(experiments).resolve().parent,
-        sources={
-            "experiments": str(experiments),
-            "summary": str(summary),
-            "scores": [str(p) for p in scores or []],
-            "speed": str(speed) if speed else None,
-        },
-    )
-    known = {(r["variant"], r["step"]) for r in rows}
-    extra = sorted(
-        {(v, int(s)) for v, s in zip(inputs.summary["variant"], inputs.summary["step"])} - known
-    )
-    if extra:
-        log.warning("summary rows %s have no entry in %s; they are left out", extra, experiments)
-    return inputs
-
-
 # ----------------------------------------------------------------------------- derived values
-def _num(x) -> float | None:
-    """A finite float, or None (None, NaN, text)."""
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def reported_values(row: dict) -> dict | None:
-    """The row's reported numbers: experiments.json's ``reported``, else the seed row's (references)."""
-    if "reported" in row:
-        rep = row.get("reported")
-    else:
-        rep = refs.reported_of(row.get("report_row"))
-    return rep or None
-
-
-def reported_value(row: dict, src: str, metric: str) -> float | None:
-    rep = reported_values(row)
-    if not rep or not rep.get(src):
-        return None
-    return _num(rep[src].get(metric))
-
-
-def reported_source(row: dict) -> str | None:
-    if row.get("reported_source"):
-        src = str(row["reported_source"])
-    else:
-        src = refs.source_of(row.get("report_row"))
-    if row.get("report_row") is not None and int(row["report_row"]) == refs.PARK_PAPER_ROW:
-        src = refs.PARK_PAPER.source
-    return src
-
-
-def reported_comment(row: dict) -> str:
-    if reported_values(row) is None:
-        note = row.get("reported_note") or "no published value for this run"
-        return f"no reported value: {note}"
-    sr = row.get("report_row")
-    if sr is not None and int(sr) == refs.PARK_PAPER_ROW:
-        return f"value printed in Park's paper ({refs.PARK_ARXIV}), quoted by the seed report, row {sr}"
-    if sr is not None:
-        return f"value printed by the seed report, row {sr}"
-    return f"reported value ({reported_source(row) or 'source not given'})"
-
-
-def scale_info(meta: dict, rows: list[dict]) -> dict:
-    """``{"name", "preset", "reduced", "details"}``: the run's scale and whether it is reduced.
-
-    Accepts ``meta["scale"]`` as a name ("demo" / "cpu" / "paper") or as the scale
-    settings dict, ``meta["scale_settings"]`` (the settings beside a name), or a
-    per-row ``"scale"`` when the meta holds none.
-    """
-    scale = meta.get("scale")
-    if scale is None:
-        scale = next((r.get("scale") for r in rows if r.get("scale") is not None), None)
-    settings = meta.get("scale_settings")
-    name = None
-    if isinstance(scale, dict):
-        settings, name = scale, scale.get("name")
-    elif scale is not None:
-        name = str(scale)
-    preset = meta.get("preset")
-    reduced = False
-    parts = []
-    if isinstance(settings, dict):
-        div = _num(settings.get("width_divisor")) or 1.0
-        it = _num(settings.get("iterations")) or 1.0
-        if div != 1:
-            parts.append(f"widths / {div:g}")
-        if settings.get("stem"):
-            parts.append(f"stem {list(settings['stem'])}")
-        if it != 1:
-            parts.append(f"iterations x {it:g}")
-        reduced = bool(parts)
-        if _num(settings.get("precise_bn")):
-            parts.append(
-                f"BatchNorm statistics re-estimated over {int(settings['precise_bn'])} batches "
-                "before evaluation (the seed kept the running averages)"
-            )
-        if _num(settings.get("weight_average")):
-            parts.append(
-                f"moving average of the weights (decay {float(settings['weight_average']):g}) saved "
-                "instead of the last step's weights"
-            )
-    elif name is not None:
-        reduced = name.lower() != "paper"
-    name = str(name or preset or ("reduced" if reduced else "unknown"))
-    if any(str(x).lower() in ("demo", "cpu", "tiny") for x in (name, preset) if x):
-        reduced = True
-    dataset = meta.get("dataset")
-    synthetic = dataset == "synthetic" or (
-        isinstance(dataset, dict) and dataset.get("source") == "synthetic"
-    )
-    if synthetic:
-        reduced = True
-        parts.append("synthetic corpus")
-    test_clips = meta.get("test_clips") or (
-        dataset.get("test_clips") if isinstance(dataset, dict) else None
-    )
-    if test_clips:
-        parts.append(f"{test_clips} test clips")
-    details = ", ".join(parts) or ("paper widths and iterations" if not reduced else "")
-    return {
-        "name": name,
-        "preset": preset,
-        "reduced": reduced,
-        "details": details,
-        "synthetic": synthetic,
-        "test_clips": test_clips,
-    }
-
-
 def _lr_decay(train: dict) -> str:
     every = train.get("lr_decay_every") or 0
     if not every:
@@ -447,7 +132,7 @@ def experiment_table(inputs: Inputs) -> pd.DataFrame:
             "label": row.get("label") or row["variant"],
             "variant": row["variant"],
             "note": row.get("note", ""),
-            "seed row": row.get("report_row"),
+            "report row": row.get("report_row"),
             "status": row_status(inputs, row, summ),
             "stacks": arch.get("stacks"),
             "first-level channels": arch.get("channels"),
@@ -521,7 +206,7 @@ def training_table(inputs: Inputs) -> pd.DataFrame:
 
 
 def speed_table(inputs: Inputs) -> pd.DataFrame:
-    """Measured timings (speed.tsv) followed by the seed report's timing claims."""
+    """Measured timings (speed.tsv) followed by the report's timing claims."""
     claims = pd.DataFrame(
         [
             {
@@ -572,7 +257,7 @@ def about_table(inputs: Inputs) -> pd.DataFrame:
     for k, v in inputs.sources.items():
         items.append((f"input.{k}", ", ".join(v) if isinstance(v, list) else (v or "")))
     items.append(("reference", refs.PARK_CITATION))
-    items.append(("seed code", refs.SEED_CODE))
+    items.append(("report code", refs.REPORT_CODE))
     return pd.DataFrame(items, columns=["key", "value"])
 
 
@@ -596,7 +281,7 @@ def _formats_for(sheet: str, col: str) -> str | None:
         "samples",
         "test clips",
         "failed clips",
-        "seed row",
+        "report row",
         "row",
         "clips",
         "failed",
@@ -653,11 +338,13 @@ def _style_sheet(
 
 
 HEADER_NOTES = {
-    "seed row": "row of the seed report's result.xlsx this run reproduces (references sheet)",
+    "report row": "row of the report's result.xlsx this run reproduces (references sheet)",
     "iterations": "training step of the evaluated model (at this run's scale)",
-    "paper-scale step": "the step the seed report evaluated (before scaling)",
+    "paper-scale step": "the step the report evaluated (before scaling)",
     "parameters": "trainable parameters of the network at this run's scale",
-    "train time (s)": "wall-clock training time up to the evaluated step (train.json / history.csv)",
+    "train time (s)": (
+        "wall-clock training time up to the evaluated step (train.json / history.csv)"
+    ),
     "test time (s)": "scoring time: sum of the per-clip BSS Eval seconds",
     "test clips": "test clips scored (length-weighted means over them)",
 }
@@ -693,10 +380,12 @@ def write_workbook(inputs: Inputs, out: str | Path) -> Path:
     for src in SOURCES:
         for m in METRICS:
             comments[(1, cols.index(metric_col(src, m)) + 1)] = (
-                f"measured {src} {MN[m]} (dB): length-weighted mean over the test clips (summary.tsv)"
+                f"measured {src} {MN[m]} (dB): length-weighted mean over the test clips "
+                "(summary.tsv)"
             )
             comments[(1, cols.index(metric_col(src, m, "reported")) + 1)] = (
-                f"{src} {MN[m]} (dB) printed by the seed report / Park's paper for this row (references sheet)"
+                f"{src} {MN[m]} (dB) printed by the report / Park's paper for this row "
+                "(references sheet)"
             )
             comments[(1, cols.index(metric_col(src, m, "diff")) + 1)] = (
                 "measured - reported (dB); green >= 0, red < 0"
@@ -744,31 +433,6 @@ def write_workbook(inputs: Inputs, out: str | Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- CLI
-def add_inputs_arguments(p: argparse.ArgumentParser, scores_required: bool = False) -> None:
-    p.add_argument(
-        "--experiments",
-        required=True,
-        metavar="JSON",
-        help="experiments.json written by the workflow",
-    )
-    p.add_argument(
-        "--summary", required=True, metavar="TSV", help="summary.tsv from `hourglass-sep aggregate`"
-    )
-    p.add_argument(
-        "--scores",
-        nargs="+" if scores_required else "*",
-        default=[],
-        metavar="TSV",
-        help="per-clip score tables from `hourglass-sep score`",
-    )
-    p.add_argument(
-        "--speed",
-        default=None,
-        metavar="TSV",
-        help="timings (what, device, seconds, detail); optional",
-    )
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_inputs_arguments(p)
     p.add_argument(

@@ -114,7 +114,7 @@ def test_weight_average_from_the_scale_and_its_precise_bn_requirement():
     assert "--weight-average 0.99" in train_flags(v.train, v.snapshot_steps)
     # without precise BN the averaged weights would be evaluated with the raw weights' BN statistics
     with pytest.raises(
-        ConfigError, match=r"variants\.own: weight_average 0\.99 needs precise_bn > 0"
+        ConfigError, match=r"variants\.own\.train: .*weight_average 0\.99 needs precise_bn > 0"
     ):
         resolve_variant("own", {"train": {"precise_bn": 0}}, scale)
 

@@ -1,4 +1,4 @@
-"""Network shapes, parameter counts (the seed's table) and architecture validation."""
+"""Network shapes, parameter counts (the report's table) and architecture validation."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ def _params_meta(cfg: ArchConfig) -> int:
         return count_parameters(build_model(cfg))
 
 
-# (stacks, F, growth, target) -> parameters, from seed-method.md (the seed's result.xlsx)
-SEED_TABLE = [
+# (stacks, F, growth, target) -> parameters, from seed-method.md (the report's result.xlsx)
+REPORT_TABLE = [
     (4, 64, 64, "masks", 34_689_752),  # "Ours"
-    (4, 256, 0, "masks", 42_752_792),  # "Park's" (the seed's PyTorch version)
+    (4, 256, 0, "masks", 42_752_792),  # "Park's" (the report's PyTorch version)
     (1, 64, 64, "masks", 8_868_038),
     (2, 64, 64, "masks", 17_475_276),
     (3, 64, 64, "masks", 26_082_514),
@@ -38,8 +38,8 @@ SEED_TABLE = [
 ]
 
 
-@pytest.mark.parametrize("stacks,channels,growth,target,expected", SEED_TABLE)
-def test_seed_parameter_counts(stacks, channels, growth, target, expected):
+@pytest.mark.parametrize("stacks,channels,growth,target,expected", REPORT_TABLE)
+def test_report_parameter_counts(stacks, channels, growth, target, expected):
     cfg = ArchConfig(stacks=stacks, channels=channels, growth=growth, target=target)
     assert _params_meta(cfg) == expected
 
@@ -104,7 +104,8 @@ def test_model_info_from_config(tmp_path, capsys):
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
-        "variants:\n  small: {arch: {stacks: 1, channels: 8, growth: 0, stem: [8, 8]}}\n  noarch: {note: x}\n"
+        "variants:\n  small: {arch: {stacks: 1, channels: 8, growth: 0, stem: [8, 8]}}\n"
+        "  noarch: {note: x}\n"
     )
     assert main(["model-info", "--variant", "small", "--config", str(cfg), "--json"]) == 0
     assert '"stacks": 1' in capsys.readouterr().out
@@ -138,7 +139,12 @@ def test_model_info_reads_the_workflow_config(capsys):
 def test_forward_shapes(kind, frames):
     stem = (4, 8) if kind == "hourglass" else (4, 8, 8)
     cfg = ArchConfig(
-        kind=kind, stacks=2, channels=8, growth=4 if kind == "hourglass" else 0, stem=stem, poolings=3
+        kind=kind,
+        stacks=2,
+        channels=8,
+        growth=4 if kind == "hourglass" else 0,
+        stem=stem,
+        poolings=3,
     )
     net = build_model(cfg).eval()
     with torch.no_grad():

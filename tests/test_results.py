@@ -191,9 +191,9 @@ def make_fixtures(root: Path, *, dict_form: bool = True, speed: bool = True) -> 
                 if report_row == 12
                 else None
                 if rep
-                else "not in the seed report"
+                else "not in the report"
             ),
-            reported_source=(f"seed report result.xlsx, row {report_row}" if report_row else None),
+            reported_source=(f"report result.xlsx, row {report_row}" if report_row else None),
             scale="demo",
             train_info=f"models/{variant}/train.json",
             history=f"models/{variant}/history.csv",
@@ -298,7 +298,7 @@ def test_workbook_round_trip(fx, tmp_path):
     header = [c.value for c in ws[1]]
     for col in [
         "label",
-        "seed row",
+        "report row",
         "stacks",
         "first-level channels",
         "growth",
@@ -327,7 +327,7 @@ def test_workbook_round_trip(fx, tmp_path):
     summary = pd.read_csv(fx["summary"], sep="\t")
     for i, run in enumerate(RUNS):
         r = i + 2
-        variant, step, label, report_row = run[0], run[1], run[2], run[3]
+        variant, step, report_row = run[0], run[1], run[3]
         assert ws.cell(r, hc["variant"]).value == variant
         assert ws.cell(r, hc["iterations"]).value == step
         assert ws.cell(r, hc["parameters"]).value == run[5]
@@ -359,7 +359,8 @@ def test_workbook_round_trip(fx, tmp_path):
     e2e = [c.value for c in ws[1 + 1 + [r[0] for r in RUNS].index("end-to-end")]]
     assert e2e[hc["status"] - 1] == "not trained"
     assert e2e[hc["device"] - 1] is None
-    # train time of a snapshot (ours @150 of a 300-step run) comes from the history, of the final step from train.json
+    # train time of a snapshot (ours @150 of a 300-step run) comes from the history, of the
+    # final step from train.json
     ours150 = 2 + [(r[0], r[1]) for r in RUNS].index(("ours", 150))
     ours300 = 2 + [(r[0], r[1]) for r in RUNS].index(("ours", 300))
     assert ws.cell(ours150, hc["train time (s)"]).value == pytest.approx(75.0)
@@ -419,7 +420,7 @@ def test_workbook_list_form_and_no_optional_inputs(tmp_path, monkeypatch):
 
 
 def test_reported_falls_back_to_references_and_diff():
-    from hourglass_sep.workbook import reported_value
+    from hourglass_sep.run_inputs import reported_value
 
     row = {"variant": "x", "step": 1, "report_row": 16}
     assert reported_value(row, "accompaniment", "gsar") == pytest.approx(12.642)
@@ -512,13 +513,13 @@ def test_report_tables(fx, tmp_path):
     # Table 1: Ours (row 15) and Park's (row 16): measured and reported side by side
     for key, report_row in ((("ours", 150), 15), (("parks", 150), 16)):
         i = idx[key]
-        line = next(l for l in t1.splitlines() if l.startswith("| **" + RUNS[i][2].split(" @")[0]))
+        line = next(x for x in t1.splitlines() if x.startswith("| **" + RUNS[i][2].split(" @")[0]))
         for src in refs.SOURCES:
             for m in refs.METRICS:
                 assert _numbers(i, src, m) in line
-        rep_line = next(l for l in t1.splitlines() if f"seed report, row {report_row}" in l)
-        assert f"{refs.SEED_BY_ROW[report_row].voice[0]:.3f}" in rep_line
-        assert f"{refs.SEED_BY_ROW[report_row].parameters:,}" in rep_line
+        rep_line = next(x for x in t1.splitlines() if f"the report, row {report_row}" in x)
+        assert f"{refs.REPORT_BY_ROW[report_row].voice[0]:.3f}" in rep_line
+        assert f"{refs.REPORT_BY_ROW[report_row].parameters:,}" in rep_line
         assert f"{RUNS[i][5]:,}" in line
     diff = _measured(idx[("ours", 150)], "voice", "gnsdr") - 10.284
     assert f"{diff:+.3f}" in t1
@@ -530,7 +531,7 @@ def test_report_tables(fx, tmp_path):
     assert _numbers(idx[("grow-1stack", 10)], "voice", "gsar") in abl
     assert "8.033" in abl  # row 4 as printed
     assert "output all zeros" in abl  # row 12's note, and the run has no results
-    assert "ours-lr1e-3" in abl and "not in the seed report" in abl
+    assert "ours-lr1e-3" in abl and "not in the report" in abl
     sp = text.split("## Speed")[1].split("## Figures")[0]
     assert "6.00 s" in sp and "3.21 s" in sp and "825" in sp
     assert "](figures/metrics.png)" in text and "](figures/example.png)" not in text
@@ -550,7 +551,7 @@ def test_report_missing_variants_and_paper_scale(tmp_path, monkeypatch):
     assert "Reduced-scale" not in text and "Scale: **paper**" in text
     t1 = text.split("## Table 1")[1].split("## Table 2")[0]
     assert "**Park's**" in t1 and "not run in this configuration" in t1
-    assert "10.433" in t1  # the seed's row 16 is still shown
+    assert "10.433" in t1  # the report's row 16 is still shown
     assert "No speed table was given" in text and "No figures folder" in text
 
 
@@ -629,7 +630,7 @@ def test_bad_inputs_are_user_errors(fx, tmp_path, capsys):
 
 
 def test_scale_info_forms():
-    from hourglass_sep.workbook import scale_info
+    from hourglass_sep.run_inputs import scale_info
 
     assert scale_info({}, [{"scale": "cpu"}])["reduced"]
     assert not scale_info({}, [{"scale": "paper"}])["reduced"]
@@ -640,18 +641,18 @@ def test_scale_info_forms():
 
 
 def test_references_consistent():
-    assert len(refs.SEED_ROWS) == 19 and [r.row for r in refs.SEED_ROWS] == list(range(1, 20))
+    assert len(refs.REPORT_ROWS) == 19 and [r.row for r in refs.REPORT_ROWS] == list(range(1, 20))
     assert (
-        refs.SEED_BY_ROW[15].parameters == 34_689_752
-        and refs.SEED_BY_ROW[16].parameters == 42_752_792
+        refs.REPORT_BY_ROW[15].parameters == 34_689_752
+        and refs.REPORT_BY_ROW[16].parameters == 42_752_792
     )
     assert refs.reported_of(12) is None
-    for r in refs.SEED_ROWS:
+    for r in refs.REPORT_ROWS:
         for vals in (r.voice, r.accompaniment):
             assert vals is None or all(math.isfinite(v) for v in vals)
 
 
-# ----------------------------------------------------------------------------- interop with other modules
+# ----------------------------------------------------------------- interop with other modules
 def test_workbook_reads_aggregate_output(fx, tmp_path):
     import openpyxl
 
@@ -682,7 +683,8 @@ def test_workbook_reads_aggregate_output(fx, tmp_path):
 
 
 def test_example_from_model(tmp_path):
-    """example_arrays: a (tiny, untrained) checkpoint + an audio clip -> the example figure's arrays."""
+    """example_arrays: a (tiny, untrained) checkpoint + an audio clip -> the example figure's
+    arrays."""
     import soundfile as sf
     import torch
 

@@ -6,7 +6,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from hourglass_sep.config import validate_config
+from snakemake.logging import logger
+
+from hourglass_sep.config import upgrade_legacy, validate_config
 from hourglass_sep.experiments import (
     ConfigError,
     arch_flags,
@@ -16,7 +18,10 @@ from hourglass_sep.experiments import (
 )
 
 _extra_rules = config.pop("extra_rules", None)
+# old config keys (seed_row, kind: seed) are renamed in place, each with a warning in the log
 try:
+    for _note in upgrade_legacy(config):
+        logger.warning(f"config warning: {_note}")
     validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None

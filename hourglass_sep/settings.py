@@ -1,0 +1,455 @@
+"""Every architecture and training setting: its name, default and help text, written once, here.
+
+A setting is a field of :class:`ArchConfig` (the network's shape) or :class:`TrainConfig`
+(how it is trained), made by :func:`setting`.  Everything else is derived from the fields:
+
+* the ``hourglass-sep train`` / ``model-info`` options (:func:`add_setting_arguments`,
+  :func:`from_namespace`): ``--lr-decay-every`` for the field ``lr_decay_every``;
+* the flags a workflow job passes (:func:`setting_flags`);
+* the defaults of a variant in config.yaml (:func:`variant_defaults`, used by
+  ``experiments.resolve``);
+* which keys must match to resume a checkpoint (:func:`resume_keys`).
+
+The schema (``workflow/schemas/config.schema.yaml``) types the same keys for the config;
+``tests/test_settings.py`` checks that both name the same settings.  Adding a setting =
+a field here, a property in the schema, a test.
+
+Field metadata (the keyword arguments of :func:`setting`):
+
+``help``       the help text (``--help`` of the CLI).
+``choices``    allowed values (checked in ``__post_init__`` and by the CLI).
+``aliases``    old values still accepted, mapped to their new name (``kind: seed``).
+``metavar``    the CLI placeholder.
+``execution``  True for settings of a *job*, not of a variant: where and how a run executes
+               and what it records (device, threads, amp, checkpoints, logging, snapshots).
+               They are not variant keys (config.yaml ``variants.*.train`` and the schema leave
+               them out); the workflow sets them per job.
+``resume``     ``match``: must equal the checkpoint's to resume (changes the trajectory);
+               ``free``: may change between sessions; ``warn``: its resolved value is compared
+               and a change resumes with a warning that the result is not bit-identical.
+``steps``      a number of training steps: a preset's ``scale.iterations`` multiplies it.
+``per_scale``  a preset's ``scale:`` section may set it for every variant (a variant's own
+               value wins).
+
+Pure Python (no torch): the Snakefile imports this module through ``experiments``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import typing
+from dataclasses import Field, asdict, dataclass, field, fields
+
+from .errors import UserError
+
+TARGETS = {
+    # name: (number of network outputs, what they mean)
+    "masks": (2, "voice and accompaniment masks"),
+    "voice": (1, "voice mask; accompaniment = mixture - voice estimate"),
+    "accompaniment": (1, "accompaniment mask; voice = mixture - accompaniment estimate"),
+    "end-to-end": (2, "voice and accompaniment magnitudes directly (ReLU head, as the report)"),
+    "end-to-end-softplus": (2, "magnitudes directly through a softplus head that cannot die"),
+}
+KINDS = ("hourglass", "park-original")
+# old names of a kind, still read from configs and saved models
+LEGACY_KINDS = {"seed": "hourglass"}
+SAMPLING = ("per_clip", "uniform")
+AMPS = ("auto", "off", "bf16")
+DEVICES = ("auto", "cpu", "cuda")  # the same as hardware.DEVICES (tests/test_settings.py)
+RESUME = ("match", "free", "warn")
+
+
+def setting(
+    default,
+    help: str,
+    *,
+    choices: tuple | None = None,
+    aliases: dict | None = None,
+    metavar: str | None = None,
+    execution: bool = False,
+    resume: str = "match",
+    steps: bool = False,
+    per_scale: bool = False,
+) -> Field:
+    """A dataclass field that is a setting (see the module docstring for the metadata)."""
+    if resume not in RESUME:
+        raise ValueError(f"resume={resume!r}: choose one of {RESUME}")
+    meta = dict(
+        help=help,
+        choices=choices,
+        aliases=aliases or {},
+        metavar=metavar,
+        execution=execution,
+        resume=resume,
+        steps=steps,
+        per_scale=per_scale,
+    )
+    return field(default=default, metadata=meta)
+
+
+# --------------------------------------------------------------------------- the settings
+@dataclass(frozen=True)
+class ArchConfig:
+    """Everything that defines a network's shape.  Saved inside every checkpoint and model.
+
+    The defaults are the report's "Ours": 4 stacks, F=64, +64 channels per pooling.
+    """
+
+    kind: str = setting(
+        "hourglass",
+        "network family: hourglass (the report's, Conv-BN-ReLU) or park-original (Park's "
+        "TensorFlow network, no BatchNorm)",
+        choices=KINDS,
+        aliases=LEGACY_KINDS,
+    )
+    stacks: int = setting(4, "hourglass stacks")
+    channels: int = setting(64, "first-level hourglass channels (F)")
+    growth: int = setting(64, "channels added per pooling (0 = constant width)")
+    stem: tuple[int, ...] = setting(
+        (64, 128, 128), "stem widths before the F-channel conv (comma-separated)"
+    )
+    poolings: int = setting(5, "poolings per hourglass (the report's: 5; park-original: 4)")
+    target: str = setting("masks", "what the network predicts", choices=tuple(TARGETS))
+
+    def __post_init__(self):
+        object.__setattr__(self, "stem", tuple(int(s) for s in self.stem))
+        object.__setattr__(self, "kind", LEGACY_KINDS.get(self.kind, self.kind))
+        problems = _choice_problems(self)
+        for name in ("stacks", "channels", "poolings"):
+            if int(getattr(self, name)) < 1:
+                problems.append(f"{name}={getattr(self, name)} (must be >= 1)")
+        if self.growth < 0:
+            problems.append(f"growth={self.growth} (must be >= 0)")
+        if not self.stem or min(self.stem) < 1:
+            problems.append(f"stem={self.stem} (one or more positive widths)")
+        if self.kind == "park-original" and self.growth:
+            problems.append("growth must be 0 for kind=park-original")
+        if self.kind == "park-original" and self.target != "masks":
+            problems.append("kind=park-original supports target=masks only")
+        if problems:
+            raise ValueError("invalid architecture: " + "; ".join(problems))
+
+    @property
+    def outputs(self) -> int:
+        return TARGETS[self.target][0]
+
+    @property
+    def time_multiple(self) -> int:
+        """Input frames must be a multiple of this (2 ** poolings)."""
+        return 2**self.poolings
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["stem"] = list(self.stem)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ArchConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown architecture keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every training setting.  The defaults are the report's "Ours" schedule (a constant
+    lr of 0.01, per-clip sampling, 15,000 steps of 4 patches of 64 frames); Park's decaying
+    schedule is spelled out in config.yaml's park-original variant.
+    """
+
+    iterations: int = setting(15000, "training steps", resume="free", steps=True)
+    lr: float = setting(0.01, "initial Adam learning rate")
+    lr_decay_every: int = setting(
+        0,
+        "multiply the lr by lr_decay_factor every this many steps (0 = constant lr)",
+        steps=True,
+    )
+    lr_decay_factor: float = setting(0.2, "factor of each lr decay")
+    batch: int = setting(4, "patches per step")
+    frames: int = setting(64, "patch length (frames); 512 bins x frames")
+    sampling: str = setting(
+        "per_clip",
+        "per_clip: Park's (a permutation of clips per epoch, random start); uniform: the "
+        "report's (uniform over all (clip, start) pairs)",
+        choices=SAMPLING,
+    )
+    seed: int = setting(0, "random seed of the initial weights and of every patch")
+    precise_bn: int = setting(
+        0,
+        "before saving the model and each snapshot, re-estimate the BatchNorm statistics as "
+        "the plain mean over N batches of training patches (0 = keep the running averages, "
+        "the report's way)",
+        metavar="N",
+        per_scale=True,
+    )
+    weight_average: float = setting(
+        0.0,
+        "save the exponential moving average of the weights (decay D, e.g. 0.99; needs "
+        "precise_bn) instead of the last step's weights (0 = off, the report's way)",
+        metavar="D",
+        per_scale=True,
+    )
+    # ---- execution: set per job, not per variant
+    checkpoint_every: int = setting(
+        500,
+        "write a resumable checkpoint to the work directory every N steps (0 = never)",
+        execution=True,
+        resume="free",
+    )
+    snapshots: tuple[int, ...] = setting(
+        (),
+        "comma-separated steps at which to also save <stem>@<step>.pt beside the model",
+        execution=True,
+        resume="free",
+    )
+    log_every: int = setting(
+        50, "history.csv row every N steps (+ the last)", execution=True, resume="free"
+    )
+    device: str = setting("auto", "where to train", choices=DEVICES, execution=True, resume="warn")
+    threads: int | None = setting(
+        None,
+        "CPU threads (default: OMP_NUM_THREADS, else all cores); keep it fixed for "
+        "bit-identical CPU runs",
+        execution=True,
+        resume="warn",
+    )
+    amp: str = setting(
+        "auto",
+        "auto: bf16 autocast where the GPU/CPU computes bf16 natively (AVX512-BF16, AMX), "
+        "else fp32; off: fp32",
+        choices=AMPS,
+        execution=True,
+        resume="warn",
+    )
+    allow_cpu: bool = setting(
+        False,
+        "with --device cuda and no visible GPU, fall back to the CPU with a warning instead "
+        "of failing",
+        execution=True,
+        resume="free",
+    )
+
+    def __post_init__(self):
+        object.__setattr__(self, "snapshots", tuple(sorted({int(s) for s in self.snapshots})))
+        problems = _choice_problems(self)
+        for name in ("iterations", "batch", "frames", "log_every"):
+            if int(getattr(self, name)) < 1:
+                problems.append(f"{name}={getattr(self, name)} (must be >= 1)")
+        for name in ("lr_decay_every", "checkpoint_every", "precise_bn"):
+            if int(getattr(self, name)) < 0:
+                problems.append(f"{name}={getattr(self, name)} (must be >= 0; 0 = never)")
+        for name in ("lr", "lr_decay_factor"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                problems.append(f"{name}={value} (must be a positive number)")
+        if not (0.0 <= float(self.weight_average) < 1.0):
+            problems.append(
+                f"weight_average={self.weight_average} (the decay of the weight average: "
+                "0 <= d < 1; 0 = save the raw weights)"
+            )
+        elif self.weight_average and not self.precise_bn:
+            problems.append(
+                f"weight_average {self.weight_average:g} needs precise_bn > 0 (BatchNorm "
+                "statistics must be re-estimated for averaged weights: the running averages "
+                "belong to the raw weights)"
+            )
+        if self.threads is not None and int(self.threads) < 1:
+            problems.append(f"threads={self.threads} (must be >= 1)")
+        bad = [s for s in self.snapshots if not 1 <= s <= self.iterations]
+        if bad:
+            problems.append(f"snapshots {bad} (must lie in 1..iterations={self.iterations})")
+        if problems:
+            raise UserError("invalid training settings: " + "; ".join(problems))
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of the step with 0-based index ``step``."""
+        if not self.lr_decay_every:
+            return float(self.lr)
+        return float(self.lr * self.lr_decay_factor ** (step // self.lr_decay_every))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["snapshots"] = list(self.snapshots)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+SETTINGS = (ArchConfig, TrainConfig)
+
+
+def _choice_problems(obj) -> list[str]:
+    """``name=value (choose ...)`` for every field whose value is not one of its choices."""
+    out = []
+    for f in fields(obj):
+        choices = f.metadata.get("choices")
+        value = getattr(obj, f.name)
+        if choices is not None and value not in choices:
+            out.append(f"{f.name}={value!r} (choose {', '.join(choices)})")
+    return out
+
+
+# --------------------------------------------------------------------------- field queries
+def setting_fields(cls, *, execution: bool | None = None) -> list[Field]:
+    """The fields of ``cls``; ``execution`` True/False keeps only job / variant settings."""
+    return [
+        f for f in fields(cls) if execution is None or bool(f.metadata["execution"]) == execution
+    ]
+
+
+def variant_keys(cls) -> tuple[str, ...]:
+    """The keys a config.yaml variant may set under ``arch:`` / ``train:``."""
+    return tuple(f.name for f in setting_fields(cls, execution=False))
+
+
+def variant_defaults(cls) -> dict:
+    """A variant's value of every key it does not set (lists for tuples, as in YAML)."""
+    return {
+        f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+        for f in setting_fields(cls, execution=False)
+    }
+
+
+def resume_keys(cls, mode: str) -> tuple[str, ...]:
+    """Names of the fields of ``cls`` whose ``resume`` metadata is ``mode``."""
+    return tuple(f.name for f in fields(cls) if f.metadata["resume"] == mode)
+
+
+def marked(cls, key: str) -> tuple[str, ...]:
+    """Names of the fields of ``cls`` whose boolean metadata ``key`` is set."""
+    return tuple(f.name for f in fields(cls) if f.metadata.get(key))
+
+
+def value_type(cls, name: str) -> str:
+    """``int``, ``float``, ``str``, ``bool`` or ``ints`` (a tuple of ints) for a field."""
+    hint = typing.get_type_hints(cls)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) is tuple:
+        return "ints"
+    base = args[0] if args and typing.get_origin(hint) is not None else hint
+    if base in (bool, int, float, str):
+        return base.__name__
+    raise TypeError(f"{cls.__name__}.{name}: unsupported setting type {hint}")
+
+
+def coerce(cls, name: str, value):
+    """``value`` as the field's type (YAML gives 1 for 1.0); lists stay lists."""
+    kind = value_type(cls, name)
+    if value is None or isinstance(value, bool):
+        return value
+    if kind == "float" and isinstance(value, (int, float)):
+        return float(value)
+    if kind == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# --------------------------------------------------------------------------- command line
+def flag_of(name: str) -> str:
+    """The CLI option of a field: ``lr_decay_every`` -> ``--lr-decay-every``."""
+    return "--" + name.replace("_", "-")
+
+
+def int_list(text) -> tuple[int, ...]:
+    """``"64,128,128"`` -> ``(64, 128, 128)`` (argparse type of tuple settings)."""
+    if isinstance(text, (tuple, list)):
+        return tuple(int(x) for x in text)
+    text = str(text).strip()
+    try:
+        return tuple(int(x) for x in text.replace(" ", "").split(",") if x)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def _format(value) -> str:
+    """A setting's value on a command line: ``0.01``, ``0``, ``64,128,128``."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(int(x)) for x in value)
+    if isinstance(value, float):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    return str(value)
+
+
+def add_setting_arguments(
+    group, cls, *, execution: bool | None = None, show_defaults: bool = True
+) -> None:
+    """One option per field of ``cls`` (see :func:`setting_fields` for ``execution``).
+
+    ``show_defaults=False``: every option defaults to None (so a caller can tell which were
+    given) and the help text names the field's default instead.
+    """
+    for f in setting_fields(cls, execution=execution):
+        meta, kind = f.metadata, value_type(cls, f.name)
+        kw: dict = {"help": meta["help"]}
+        if kind == "bool":
+            group.add_argument(flag_of(f.name), action="store_true", **kw)
+            continue
+        default = _format(f.default) if kind == "ints" else f.default
+        if not show_defaults:
+            kw["help"] += f" (default {_format(f.default) if f.default is not None else 'none'})"
+            default = None
+        if meta["choices"] is not None:
+            kw["choices"] = list(meta["choices"]) + list(meta["aliases"])
+        if meta["metavar"]:
+            kw["metavar"] = meta["metavar"]
+        convert = {"int": int, "float": float, "str": str, "ints": int_list}[kind]
+        group.add_argument(flag_of(f.name), type=convert, default=default, **kw)
+
+
+def from_namespace(cls, args: argparse.Namespace, *, given_only: bool = False):
+    """``cls`` built from the parsed options of :func:`add_setting_arguments`.
+
+    ``given_only``: options left at None take the field's default.
+    """
+    values = {}
+    for f in fields(cls):
+        if not hasattr(args, f.name):
+            continue
+        value = getattr(args, f.name)
+        if value is None and given_only:
+            continue
+        if value_type(cls, f.name) == "ints" and value is not None:
+            value = int_list(value)
+        values[f.name] = value
+    return cls(**values)
+
+
+def setting_flags(cls, values: dict) -> str:
+    """The CLI flags that pass ``values`` (the keys of ``cls`` among them, in field order)."""
+    parts = []
+    for f in fields(cls):
+        if f.name not in values or values[f.name] is None:
+            continue
+        value = values[f.name]
+        if value_type(cls, f.name) == "bool":
+            parts += [flag_of(f.name)] if value else []
+        else:
+            parts.append(f"{flag_of(f.name)} {_format(value)}")
+    return " ".join(parts)
+
+
+__all__ = [
+    "AMPS",
+    "DEVICES",
+    "KINDS",
+    "LEGACY_KINDS",
+    "SAMPLING",
+    "TARGETS",
+    "ArchConfig",
+    "TrainConfig",
+    "add_setting_arguments",
+    "from_namespace",
+    "setting",
+    "setting_flags",
+    "variant_defaults",
+    "variant_keys",
+]
