@@ -54,7 +54,11 @@ rule speed:
         catalogue=f"{R}/data/catalogue.tsv",
         scores=score_files(),
     output:
-        f"{R}/speed.tsv",
+        report(
+            f"{R}/speed.tsv",
+            caption="../../reports/captions/speed_table.rst",
+            category="Results",
+        ),
     log:
         f"{R}/logs/speed.log",
     conda:
