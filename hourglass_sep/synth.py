@@ -77,8 +77,9 @@ F_MAX = 7600.0  # highest partial (Hz)
 MANIFEST = ".synth-manifest.json"
 INFO = "synth.json"
 
-# Made-up singer names for the test singers (lowercase alphanumeric, as MIR-1K's).
-MADE_UP_SINGERS = (  # alternately for the female (alto, soprano) and male (tenor, baritone) voices of VOICE_CYCLE
+# Made-up singer names for the test singers (lowercase alphanumeric, as MIR-1K's), alternately
+# for the female (alto, soprano) and male (tenor, baritone) voices of VOICE_CYCLE.
+MADE_UP_SINGERS = (
     "dalia",
     "corvin",
     "isolde",
@@ -104,7 +105,8 @@ MADE_UP_SINGERS = (  # alternately for the female (alto, soprano) and male (teno
     "kestrel",
     "bexley",
 )
-# MIDI range (low, high) of each voice type; abjones sings baritone, amy alto (MIR-1K: male, female).
+# MIDI range (low, high) of each voice type; abjones sings baritone, amy alto (MIR-1K: male,
+# female).
 VOICE_RANGES = {"baritone": (43, 64), "tenor": (48, 69), "alto": (53, 74), "soprano": (58, 79)}
 VOICE_CYCLE = ("alto", "tenor", "soprano", "baritone")
 
@@ -212,7 +214,10 @@ def midi_hz(m):
 
 
 def _tables(amps: np.ndarray, phases: np.ndarray) -> np.ndarray:
-    """Wavetables ``(..., TABLE + 1)`` (last sample wraps) of harmonics 1..H with ``amps (..., H)``."""
+    """Wavetables ``(..., TABLE + 1)`` of harmonics 1..H with ``amps (..., H)``.
+
+    The last sample repeats the first, so linear interpolation needs no wrap-around test.
+    """
     amps = np.atleast_2d(amps)
     h = amps.shape[-1]
     spec = np.zeros(amps.shape[:-1] + (TABLE // 2 + 1,), dtype=np.complex128)
@@ -771,7 +776,8 @@ def _melody(
                 break
             d = float(rng.choice(song.dur_vals, p=song.dur_p))
             d = min(d, b + phrase - pb + 0.5)
-            # pitch: a random walk on the key's notes, pulled to the centre, chord tones on strong beats
+            # pitch: a random walk on the key's notes, pulled to the centre, chord tones on
+            # strong beats
             p = step_p * np.exp(-0.25 * steps * (idx - (len(sn) - 1) / 2) / max(len(sn) / 4, 1))
             idx += int(rng.choice(steps, p=p / p.sum()))
             if idx < 0:  # reflect at the ends of the register
@@ -864,7 +870,11 @@ def _melody(
 
 
 def _formant_env(f: np.ndarray, F: np.ndarray, B: np.ndarray, singer: Singer) -> np.ndarray:
-    """Cascade of second-order resonances (unity gain at DC) evaluated at frequencies ``f (S, H)``."""
+    """Cascade of second-order resonances (unity gain at DC) at frequencies ``f (S, H)``.
+
+    Plus the singer's formant and a gentle roll-off above 6.5 kHz: the vowel's spectral
+    envelope that the harmonics are sampled from.
+    """
     g = np.ones_like(f)
     for k in range(F.shape[1]):
         Fk, Bk = F[:, k : k + 1], B[:, k : k + 1]
@@ -1145,7 +1155,10 @@ def _add(buf: np.ndarray, start: int, x: np.ndarray) -> None:
 
 
 def _reverb(rng: np.random.Generator, x: np.ndarray, rt60: float) -> np.ndarray:
-    """Wet signal of a noise reverb (exponential decay, darkening, 10-25 ms pre-delay), unit-energy IR."""
+    """Wet signal of a noise reverb: exponential decay, darkening, 10-25 ms pre-delay.
+
+    The impulse response has unit energy, so ``wet`` alone sets the reverb's level.
+    """
     m = int(min(rt60, 2.0) * SR)
     t = np.arange(m) / SR
     ir = rng.standard_normal(m) * np.exp(-6.91 * t / rt60)
@@ -1777,14 +1790,50 @@ def generate_corpus(
     params = _params(seed, singers, songs, clips, min_seconds, max_seconds, var_db)
     specs = corpus_layout(seed, singers, songs, clips, min_seconds, max_seconds)
     names = [s.name for s in specs]
+    ours, existing = _our_clips(dest, wav_dir)
+    if _up_to_date(dest, params, names):
+        log.info(
+            "%s: synthetic corpus already complete (%d clips), nothing to do", dest, len(names)
+        )
+        return dest
+    _prepare_folder(dest, wav_dir, ours, existing, names)
 
-    # never mix with (or overwrite) audio this command did not write
+    t_start = time.perf_counter()
+    jobs = jobs or os.cpu_count() or 1
+    work = [(int(seed), s, float(var_db), str(wav_dir)) for s in specs]
+    infos = _write_clips(work, jobs, progress)
+    seconds = time.perf_counter() - t_start
+
+    _write_json(dest / MANIFEST, dict(format=FORMAT, clips=sorted(names)))
+    total = sum(i["seconds"] for i in infos.values())
+    _write_json(
+        dest / INFO,
+        dict(
+            params=params,
+            total_clips=len(infos),
+            total_seconds=round(total, 2),
+            singers=_singer_table(seed, singers),
+            songs=_song_table(seed, singers, songs),
+            clips=[infos[k] for k in sorted(infos)],
+        ),
+    )
+    log.info("%s: %d clips, %.1f min of audio in %.1f s", dest, len(infos), total / 60, seconds)
+    return dest
+
+
+def _our_clips(dest: Path, wav_dir: Path) -> tuple[set[str], dict[str, Path]]:
+    """The clips an earlier run of this command wrote, and the audio files now in ``wav_dir``.
+
+    Refuses (UserError) when the folder holds audio this command did not write: replacing
+    or mixing with e.g. the real MIR-1K would silently corrupt a catalogue.
+    """
     for other in (dest / "MIR-1K" / "Wavfile", dest):
         found = _audio_files(other)
         if found:
             raise UserError(
-                f"--dest {dest}: {other} already holds {len(found)} audio file(s) (e.g. {found[0].name}) that are not part "
-                "of a synthetic corpus; the catalogue would mix them up. Choose an empty or new --dest folder."
+                f"--dest {dest}: {other} already holds {len(found)} audio file(s) "
+                f"(e.g. {found[0].name}) that are not part of a synthetic corpus; the "
+                "catalogue would mix them up. Choose an empty or new --dest folder."
             )
     manifest = _read_json(dest / MANIFEST) or {}
     ours = set(manifest.get("clips", [])) if manifest.get("format") == FORMAT else set()
@@ -1792,17 +1841,21 @@ def generate_corpus(
     foreign = sorted(set(existing) - ours)
     if foreign:
         raise UserError(
-            f"--dest {dest}: {wav_dir} holds {len(foreign)} audio file(s) not written by `hourglass-sep synth` "
-            f"(e.g. {existing[foreign[0]].name}); refusing to mix corpora. Choose an empty or new --dest folder, "
-            "or remove those files."
+            f"--dest {dest}: {wav_dir} holds {len(foreign)} audio file(s) not written by "
+            f"`hourglass-sep synth` (e.g. {existing[foreign[0]].name}); refusing to mix corpora. "
+            "Choose an empty or new --dest folder, or remove those files."
         )
-    if _up_to_date(dest, params, names):
-        log.info(
-            "%s: synthetic corpus already complete (%d clips), nothing to do", dest, len(names)
-        )
-        return dest
+    return ours, existing
 
-    # from here on the folder is an incomplete corpus until synth.json is written again
+
+def _prepare_folder(
+    dest: Path, wav_dir: Path, ours: set[str], existing: dict[str, Path], names: list[str]
+) -> None:
+    """Mark the corpus incomplete, record the clips about to be written, drop stale ones.
+
+    The manifest lists old and new clips before any audio is written, so a killed run
+    leaves nothing a later run would take for foreign audio.
+    """
     (dest / INFO).unlink(missing_ok=True)
     dest.mkdir(parents=True, exist_ok=True)
     _write_json(dest / MANIFEST, dict(format=FORMAT, clips=sorted(ours | set(names))))
@@ -1812,9 +1865,12 @@ def generate_corpus(
     for tmp in wav_dir.glob(".*.part.*"):  # leftovers of a killed run (atomic_path's temporaries)
         tmp.unlink(missing_ok=True)
 
-    t_start = time.perf_counter()
-    jobs = jobs or os.cpu_count() or 1
-    work = [(int(seed), s, float(var_db), str(wav_dir)) for s in specs]
+
+def _write_clips(work: list[tuple], jobs: int, progress: bool) -> dict[str, dict]:
+    """Render and write every clip (in ``jobs`` spawned processes); clip name -> its info.
+
+    Each clip seeds its own generators, so the files do not depend on ``jobs`` or order.
+    """
     infos: dict[str, dict] = {}
     bar = tqdm(total=len(work), desc="synth", unit="clip", disable=not progress)
     try:
@@ -1833,38 +1889,31 @@ def generate_corpus(
                     bar.update()
     finally:
         bar.close()
-    seconds = time.perf_counter() - t_start
+    return infos
 
-    _write_json(dest / MANIFEST, dict(format=FORMAT, clips=sorted(names)))
-    singer_list = singer_names(singers)
-    song_table = {}
-    for si, name in enumerate(singer_list):
+
+def _song_table(seed: int, singers: int, songs: int) -> dict[str, dict]:
+    """``<singer>_<song>`` -> key, tempo, metre, progression, instruments (for synth.json)."""
+    table = {}
+    for si, name in enumerate(singer_names(singers)):
         sg = make_singer(seed, si, name)
         for song in range(1, songs + 1):
             s = make_song(seed, sg, str(song))
-            song_table[f"{name}_{song}"] = s.describe()
-    singer_table = {}
-    for si, name in enumerate(singer_list):
+            table[f"{name}_{song}"] = s.describe()
+    return table
+
+
+def _singer_table(seed: int, singers: int) -> dict[str, dict]:
+    """Singer -> voice type, split and range in Hz (for synth.json)."""
+    table = {}
+    for si, name in enumerate(singer_names(singers)):
         sg = make_singer(seed, si, name)
-        singer_table[name] = dict(
+        table[name] = dict(
             voice=sg.kind,
             split="train" if name in TRAIN_SINGERS else "test",
             range_hz=[round(float(midi_hz(sg.lo)), 1), round(float(midi_hz(sg.hi)), 1)],
         )
-    total = sum(i["seconds"] for i in infos.values())
-    _write_json(
-        dest / INFO,
-        dict(
-            params=params,
-            total_clips=len(infos),
-            total_seconds=round(total, 2),
-            singers=singer_table,
-            songs=song_table,
-            clips=[infos[k] for k in sorted(infos)],
-        ),
-    )
-    log.info("%s: %d clips, %.1f min of audio in %.1f s", dest, len(infos), total / 60, seconds)
-    return dest
+    return table
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -1923,8 +1972,9 @@ def run(args: argparse.Namespace) -> int:
     )
     info = _read_json(dest / INFO) or {}
     n_train = sum(1 for c in info.get("clips", []) if c["clip"].split("_")[0] in TRAIN_SINGERS)
+    n_test = info.get("total_clips", 0) - n_train
     print(
-        f"{dest}: {info.get('total_clips')} clips ({n_train} train, {info.get('total_clips', 0) - n_train} test), "
+        f"{dest}: {info.get('total_clips')} clips ({n_train} train, {n_test} test), "
         f"{info.get('total_seconds', 0) / 60:.1f} min of audio, {time.perf_counter() - t:.1f} s"
     )
     return 0
