@@ -426,6 +426,41 @@ def _found_instead(names: Sequence[str], limit: int = 8) -> str:
     return ", ".join(items) + (f", and {more} more" if more > 0 else "")
 
 
+def _members_to_extract(
+    archive: Path, infos: list[zipfile.ZipInfo], extract_all: bool
+) -> tuple[str, set[str], list[zipfile.ZipInfo]]:
+    """(folder prefix of Wavfile/, names of its wavs, members to extract) of a MIR-1K zip.
+
+    Every member is checked before anything is written: one unsafe member (absolute path,
+    ``..``, symlink, device) means the archive is not the release, so none of it is trusted.
+    """
+    for info in infos:
+        problem = _member_problem(info)
+        if problem:
+            raise UserError(
+                f"{archive}: refusing to extract: member {info.filename!r} {problem}; "
+                "this is not a well-formed MIR-1K archive (nothing was extracted)"
+            )
+    prefix, wav_names = _wav_prefix(i.filename for i in infos if not i.is_dir())
+    if prefix is None:
+        raise UserError(
+            f"{archive}: no {WAV_DIR}/ folder with .wav clips in the archive; found instead: "
+            f"{_found_instead([i.filename for i in infos])}"
+        )
+    wanted = set(wav_names)
+    chosen = [
+        i
+        for i in infos
+        if not i.is_dir()
+        and (
+            i.filename in wanted
+            or (extract_all and i.filename.replace("\\", "/").startswith(prefix))
+        )
+        and "__MACOSX" not in i.filename
+    ]
+    return prefix, wanted, chosen
+
+
 def safe_extract(
     archive: str | os.PathLike, out_root: str | os.PathLike, extract_all: bool = False
 ) -> tuple[Path, list[Path]]:
@@ -447,31 +482,7 @@ def safe_extract(
     except OSError as exc:
         raise UserError(f"{archive}: cannot open ({exc.strerror or exc})") from None
     with zf:
-        infos = zf.infolist()
-        for info in infos:
-            problem = _member_problem(info)
-            if problem:
-                raise UserError(
-                    f"{archive}: refusing to extract: member {info.filename!r} {problem}; "
-                    "this is not a well-formed MIR-1K archive (nothing was extracted)"
-                )
-        prefix, wav_names = _wav_prefix(i.filename for i in infos if not i.is_dir())
-        if prefix is None:
-            raise UserError(
-                f"{archive}: no {WAV_DIR}/ folder with .wav clips in the archive; found instead: "
-                f"{_found_instead([i.filename for i in infos])}"
-            )
-        wanted = set(wav_names)
-        chosen = [
-            i
-            for i in infos
-            if not i.is_dir()
-            and (
-                i.filename in wanted
-                or (extract_all and i.filename.replace("\\", "/").startswith(prefix))
-            )
-            and "__MACOSX" not in i.filename
-        ]
+        prefix, wanted, chosen = _members_to_extract(archive, zf.infolist(), extract_all)
         need = sum(i.file_size for i in chosen)
         free = shutil.disk_usage(out_root).free
         if need > free:
