@@ -72,7 +72,8 @@ rule speed:
         device=GPU_DEVICE,
     shell:
         "hourglass-sep speed --model {params.model} --catalogue {input.catalogue} "
-        "--benchmarks {params.benchmarks} --device {params.device} --threads {threads} -o {output} > {log} 2>&1"
+        "--benchmarks {params.benchmarks} --device {params.device} --threads {threads} "
+        "-o {output} > {log} 2>&1"
 
 
 rule workbook:
@@ -137,4 +138,5 @@ rule report:
         figdir=lambda wc, input: os.path.dirname(input.figures[0]),
     shell:
         "hourglass-sep report --experiments {input.experiments} --summary {input.summary} "
-        "--speed {input.speed} --figures {params.figdir} --template {input.template} -o {output} > {log} 2>&1"
+        "--speed {input.speed} --figures {params.figdir} --template {input.template} "
+        "-o {output} > {log} 2>&1"
