@@ -132,7 +132,8 @@ class SpectrogramCache:
             a = _memmap_npz(self.path)
         except zipfile.BadZipFile:
             raise UserError(
-                f"{self.path}: not a spectrogram cache (corrupt or truncated); delete it and rebuild"
+                f"{self.path}: not a spectrogram cache (corrupt or truncated); "
+                "delete it and rebuild"
             ) from None
         missing = {"clips", "offsets", "scale", "mix_stft", "voice", "accompaniment"} - set(a)
         if missing:
@@ -176,7 +177,10 @@ class SpectrogramCache:
         return np.asarray(self._a["mix_nyquist"][self._rows(i)])
 
     def patch(self, i: int, start: int, frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Normalised (mixture, voice, accompaniment) magnitudes ``(512, frames)`` from ``start``."""
+        """Normalised (mixture, voice, accompaniment) magnitudes ``(512, frames)`` of clip ``i``.
+
+        Frames ``start`` to ``start + frames``: one training patch, read without loading the clip.
+        """
         r = self._rows(i, start, start + frames)
         mix = np.abs(self._a["mix_stft"][r]).T / max(float(self.scale[i]), 1e-12)
         return (

@@ -24,14 +24,17 @@ COLUMNS = ["clip", "singer", "song", "split", "samples", "sr", "path"]
 
 
 def find_wav_dir(root: str | Path) -> Path:
-    """The folder holding the clips: ``root`` itself, ``root/Wavfile`` or ``root/MIR-1K/Wavfile``."""
+    """The folder holding the clips: ``root``, ``root/Wavfile`` or ``root/MIR-1K/Wavfile``.
+
+    Users point at whichever level they extracted; the layouts of the zip and of a copy differ.
+    """
     root = Path(root)
     for cand in (root / "MIR-1K" / "Wavfile", root / "Wavfile", root):
         if cand.is_dir() and any(p.suffix.lower() in AUDIO_SUFFIXES for p in cand.iterdir()):
             return cand
     raise UserError(
-        f"{root}: no MIR-1K clips found (looked in {root}/MIR-1K/Wavfile, {root}/Wavfile and {root}); "
-        "point at the folder holding <singer>_<song>_<clip>.wav files"
+        f"{root}: no MIR-1K clips found (looked in {root}/MIR-1K/Wavfile, {root}/Wavfile and "
+        f"{root}); point at the folder holding <singer>_<song>_<clip>.wav files"
     )
 
 
@@ -125,7 +128,10 @@ def _truthy(column: pd.Series) -> pd.Series:
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
-    """``"I/N"`` -> ``(I, N)`` with ``0 <= I < N`` (the ``--shard`` option of separate/baseline/score)."""
+    """``"I/N"`` -> ``(I, N)`` with ``0 <= I < N``.
+
+    The ``--shard`` option of separate/baseline/score: one job's share of the test clips.
+    """
     try:
         i_s, n_s = str(spec).split("/")
         i, n = int(i_s), int(n_s)

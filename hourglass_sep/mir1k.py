@@ -203,12 +203,33 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
 def _download_once(url: str, part: Path, timeout: float, progress: bool) -> None:
     """Fetch ``url`` into ``part``, resuming from its current size; raise ``_DownloadError``."""
     offset = part.stat().st_size if part.exists() else 0
+    resp = _open_url(url, part, offset, timeout)
+    if resp is None:
+        return
+    with resp:
+        offset, mode, total = _resume_point(resp, url, part, offset)
+        if "text/html" in resp.headers.get("Content-Type", "").lower():
+            log.warning(
+                "%s: the server sent text/html (an error or login page?); the md5 check will tell",
+                url,
+            )
+        got = _copy_body(resp, part, mode, offset, total, progress)
+    if total is not None and got < total:
+        raise _DownloadError(f"connection closed after {got} of {total} bytes", transient=True)
+
+
+def _open_url(url: str, part: Path, offset: int, timeout: float):
+    """The response for ``url`` (asking for the bytes from ``offset`` on), or None when a
+    refused resume shows that ``part`` is already complete.
+
+    Errors become ``_DownloadError``; ``transient`` ones (timeouts, 5xx) are worth a retry.
+    """
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     try:
         req = urllib.request.Request(url, headers=headers)
-        resp = urllib.request.urlopen(req, timeout=timeout)
+        return urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:
             _, total = _content_range(exc.headers.get("Content-Range"))
@@ -217,12 +238,12 @@ def _download_once(url: str, part: Path, timeout: float, progress: bool) -> None
                 log.info(
                     "%s: the partial download is already complete (%d bytes)", part.name, offset
                 )
-                return
+                return None
             log.info("%s: server refused to resume at byte %d; restarting", url, offset)
             part.unlink()
             raise _DownloadError(
                 f"cannot resume at byte {offset} (HTTP 416); restarting", transient=True
-            )
+            ) from None
         exc.close()
         raise _DownloadError(
             _describe(exc), transient=exc.code in (408, 429, 500, 502, 503, 504)
@@ -237,64 +258,68 @@ def _download_once(url: str, part: Path, timeout: float, progress: bool) -> None
         )
         raise _DownloadError(_describe(exc), transient=transient) from None
 
-    with resp:
-        status = resp.status if getattr(resp, "status", None) is not None else 200
-        length = resp.headers.get("Content-Length")
-        length = int(length) if length and length.isdigit() else None
-        ctype = resp.headers.get("Content-Type", "")
-        if offset and status == 206:
-            start, total = _content_range(resp.headers.get("Content-Range"))
-            if start != offset:
-                part.unlink()
+
+def _resume_point(resp, url: str, part: Path, offset: int) -> tuple[int, str, int | None]:
+    """(first byte of the body, file mode, total size or None) from the response headers.
+
+    A server that ignores the Range request sends the whole file: the part is rewritten
+    from byte 0 rather than appended to (which would corrupt it).
+    """
+    status = resp.status if getattr(resp, "status", None) is not None else 200
+    length = resp.headers.get("Content-Length")
+    length = int(length) if length and length.isdigit() else None
+    if offset and status == 206:
+        start, total = _content_range(resp.headers.get("Content-Range"))
+        if start != offset:
+            part.unlink()
+            raise _DownloadError(
+                f"server answered the resume request at byte {offset} with range starting "
+                f"at {start}; restarting",
+                transient=True,
+            )
+        mode = "ab"
+        log.info("%s: resuming at byte %d of %s", url, offset, total if total is not None else "?")
+    else:
+        if offset:
+            log.info("%s: server ignored the Range request; restarting from byte 0", url)
+        offset, mode = 0, "wb"
+        total = length
+    if total is None and length is not None:
+        total = offset + length
+    return offset, mode, total
+
+
+def _copy_body(resp, part: Path, mode: str, offset: int, total: int | None, progress: bool) -> int:
+    """Stream the body into ``part``; returns the bytes it then holds.
+
+    Network failures are transient ``_DownloadError``s (resumed); a failing disk is the
+    user's to fix (``UserError``).
+    """
+    got = offset
+    bar = _bar(total, offset, ARCHIVE_NAME, progress)
+    try:
+        f = open(part, mode)
+    except OSError as exc:
+        raise UserError(f"{part}: cannot write the download ({exc.strerror or exc})") from None
+    with f, bar:
+        while True:
+            try:
+                chunk = resp.read(CHUNK)
+            except (OSError, http.client.HTTPException) as exc:  # timeout, reset, IncompleteRead
                 raise _DownloadError(
-                    f"server answered the resume request at byte {offset} with range starting at {start}; restarting",
-                    transient=True,
-                )
-            mode = "ab"
-            log.info(
-                "%s: resuming at byte %d of %s", url, offset, total if total is not None else "?"
-            )
-        else:
-            if offset:
-                log.info("%s: server ignored the Range request; restarting from byte 0", url)
-            offset, mode = 0, "wb"
-            total = length
-        if total is None and length is not None:
-            total = offset + length
-        if "text/html" in ctype.lower():
-            log.warning(
-                "%s: the server sent text/html (an error or login page?); the md5 check will tell",
-                url,
-            )
-        got = offset
-        bar = _bar(total, offset, ARCHIVE_NAME, progress)
-        try:
-            f = open(part, mode)
-        except OSError as exc:
-            raise UserError(f"{part}: cannot write the download ({exc.strerror or exc})") from None
-        with f, bar:
-            while True:
-                try:
-                    chunk = resp.read(CHUNK)
-                except (
-                    OSError,
-                    http.client.HTTPException,
-                ) as exc:  # timeout, reset, IncompleteRead
-                    raise _DownloadError(
-                        f"{_describe(exc)} after {got} bytes", transient=True
-                    ) from None
-                if not chunk:
-                    break
-                try:
-                    f.write(chunk)
-                except OSError as exc:  # disk full, permissions: not the network's fault
-                    raise UserError(
-                        f"{part}: cannot write the download ({exc.strerror or exc})"
-                    ) from None
-                got += len(chunk)
-                bar.update(len(chunk))
-    if total is not None and got < total:
-        raise _DownloadError(f"connection closed after {got} of {total} bytes", transient=True)
+                    f"{_describe(exc)} after {got} bytes", transient=True
+                ) from None
+            if not chunk:
+                break
+            try:
+                f.write(chunk)
+            except OSError as exc:  # disk full, permissions: not the network's fault
+                raise UserError(
+                    f"{part}: cannot write the download ({exc.strerror or exc})"
+                ) from None
+            got += len(chunk)
+            bar.update(len(chunk))
+    return got
 
 
 def download(
@@ -401,6 +426,41 @@ def _found_instead(names: Sequence[str], limit: int = 8) -> str:
     return ", ".join(items) + (f", and {more} more" if more > 0 else "")
 
 
+def _members_to_extract(
+    archive: Path, infos: list[zipfile.ZipInfo], extract_all: bool
+) -> tuple[str, set[str], list[zipfile.ZipInfo]]:
+    """(folder prefix of Wavfile/, names of its wavs, members to extract) of a MIR-1K zip.
+
+    Every member is checked before anything is written: one unsafe member (absolute path,
+    ``..``, symlink, device) means the archive is not the release, so none of it is trusted.
+    """
+    for info in infos:
+        problem = _member_problem(info)
+        if problem:
+            raise UserError(
+                f"{archive}: refusing to extract: member {info.filename!r} {problem}; "
+                "this is not a well-formed MIR-1K archive (nothing was extracted)"
+            )
+    prefix, wav_names = _wav_prefix(i.filename for i in infos if not i.is_dir())
+    if prefix is None:
+        raise UserError(
+            f"{archive}: no {WAV_DIR}/ folder with .wav clips in the archive; found instead: "
+            f"{_found_instead([i.filename for i in infos])}"
+        )
+    wanted = set(wav_names)
+    chosen = [
+        i
+        for i in infos
+        if not i.is_dir()
+        and (
+            i.filename in wanted
+            or (extract_all and i.filename.replace("\\", "/").startswith(prefix))
+        )
+        and "__MACOSX" not in i.filename
+    ]
+    return prefix, wanted, chosen
+
+
 def safe_extract(
     archive: str | os.PathLike, out_root: str | os.PathLike, extract_all: bool = False
 ) -> tuple[Path, list[Path]]:
@@ -422,37 +482,13 @@ def safe_extract(
     except OSError as exc:
         raise UserError(f"{archive}: cannot open ({exc.strerror or exc})") from None
     with zf:
-        infos = zf.infolist()
-        for info in infos:
-            problem = _member_problem(info)
-            if problem:
-                raise UserError(
-                    f"{archive}: refusing to extract: member {info.filename!r} {problem}; "
-                    "this is not a well-formed MIR-1K archive (nothing was extracted)"
-                )
-        prefix, wav_names = _wav_prefix(i.filename for i in infos if not i.is_dir())
-        if prefix is None:
-            raise UserError(
-                f"{archive}: no {WAV_DIR}/ folder with .wav clips in the archive; found instead: "
-                f"{_found_instead([i.filename for i in infos])}"
-            )
-        wanted = set(wav_names)
-        chosen = [
-            i
-            for i in infos
-            if not i.is_dir()
-            and (
-                i.filename in wanted
-                or (extract_all and i.filename.replace("\\", "/").startswith(prefix))
-            )
-            and "__MACOSX" not in i.filename
-        ]
+        prefix, wanted, chosen = _members_to_extract(archive, zf.infolist(), extract_all)
         need = sum(i.file_size for i in chosen)
         free = shutil.disk_usage(out_root).free
         if need > free:
             raise UserError(
-                f"{archive}: extracting needs {_human(need)} but {out_root} has only {_human(free)} free; "
-                "free some space or choose another --dest"
+                f"{archive}: extracting needs {_human(need)} but {out_root} has only "
+                f"{_human(free)} free; free some space or choose another --dest"
             )
         root = out_root / DATASET_DIR
         base = root.resolve()
@@ -470,7 +506,8 @@ def safe_extract(
                     shutil.copyfileobj(src, dst, CHUNK)
             except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
                 raise UserError(
-                    f"{archive}: member {info.filename!r} is corrupt ({exc}); download the archive again"
+                    f"{archive}: member {info.filename!r} is corrupt ({exc}); "
+                    "download the archive again"
                 ) from None
             if info.filename in wanted:
                 paths.append(target)
@@ -508,7 +545,8 @@ def validate_clips(
             problems.append(f"{info.samplerate} Hz, expected {EXPECTED_SR} Hz")
         if info.channels != EXPECTED_CHANNELS:
             problems.append(
-                f"{info.channels} channel(s), expected {EXPECTED_CHANNELS} (left accompaniment, right voice)"
+                f"{info.channels} channel(s), expected {EXPECTED_CHANNELS} "
+                "(left accompaniment, right voice)"
             )
         if info.subtype != EXPECTED_SUBTYPE:
             problems.append(
@@ -620,8 +658,9 @@ def _local_wav_dir(folder: Path) -> Path:
         f", and {len(entries) - 10} more" if len(entries) > 10 else ""
     )
     raise UserError(
-        f"{folder}: no {WAV_DIR}/ folder (looked for {folder}/{DATASET_DIR}/{WAV_DIR} and {folder}/{WAV_DIR}); "
-        f"found instead: {shown or 'an empty folder'}; point --archive at the MIR-1K folder or at MIR-1K.zip"
+        f"{folder}: no {WAV_DIR}/ folder (looked for {folder}/{DATASET_DIR}/{WAV_DIR} and "
+        f"{folder}/{WAV_DIR}); found instead: {shown or 'an empty folder'}; point --archive at "
+        "the MIR-1K folder or at MIR-1K.zip"
     )
 
 
@@ -670,6 +709,17 @@ def _swap_into_place(new_root: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+@dataclasses.dataclass
+class _Source:
+    """Where this run takes the clips from: a local folder, a local zip or a downloaded zip."""
+
+    kind: str  # "directory" | "archive" | "url" (recorded in the marker)
+    desc: str  # the folder, file or URL, for messages and the marker
+    md5: str | None = None  # the zip's md5 when it was checked
+    zip_path: Path | None = None
+    local_dir: Path | None = None
+
+
 def fetch(
     dest: str | os.PathLike,
     urls: Sequence[str] | None = None,
@@ -701,155 +751,218 @@ def fetch(
     with _lock(dest):
         marker = read_marker(final)
         if marker is not None:
-            return FetchResult(
-                wav_dir=final / WAV_DIR,
-                clips=int(marker["clips"]),
-                seconds_audio=float(marker.get("seconds_audio", 0.0)),
-                source=str(marker.get("source")),
-                md5=marker.get("md5"),
-                already=True,
-                elapsed=time.monotonic() - t0,
-                manifest_checked=int(marker.get("manifest_checked", 0)),
-            )
+            return _already_fetched(final, marker, t0)
         _cleanup_stale(dest)
-        if final.exists() or final.is_symlink():
-            arch = Path(archive).expanduser().resolve() if archive is not None else None
-            fin = final.resolve()
-            if arch is not None and arch.is_dir() and arch in (dest.resolve(), fin, fin / WAV_DIR):
-                return _adopt(final, manifest, manifest_md5, t0)
-            if arch is not None and (arch == fin or fin in arch.parents):
-                raise UserError(
-                    f"--archive {archive} lies inside {final}, which this run would replace; move it elsewhere first"
-                )
-            if not (final / MARKER).exists():
-                raise UserError(
-                    f"{final} exists but was not installed by fetch-mir1k (no {MARKER} marker); to check it and "
-                    f"adopt it as it is, run with --archive {final}; to fetch afresh, remove or rename it"
-                )
-            # else: an earlier install whose files changed since; it is replaced once the new copy is verified
-        src_desc, kind, archive_md5, kept = "", "", None, None
-        local_dir: Path | None = None
-        zip_path: Path | None = None
+        if (final.exists() or final.is_symlink()) and _adopt_in_place(dest, final, archive):
+            return _adopt(final, manifest, manifest_md5, t0)
         if archive is not None:
-            archive = Path(archive).expanduser()
-            if not archive.exists():
-                raise UserError(f"--archive {archive}: no such file or folder")
-            if archive.is_dir():
-                local_dir = _local_wav_dir(archive)
-                kind, src_desc = "directory", str(archive.resolve())
-            else:
-                kind, src_desc = "archive", str(archive.resolve())
-                if md5 is not None:
-                    got = md5sum(archive, progress=progress)
-                    if got != md5:
-                        raise UserError(
-                            f"{archive}: md5 mismatch: expected {md5}, got {got}; the file was left untouched and "
-                            "not used. Fetch the official MIR-1K.zip again, or if you trust this copy (e.g. a repack), "
-                            f"pass --md5 {got} (better together with --manifest, which checks every clip)"
-                        )
-                    archive_md5 = got
-                zip_path = archive
+            src = _local_source(archive, md5, progress)
         else:
-            url_list = list(urls) if urls else list(DEFAULT_URLS)
-            target = dest / ARCHIVE_NAME
-            if target.exists():
-                got = md5sum(target, progress=progress) if md5 is not None else None
-                if md5 is None or got == md5:
-                    log.info("%s: reusing the verified download", target)
-                    zip_path, archive_md5 = target, got
-                    kind, src_desc = "url", _previous_source(dest) or str(target)
-                else:
-                    bad = target.with_name(target.name + ".bad")
-                    os.replace(target, bad)
-                    log.warning(
-                        "%s: md5 %s is not the expected %s; moved aside to %s",
-                        target,
-                        got,
-                        md5,
-                        bad,
-                    )
-            if zip_path is None:
-                errors = []
-                for url in url_list:
-                    log.info("downloading %s", url)
-                    try:
-                        zip_path = download(
-                            url,
-                            target,
-                            md5=md5,
-                            progress=progress,
-                            timeout=timeout,
-                            retries=retries,
-                        )
-                    except _DownloadError as exc:
-                        log.warning("%s: %s", url, exc)
-                        errors.append(f"  {url}: {exc}")
-                        continue
-                    kind, src_desc, archive_md5 = "url", url, md5
-                    (dest / f".{ARCHIVE_NAME}.source").write_text(url + "\n", encoding="utf-8")
-                    break
-                if zip_path is None:
-                    part = target.with_name(target.name + ".part")
-                    left = (
-                        f" A partial download was kept in {part} ({_human(part.stat().st_size)}); "
-                        "the next run resumes it."
-                        if part.exists() and part.stat().st_size
-                        else ""
-                    )
-                    raise UserError(
-                        f"could not download MIR-1K from any of {len(url_list)} URL(s):\n"
-                        + "\n".join(errors)
-                        + "\n"
-                        f"Nothing was installed in {final}.{left} If you have no network, copy MIR-1K.zip (or an "
-                        "extracted MIR-1K folder) here from elsewhere and run again with --archive PATH"
-                        + ("" if urls else ", or give a mirror with --url URL")
-                    )
-            kept = zip_path
-        tmp = Path(tempfile.mkdtemp(prefix=f".{DATASET_DIR}.tmp-{os.getpid()}-", dir=dest))
-        try:
-            if local_dir is not None:
-                root, wavs = _import_folder(local_dir, tmp)
-            else:
-                root, wavs = safe_extract(zip_path, tmp, extract_all=extract_all)
-            clips, seconds, checked = validate_clips(wavs, manifest_md5, origin=src_desc)
-            if manifest_md5 is not None:
-                missing = len(set(manifest_md5) - {p.stem for p in wavs})
-                log.info(
-                    "manifest: %d clip(s) checked by md5, %d listed clip(s) not in the source",
-                    checked,
-                    missing,
-                )
-            info = {
-                "format": MARKER_FORMAT,
-                "source": src_desc,
-                "kind": kind,
-                "md5": archive_md5,
-                "md5_expected": md5,
-                "manifest": str(Path(manifest).resolve()) if manifest is not None else None,
-                "manifest_checked": checked,
-                "clips": clips,
-                "bytes": sum(p.stat().st_size for p in wavs),
-                "seconds_audio": round(seconds, 3),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
-            _write_marker(root, info)  # last file written; then the whole folder appears at once
-            _swap_into_place(root, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        if kept is not None and kind == "url" and not keep_archive:
+            src = _download_source(dest, final, urls, md5, progress, timeout, retries)
+        clips, seconds, checked = _install(
+            src, dest, final, md5, manifest, manifest_md5, extract_all
+        )
+        kept = src.zip_path if src.kind == "url" else None
+        if kept is not None and not keep_archive:
             kept.unlink(missing_ok=True)
             kept = None
     return FetchResult(
         wav_dir=final / WAV_DIR,
         clips=clips,
         seconds_audio=seconds,
-        source=src_desc,
-        md5=archive_md5,
+        source=src.desc,
+        md5=src.md5,
         already=False,
         elapsed=time.monotonic() - t0,
-        archive=kept if kind == "url" else None,
+        archive=kept,
         manifest_checked=checked,
     )
+
+
+def _already_fetched(final: Path, marker: dict, t0: float) -> FetchResult:
+    """The result of an earlier run whose marker still matches its files (nothing to do)."""
+    return FetchResult(
+        wav_dir=final / WAV_DIR,
+        clips=int(marker["clips"]),
+        seconds_audio=float(marker.get("seconds_audio", 0.0)),
+        source=str(marker.get("source")),
+        md5=marker.get("md5"),
+        already=True,
+        elapsed=time.monotonic() - t0,
+        manifest_checked=int(marker.get("manifest_checked", 0)),
+    )
+
+
+def _adopt_in_place(dest: Path, final: Path, archive: str | os.PathLike | None) -> bool:
+    """Decide what to do with a ``final`` folder that has no valid marker.
+
+    True: ``--archive`` names that folder itself, so it is checked and adopted in place.
+    False: it is an earlier install whose files changed; it is replaced once a new copy is
+    verified.  Raises when replacing it would destroy the source or data we did not install.
+    """
+    arch = Path(archive).expanduser().resolve() if archive is not None else None
+    fin = final.resolve()
+    if arch is not None and arch.is_dir() and arch in (dest.resolve(), fin, fin / WAV_DIR):
+        return True
+    if arch is not None and (arch == fin or fin in arch.parents):
+        raise UserError(
+            f"--archive {archive} lies inside {final}, which this run would replace; "
+            "move it elsewhere first"
+        )
+    if not (final / MARKER).exists():
+        raise UserError(
+            f"{final} exists but was not installed by fetch-mir1k (no {MARKER} marker); to "
+            f"check it and adopt it as it is, run with --archive {final}; to fetch afresh, "
+            "remove or rename it"
+        )
+    return False
+
+
+def _local_source(archive: str | os.PathLike, md5: str | None, progress: bool) -> _Source:
+    """A MIR-1K folder or zip the user already has; a zip must match ``md5`` (if given)."""
+    archive = Path(archive).expanduser()
+    if not archive.exists():
+        raise UserError(f"--archive {archive}: no such file or folder")
+    if archive.is_dir():
+        return _Source("directory", str(archive.resolve()), local_dir=_local_wav_dir(archive))
+    got = None
+    if md5 is not None:
+        got = md5sum(archive, progress=progress)
+        if got != md5:
+            raise UserError(
+                f"{archive}: md5 mismatch: expected {md5}, got {got}; the file was left "
+                "untouched and not used. Fetch the official MIR-1K.zip again, or if you trust "
+                f"this copy (e.g. a repack), pass --md5 {got} (better together with --manifest, "
+                "which checks every clip)"
+            )
+    return _Source("archive", str(archive.resolve()), md5=got, zip_path=archive)
+
+
+def _download_source(
+    dest: Path,
+    final: Path,
+    urls: Sequence[str] | None,
+    md5: str | None,
+    progress: bool,
+    timeout: float,
+    retries: int,
+) -> _Source:
+    """``dest/MIR-1K.zip``: an earlier verified download, else the first URL that works.
+
+    Every URL's failure is collected, so the error lists them all at once.
+    """
+    url_list = list(urls) if urls else list(DEFAULT_URLS)
+    target = dest / ARCHIVE_NAME
+    reused = _reuse_download(dest, target, md5, progress)
+    if reused is not None:
+        return reused
+    errors = []
+    for url in url_list:
+        log.info("downloading %s", url)
+        try:
+            zip_path = download(
+                url, target, md5=md5, progress=progress, timeout=timeout, retries=retries
+            )
+        except _DownloadError as exc:
+            log.warning("%s: %s", url, exc)
+            errors.append(f"  {url}: {exc}")
+            continue
+        (dest / f".{ARCHIVE_NAME}.source").write_text(url + "\n", encoding="utf-8")
+        return _Source("url", url, md5=md5, zip_path=zip_path)
+    part = target.with_name(target.name + ".part")
+    left = (
+        f" A partial download was kept in {part} ({_human(part.stat().st_size)}); "
+        "the next run resumes it."
+        if part.exists() and part.stat().st_size
+        else ""
+    )
+    raise UserError(
+        f"could not download MIR-1K from any of {len(url_list)} URL(s):\n"
+        + "\n".join(errors)
+        + "\n"
+        f"Nothing was installed in {final}.{left} If you have no network, copy MIR-1K.zip "
+        "(or an extracted MIR-1K folder) here from elsewhere and run again with --archive PATH"
+        + ("" if urls else ", or give a mirror with --url URL")
+    )
+
+
+def _reuse_download(dest: Path, target: Path, md5: str | None, progress: bool) -> _Source | None:
+    """The zip an earlier run downloaded, if its md5 still matches; a bad one is moved aside."""
+    if not target.exists():
+        return None
+    got = md5sum(target, progress=progress) if md5 is not None else None
+    if md5 is None or got == md5:
+        log.info("%s: reusing the verified download", target)
+        return _Source("url", _previous_source(dest) or str(target), md5=got, zip_path=target)
+    bad = target.with_name(target.name + ".bad")
+    os.replace(target, bad)
+    log.warning("%s: md5 %s is not the expected %s; moved aside to %s", target, got, md5, bad)
+    return None
+
+
+def _install(
+    src: _Source,
+    dest: Path,
+    final: Path,
+    md5: str | None,
+    manifest: str | os.PathLike | None,
+    manifest_md5: dict[str, str] | None,
+    extract_all: bool,
+) -> tuple[int, float, int]:
+    """Extract or copy into a hidden folder, validate, write the marker, swap into ``final``.
+
+    Returns (clips, seconds of audio, clips checked against the manifest).  A failure
+    leaves no ``MIR-1K/`` folder that could pass for good data.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix=f".{DATASET_DIR}.tmp-{os.getpid()}-", dir=dest))
+    try:
+        if src.local_dir is not None:
+            root, wavs = _import_folder(src.local_dir, tmp)
+        else:
+            root, wavs = safe_extract(src.zip_path, tmp, extract_all=extract_all)
+        clips, seconds, checked = validate_clips(wavs, manifest_md5, origin=src.desc)
+        if manifest_md5 is not None:
+            missing = len(set(manifest_md5) - {p.stem for p in wavs})
+            log.info(
+                "manifest: %d clip(s) checked by md5, %d listed clip(s) not in the source",
+                checked,
+                missing,
+            )
+        info = _marker_info(
+            src.desc, src.kind, src.md5, md5, manifest, checked, clips, wavs, seconds
+        )
+        _write_marker(root, info)  # last file written; then the whole folder appears at once
+        _swap_into_place(root, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return clips, seconds, checked
+
+
+def _marker_info(
+    source: str,
+    kind: str,
+    md5: str | None,
+    md5_expected: str | None,
+    manifest: str | os.PathLike | None,
+    checked: int,
+    clips: int,
+    wavs: Sequence[Path],
+    seconds: float,
+) -> dict:
+    """The ``.verified`` marker's content: provenance and what was checked."""
+    return {
+        "format": MARKER_FORMAT,
+        "source": source,
+        "kind": kind,
+        "md5": md5,
+        "md5_expected": md5_expected,
+        "manifest": str(Path(manifest).resolve()) if manifest is not None else None,
+        "manifest_checked": checked,
+        "clips": clips,
+        "bytes": sum(p.stat().st_size for p in wavs),
+        "seconds_audio": round(seconds, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def _adopt(final: Path, manifest, manifest_md5: dict[str, str] | None, t0: float) -> FetchResult:
@@ -861,32 +974,11 @@ def _adopt(final: Path, manifest, manifest_md5: dict[str, str] | None, t0: float
         p for p in wav_dir.iterdir() if p.suffix.lower() == ".wav" and not p.name.startswith(".")
     )
     clips, seconds, checked = validate_clips(wavs, manifest_md5, origin=str(final))
-    _write_marker(
-        final,
-        {
-            "format": MARKER_FORMAT,
-            "source": str(final.resolve()),
-            "kind": "in place",
-            "md5": None,
-            "md5_expected": None,
-            "manifest": str(Path(manifest).resolve()) if manifest is not None else None,
-            "manifest_checked": checked,
-            "clips": clips,
-            "bytes": sum(p.stat().st_size for p in wavs),
-            "seconds_audio": round(seconds, 3),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        },
-    )
+    source = str(final.resolve())
+    info = _marker_info(source, "in place", None, None, manifest, checked, clips, wavs, seconds)
+    _write_marker(final, info)
     return FetchResult(
-        wav_dir,
-        clips,
-        seconds,
-        str(final.resolve()),
-        None,
-        False,
-        time.monotonic() - t0,
-        None,
-        checked,
+        wav_dir, clips, seconds, source, None, False, time.monotonic() - t0, None, checked
     )
 
 
@@ -926,24 +1018,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         metavar="URL",
-        help=f"download from URL (repeat for mirrors, tried in order); replaces the default list {list(DEFAULT_URLS)}",
+        help="download from URL (repeat for mirrors, tried in order); replaces the default "
+        f"list {list(DEFAULT_URLS)}",
     )
     p.add_argument(
         "--archive",
         default=None,
         metavar="PATH",
-        help="use a local MIR-1K.zip or a MIR-1K folder (holding Wavfile/ or MIR-1K/Wavfile/) instead of downloading",
+        help="use a local MIR-1K.zip or a MIR-1K folder (holding Wavfile/ or MIR-1K/Wavfile/) "
+        "instead of downloading",
     )
     p.add_argument(
         "--md5",
         default=MIR1K_MD5,
-        help="expected md5 of the zip (downloaded or --archive); 'none' skips it (then use --manifest)",
+        help="expected md5 of the zip (downloaded or --archive); 'none' skips it "
+        "(then use --manifest)",
     )
     p.add_argument(
         "--manifest",
         default=None,
         metavar="TSV",
-        help="per-clip md5 index (TSV with columns clip, wav_md5); every extracted clip it lists is checked",
+        help="per-clip md5 index (TSV with columns clip, wav_md5); every extracted clip it "
+        "lists is checked",
     )
     p.add_argument(
         "--timeout",
@@ -987,7 +1083,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if res.already:
         print(
-            f"{res.wav_dir.parent}: already fetched and verified ({res.clips} clips from {res.source}); nothing to do"
+            f"{res.wav_dir.parent}: already fetched and verified ({res.clips} clips from "
+            f"{res.source}); nothing to do"
         )
         return 0
     checks = []

@@ -77,8 +77,9 @@ F_MAX = 7600.0  # highest partial (Hz)
 MANIFEST = ".synth-manifest.json"
 INFO = "synth.json"
 
-# Made-up singer names for the test singers (lowercase alphanumeric, as MIR-1K's).
-MADE_UP_SINGERS = (  # alternately for the female (alto, soprano) and male (tenor, baritone) voices of VOICE_CYCLE
+# Made-up singer names for the test singers (lowercase alphanumeric, as MIR-1K's), alternately
+# for the female (alto, soprano) and male (tenor, baritone) voices of VOICE_CYCLE.
+MADE_UP_SINGERS = (
     "dalia",
     "corvin",
     "isolde",
@@ -104,7 +105,8 @@ MADE_UP_SINGERS = (  # alternately for the female (alto, soprano) and male (teno
     "kestrel",
     "bexley",
 )
-# MIDI range (low, high) of each voice type; abjones sings baritone, amy alto (MIR-1K: male, female).
+# MIDI range (low, high) of each voice type; abjones sings baritone, amy alto (MIR-1K: male,
+# female).
 VOICE_RANGES = {"baritone": (43, 64), "tenor": (48, 69), "alto": (53, 74), "soprano": (58, 79)}
 VOICE_CYCLE = ("alto", "tenor", "soprano", "baritone")
 
@@ -212,7 +214,10 @@ def midi_hz(m):
 
 
 def _tables(amps: np.ndarray, phases: np.ndarray) -> np.ndarray:
-    """Wavetables ``(..., TABLE + 1)`` (last sample wraps) of harmonics 1..H with ``amps (..., H)``."""
+    """Wavetables ``(..., TABLE + 1)`` of harmonics 1..H with ``amps (..., H)``.
+
+    The last sample repeats the first, so linear interpolation needs no wrap-around test.
+    """
     amps = np.atleast_2d(amps)
     h = amps.shape[-1]
     spec = np.zeros(amps.shape[:-1] + (TABLE // 2 + 1,), dtype=np.complex128)
@@ -771,7 +776,8 @@ def _melody(
                 break
             d = float(rng.choice(song.dur_vals, p=song.dur_p))
             d = min(d, b + phrase - pb + 0.5)
-            # pitch: a random walk on the key's notes, pulled to the centre, chord tones on strong beats
+            # pitch: a random walk on the key's notes, pulled to the centre, chord tones on
+            # strong beats
             p = step_p * np.exp(-0.25 * steps * (idx - (len(sn) - 1) / 2) / max(len(sn) / 4, 1))
             idx += int(rng.choice(steps, p=p / p.sum()))
             if idx < 0:  # reflect at the ends of the register
@@ -864,7 +870,11 @@ def _melody(
 
 
 def _formant_env(f: np.ndarray, F: np.ndarray, B: np.ndarray, singer: Singer) -> np.ndarray:
-    """Cascade of second-order resonances (unity gain at DC) evaluated at frequencies ``f (S, H)``."""
+    """Cascade of second-order resonances (unity gain at DC) at frequencies ``f (S, H)``.
+
+    Plus the singer's formant and a gentle roll-off above 6.5 kHz: the vowel's spectral
+    envelope that the harmonics are sampled from.
+    """
     g = np.ones_like(f)
     for k in range(F.shape[1]):
         Fk, Bk = F[:, k : k + 1], B[:, k : k + 1]
@@ -873,30 +883,63 @@ def _formant_env(f: np.ndarray, F: np.ndarray, B: np.ndarray, singer: Singer) ->
     return g / (1.0 + (f / 6500.0) ** 4)
 
 
+def _frame(t: float, frames: int) -> int:
+    """Control-rate frame of time ``t`` (s), clipped to ``0..frames``."""
+    return int(np.clip(round(t * SR / HOP), 0, frames))
+
+
 def _render_voice(
     singer: Singer, song: Song, notes: list[dict], n: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, dict]:
+    """The dry-then-roomed voice of one clip and its f0 range / voiced fraction.
+
+    The stages run in a fixed order on one generator (pitch, loudness, vowels, audio,
+    consonants, room), so the corpus stays byte-identical for a given seed.
+    """
     voice = np.zeros(n)
     if not notes:
         return voice, dict(f0_min=None, f0_max=None, voiced=0.0)
     C = n // HOP + 2
-    tc = np.arange(C) * HOP / SR
-    fr = lambda t: int(np.clip(round(t * SR / HOP), 0, C))  # noqa: E731
+    f0_c, vib = _pitch_contour(singer, notes, C, rng)
+    amp = _amplitude(singer, notes, C, vib, rng)
+    tabs, seg_t = _formant_tables(singer, notes, rng)
+    xp, fp = _segment_ramps(seg_t)
+    voice, amp_n = _voiced_audio(f0_c, amp, tabs, xp, fp, n)
+    # aspiration noise follows the phonation
+    voice += singer.breath * _shaped_noise(rng, n, 2500, 1.2, floor=0.05) * amp_n
+    _add_consonants(voice, singer, notes, rng)
+    voice = _voice_room(voice, song, rng)
+    voiced = amp > 0.05 * amp.max()
+    f0v = f0_c[voiced]
+    return voice, dict(
+        f0_min=round(float(f0v.min()), 1) if len(f0v) else None,
+        f0_max=round(float(f0v.max()), 1) if len(f0v) else None,
+        voiced=round(float(voiced.mean()), 3),
+    )
 
-    # --- pitch contour (MIDI, control rate)
+
+def _pitch_contour(
+    singer: Singer, notes: list[dict], C: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """f0 (Hz) over ``C`` control frames and the vibrato (semitones) that also drives tremolo.
+
+    Note targets with scoops and falls, smoothed by the singer's portamento, plus delayed
+    vibrato, slow drift and jitter: a sung line rather than a step function.
+    """
+    tc = np.arange(C) * HOP / SR
     target = np.empty(C)
-    ons = [fr(nt["on"]) for nt in notes] + [C]
+    ons = [_frame(nt["on"], C) for nt in notes] + [C]
     target[: ons[0]] = notes[0]["midi"]
     vib_amt = np.zeros(C)
     for i, nt in enumerate(notes):
         a, b = ons[i], ons[i + 1]
         target[a:b] = nt["midi"]
         if not nt["legato_in"] and rng.random() < singer.scoop_p:
-            k = fr(rng.uniform(0.04, 0.1))
+            k = _frame(rng.uniform(0.04, 0.1), C)
             target[a : min(a + k, b)] -= singer.scoop * rng.uniform(0.3, 1.0)
         if not nt["legato_out"] and rng.random() < singer.fall_p:
-            e = fr(nt["off"])
-            k = fr(rng.uniform(0.05, 0.12))
+            e = _frame(nt["off"], C)
+            k = _frame(rng.uniform(0.05, 0.12), C)
             target[max(a, e - k) : min(e + 2, b)] -= rng.uniform(0.7, 2.5)
         if nt["off"] - nt["on"] > 0.3:
             ramp = np.clip((tc[a:b] - nt["on"] - singer.vib_delay) / 0.3, 0, 1)
@@ -913,13 +956,20 @@ def _render_voice(
         + singer.drift * _smooth_noise(rng, C, 0.3 * SR / HOP)
         + 0.02 * _smooth_noise(rng, C, 2.0)
     )
-    f0_c = midi_hz(midi_c)
+    return midi_hz(midi_c), vib
 
-    # --- amplitude envelope (control rate)
+
+def _amplitude(
+    singer: Singer, notes: list[dict], C: int, vib: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Loudness over ``C`` control frames: per-note attack/release, shimmer and tremolo.
+
+    Legato joins skip the attack/release, so melismas stay connected as in real singing.
+    """
     amp = np.zeros(C)
-    att, rel = max(2, fr(singer.attack)), max(2, fr(singer.release))
+    att, rel = max(2, _frame(singer.attack, C)), max(2, _frame(singer.release, C))
     for nt in notes:
-        a, b = fr(nt["on"]), fr(nt["off"])
+        a, b = _frame(nt["on"], C), _frame(nt["off"], C)
         L = b - a
         if L < 2:
             continue
@@ -935,30 +985,42 @@ def _render_voice(
     amp = np.convolve(amp, win / win.sum(), mode="same")
     amp *= 1.0 + 0.12 * _smooth_noise(rng, C, 0.7 * SR / HOP)
     amp *= 1.0 + 0.25 * vib  # tremolo locked to the vibrato
-    amp = np.maximum(amp, 0.0)
+    return np.maximum(amp, 0.0)
 
-    # --- formant segments: (start time, formants, level, f0 for band-limiting)
+
+def _formant_tables(
+    singer: Singer, notes: list[dict], rng: np.random.Generator
+) -> tuple[np.ndarray, list[float]]:
+    """One wavetable per formant segment (voiced consonant, vowel, diphthong end) and its start.
+
+    Each table is band-limited for the highest f0 its segment reaches (note, previous note,
+    vibrato), so pitch changes inside the segment never alias above ``F_MAX``.
+    """
     seg_t, seg_F, seg_lvl, seg_f0 = [], [], [], []
     prev_midi = notes[0]["midi"]
     for nt in notes:
         f0_hi = float(midi_hz(max(nt["midi"], prev_midi) + 1.0 + singer.vib_depth))
         prev_midi = nt["midi"]
+        pitch = (nt["midi"], f0_hi)
         t = nt["on"]
         if nt["cons"] in VOICED_CONS:
             F, lvl = VOICED_CONS[nt["cons"]]
-            (
-                seg_t.append(t),
-                seg_F.append(F),
-                seg_lvl.append(lvl),
-                seg_f0.append((nt["midi"], f0_hi)),
-            )
+            seg_t.append(t)
+            seg_F.append(F)
+            seg_lvl.append(lvl)
+            seg_f0.append(pitch)
             t = nt["on"] + min(nt["cons_dur"], 0.35 * (nt["off"] - nt["on"]))
         F, lvl = VOWELS[nt["vowel"]]
-        seg_t.append(t), seg_F.append(F), seg_lvl.append(lvl), seg_f0.append((nt["midi"], f0_hi))
+        seg_t.append(t)
+        seg_F.append(F)
+        seg_lvl.append(lvl)
+        seg_f0.append(pitch)
         if nt["vowel2"]:
             F, lvl = VOWELS[nt["vowel2"]]
             seg_t.append(nt["on"] + rng.uniform(0.55, 0.75) * (nt["off"] - nt["on"]))
-            seg_F.append(F), seg_lvl.append(lvl), seg_f0.append((nt["midi"], f0_hi))
+            seg_F.append(F)
+            seg_lvl.append(lvl)
+            seg_f0.append(pitch)
     S = len(seg_t)
     F = np.array(seg_F, dtype=np.float64) * singer.fshift * (1 + 0.03 * rng.standard_normal((S, 4)))
     B = BANDWIDTHS[None, :] * singer.bw * rng.uniform(0.9, 1.1, (S, 4))
@@ -973,9 +1035,13 @@ def _render_voice(
         * (h[None, :] <= limit[:, None])
     )
     amps *= (np.array(seg_lvl) / np.sqrt(0.5 * np.sum(amps**2, axis=1)))[:, None]
-    tabs = _tables(amps, singer.phases)  # (S, TABLE + 1)
+    return _tables(amps, singer.phases), seg_t  # (S, TABLE + 1)
 
-    # segment position over time: integer i inside segment i, linear ramps across boundaries
+
+def _segment_ramps(seg_t: list[float]) -> tuple[list[float], list[float]]:
+    """Breakpoints (time, segment position) for ``np.interp``: integer ``i`` inside segment
+    ``i``, linear ramps of at most 30 ms across boundaries (formant transitions)."""
+    S = len(seg_t)
     st = np.array(seg_t, dtype=np.float64)
     for i in range(1, S):  # strictly increasing boundaries
         st[i] = max(st[i], st[i - 1] + 0.004)
@@ -989,8 +1055,24 @@ def _render_voice(
             w = max((st[i] - xp[-1]) * 0.5, 1e-6)
         xp += [st[i] - w, st[i] + w]
         fp += [i - 1, i]
+    return xp, fp
 
-    # --- audio rate
+
+def _voiced_audio(
+    f0_c: np.ndarray,
+    amp: np.ndarray,
+    tabs: np.ndarray,
+    xp: list[float],
+    fp: list[float],
+    n: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The phonation at audio rate and the loudness there (which the aspiration follows).
+
+    One running phase reads two neighbouring segments' wavetables and crossfades them, so
+    the timbre moves between vowels without phase jumps.
+    """
+    S = tabs.shape[0]
+    C = len(f0_c)
     t_n = np.arange(n)
     f0 = np.interp(t_n, np.arange(C) * HOP, f0_c)
     phase = np.cumsum(f0) / SR
@@ -1006,11 +1088,17 @@ def _render_voice(
     v0 = flat[row0] + fj * (flat[row0 + 1] - flat[row0])
     v1 = flat[row1] + fj * (flat[row1 + 1] - flat[row1])
     amp_n = np.interp(t_n, np.arange(C) * HOP, amp)
-    voice = (v0 + w * (v1 - v0)) * amp_n
-    # aspiration noise follows the phonation
-    voice += singer.breath * _shaped_noise(rng, n, 2500, 1.2, floor=0.05) * amp_n
+    return (v0 + w * (v1 - v0)) * amp_n, amp_n
 
-    # unvoiced consonants and inhalations
+
+def _add_consonants(
+    voice: np.ndarray, singer: Singer, notes: list[dict], rng: np.random.Generator
+) -> None:
+    """Add unvoiced consonants at syllable onsets and inhalations before phrases, in place.
+
+    They put broadband voice energy where no harmonic is, which a separator must also
+    attribute to the voice.
+    """
     for i, nt in enumerate(notes):
         if nt["cons"] in UNVOICED_CONS:
             kind, centre, width, _, level = UNVOICED_CONS[nt["cons"]]
@@ -1044,7 +1132,10 @@ def _render_voice(
                 x * singer.breath * rng.uniform(1.0, 3.0),
             )
 
-    # the singer's room: short reverb, sometimes a karaoke echo
+
+def _voice_room(voice: np.ndarray, song: Song, rng: np.random.Generator) -> np.ndarray:
+    """The singer's room: a short reverb and, in some songs, a karaoke echo (3 repeats)."""
+    n = len(voice)
     rt, wet, delay, echo = song.voice_room
     voice = voice + wet * _reverb(rng, voice, rt)
     if echo > 0:
@@ -1053,13 +1144,7 @@ def _render_voice(
         for k in range(1, 4):
             out[k * dly :] += echo**k * voice[: n - k * dly]
         voice = out
-    voiced = amp > 0.05 * amp.max()
-    f0v = f0_c[voiced]
-    return voice, dict(
-        f0_min=round(float(f0v.min()), 1) if len(f0v) else None,
-        f0_max=round(float(f0v.max()), 1) if len(f0v) else None,
-        voiced=round(float(voiced.mean()), 3),
-    )
+    return voice
 
 
 def _add(buf: np.ndarray, start: int, x: np.ndarray) -> None:
@@ -1070,7 +1155,10 @@ def _add(buf: np.ndarray, start: int, x: np.ndarray) -> None:
 
 
 def _reverb(rng: np.random.Generator, x: np.ndarray, rt60: float) -> np.ndarray:
-    """Wet signal of a noise reverb (exponential decay, darkening, 10-25 ms pre-delay), unit-energy IR."""
+    """Wet signal of a noise reverb: exponential decay, darkening, 10-25 ms pre-delay.
+
+    The impulse response has unit energy, so ``wet`` alone sets the reverb's level.
+    """
     m = int(min(rt60, 2.0) * SR)
     t = np.arange(m) / SR
     ir = rng.standard_normal(m) * np.exp(-6.91 * t / rt60)
@@ -1169,187 +1257,34 @@ def _bass_env(t: np.ndarray, decay: float, hold: float) -> np.ndarray:
 def _render_accompaniment(
     song: Song, rng: np.random.Generator, t0: float, n: int, voice_rests: list[tuple[float, float]]
 ) -> np.ndarray:
+    """The accompaniment of one clip: every instrument of the song, the lead, drums, reverb.
+
+    Rendering starts 1.5 s before the clip (then cut), so notes struck earlier ring into
+    it as they would in an excerpt of a whole song.
+    """
     pre = int(1.5 * SR)
     buf = np.zeros(n + pre)
     ts = t0 - pre / SR
     tones = _Tones(buf, ts, rng)
-    bar_len, s16 = song.bar, song.beat / 4
+    bar_len = song.bar
     b_first = max(0, int(math.floor(ts / bar_len)) - 1)
     b_last = int(math.floor((t0 + n / SR) / bar_len))
     bars = range(b_first, b_last + 1)
 
     for inst in song.instruments:
-        kind, g = inst["kind"], inst["gain"]
-        ph = inst["phases"]
+        kind = inst["kind"]
         if kind in ("pad", "strings") or (kind == "organ" and not inst["stabs"]):
-            starts = sorted({song.span_start(b) for b in bars})
-            for sb, length in starts:
-                t, hold = sb * bar_len, length * bar_len
-                pcs = song.chord(sb)[1]
-                for m in _voicing(pcs, inst["centre"], inst["notes"]):
-                    if kind == "pad":
-                        cut = inst["cutoff"]
-                        fn = lambda h, f0, cut=cut: h**-1.0 / (1 + (h * f0 / cut) ** 4)  # noqa: E731
-                        tab = tones.table("pad", m, fn, ph)
-                        env = _adsr(inst["attack"], hold, inst["release"])
-                        for det in (-inst["detune"], inst["detune"]):
-                            tones.add(
-                                t,
-                                hold + inst["release"],
-                                float(midi_hz(m + det / 100)),
-                                tab,
-                                lambda tt, env=env: 0.5 * g * env(tt),
-                            )
-                    elif kind == "strings":
-                        cut = inst["cutoff"]
-                        fn = lambda h, f0, cut=cut: (
-                            h**-1.0
-                            * (1 + 1.5 * np.exp(-((((h * f0) - 1100) / 500) ** 2)))
-                            / (1 + (h * f0 / cut) ** 4)
-                        )  # noqa: E731
-                        tab = tones.table("strings", m, fn, ph)
-                        env = _adsr(inst["attack"], hold, inst["release"])
-                        rate, depth, vp = (
-                            inst["vib_rate"] * rng.uniform(0.95, 1.05),
-                            inst["vib_depth"],
-                            rng.uniform(0, 2 * np.pi),
-                        )
-                        vib = lambda tt, r=rate, d=depth, p=vp: d * np.sin(2 * np.pi * r * tt + p)  # noqa: E731
-                        tones.add(
-                            t,
-                            hold + inst["release"],
-                            float(midi_hz(m)),
-                            tab,
-                            lambda tt, env=env: g * env(tt),
-                            vib_fn=vib,
-                        )
-                    else:  # sustained organ
-                        db = inst["drawbars"]
-                        fn = lambda h, f0, db=db: np.array([db.get(int(x), 0.0) for x in h]) + 1e-4  # noqa: E731
-                        tab = tones.table("organ", m, fn, ph)
-                        env = _adsr(0.01, hold, 0.08)
-                        tr, td = inst["trem_rate"], inst["trem_depth"]
-                        tones.add(
-                            t,
-                            hold + 0.1,
-                            float(midi_hz(m)),
-                            tab,
-                            lambda tt, env=env: (
-                                g * env(tt) * (1 - td * 0.5 * (1 + np.sin(2 * np.pi * tr * tt)))
-                            ),
-                        )
-        elif kind == "organ":  # off-beat stabs
-            db = inst["drawbars"]
-            fn = lambda h, f0, db=db: np.array([db.get(int(x), 0.0) for x in h]) + 1e-4  # noqa: E731
-            for b in bars:
-                pcs = song.chord(b)[1]
-                for step in range(2, inst["steps"], 4):
-                    t = song.step_time(b, step)
-                    for m in _voicing(pcs, inst["centre"], inst["notes"]):
-                        tones.add(
-                            t,
-                            1.5 * s16 + 0.05,
-                            float(midi_hz(m)),
-                            tones.table("organ", m, fn, ph),
-                            lambda tt: 0.8 * g * _adsr(0.005, 1.5 * s16, 0.05)(tt),
-                        )
+            _render_held_chords(song, tones, inst, bars)
+        elif kind == "organ":
+            _render_organ_stabs(song, tones, inst, bars)
         elif kind == "piano":
-            tilt, hammer = inst["tilt"], inst["hammer"]
-            bright = lambda h, f0, a=tilt, p=hammer: h**-a * (np.abs(np.sin(np.pi * h * p)) + 0.05)  # noqa: E731
-            dull = lambda h, f0, a=tilt, p=hammer: (
-                h**-a * (np.abs(np.sin(np.pi * h * p)) + 0.05) * np.exp(-h * f0 / 900)
-            )  # noqa: E731
-            for b in bars:
-                pcs, root = song.chord(b)[1], song.chord(b)[0]
-                for step, dur_steps in inst["pattern"]:
-                    t, hold = song.step_time(b, step), dur_steps * s16
-                    vel = rng.uniform(0.7, 1.0)
-                    chord = _voicing(pcs, inst["centre"], inst["notes"])
-                    if step == 0:
-                        chord = chord + [36 + (root - 36) % 12, 48 + (root - 48) % 12]
-                    for m in chord:
-                        dec = inst["decay"] * 2.0 ** (-(m - 60) / 24)
-                        bd = inst["bright_decay"]
-                        tones.add(
-                            t,
-                            min(hold + 0.3, 5 * dec),
-                            float(midi_hz(m)),
-                            tones.table("pianoB", m, bright, ph),
-                            lambda tt, e=_decay(dec, hold, 0.08), v=vel: v * g * e(tt),
-                            tab2=tones.table("pianoD", m, dull, ph),
-                            xfade_fn=lambda tt, bd=bd: 1 - np.exp(-tt / bd),
-                        )
-        elif kind in ("guitar", "arp"):
-            pl = inst["pluck"]
-            bright = lambda h, f0, p=pl: h**-1.3 * (np.abs(np.sin(np.pi * h * p)) + 0.03)  # noqa: E731
-            dull = lambda h, f0, p=pl: (
-                h**-1.3 * (np.abs(np.sin(np.pi * h * p)) + 0.03) * np.exp(-h * f0 / 700)
-            )  # noqa: E731
-            bd = inst["bright_decay"]
-            xf = lambda tt, bd=bd: 1 - np.exp(-tt / bd)  # noqa: E731
-            for b in bars:
-                pcs, root = song.chord(b)[1], song.chord(b)[0]
-                if kind == "guitar":
-                    low = inst["low"]
-                    shape = [low + (root - low) % 12] + _voicing(pcs, low + 16, 4)
-                    pat = inst["pattern"]
-                    for si, step in enumerate(pat):
-                        nxt = pat[si + 1] if si + 1 < len(pat) else inst["steps"]
-                        t, hold = song.step_time(b, step), (nxt - step) * s16
-                        down = step % 4 == 0 or rng.random() < 0.5
-                        strings = shape if down else shape[::-1][: rng.integers(3, len(shape) + 1)]
-                        vel = rng.uniform(0.8, 1.0) * (1.0 if down else 0.7)
-                        for k, m in enumerate(strings):
-                            tt0 = t + k * inst["spread"]
-                            tones.add(
-                                tt0,
-                                min(hold + 0.08, 5 * inst["decay"]),
-                                float(midi_hz(m)),
-                                tones.table("gtrB", m, bright, ph),
-                                lambda tt, e=_decay(inst["decay"], hold, 0.04), v=vel: (
-                                    v * g * e(tt)
-                                ),
-                                tab2=tones.table("gtrD", m, dull, ph),
-                                xfade_fn=xf,
-                            )
-                else:
-                    seq = _voicing(pcs, inst["low"] + 6, len(pcs)) + [
-                        inst["low"] + 6 + 12 + ((pcs[0] - inst["low"] - 6) % 12)
-                    ]
-                    if inst["updown"]:
-                        seq = seq + seq[-2:0:-1]
-                    for j, step in enumerate(range(0, inst["steps"], inst["step"])):
-                        m = seq[(b * inst["steps"] // inst["step"] + j) % len(seq)]
-                        t, hold = song.step_time(b, step), inst["step"] * s16 * 1.5
-                        tones.add(
-                            t,
-                            min(hold + 0.1, 5 * inst["decay"]),
-                            float(midi_hz(m)),
-                            tones.table("arpB", m, bright, ph),
-                            lambda tt, e=_decay(inst["decay"], hold, 0.05): (
-                                rng.uniform(0.7, 1.0) * g * e(tt)
-                            ),
-                            tab2=tones.table("arpD", m, dull, ph),
-                            xfade_fn=xf,
-                        )
+            _render_piano(song, tones, inst, bars)
+        elif kind == "guitar":
+            _render_guitar(song, tones, inst, bars)
+        elif kind == "arp":
+            _render_arp(song, tones, inst, bars)
         elif kind == "bass":
-            cut, tilt = inst["cutoff"], inst["tilt"]
-            fn = lambda h, f0, c=cut, a=tilt: h**-a / (1 + (h * f0 / c) ** 4)  # noqa: E731
-            for b in bars:
-                root = song.chord(b)[0]
-                base = inst["low"] + (root - inst["low"]) % 12
-                for step, dur_steps, iv in inst["pattern"]:
-                    m = base + iv
-                    t, hold = song.step_time(b, step), dur_steps * s16 * 0.92
-                    tones.add(
-                        t,
-                        hold + 0.1,
-                        float(midi_hz(m)),
-                        tones.table("bass", m, fn, ph),
-                        lambda tt, d=inst["decay"], hold=hold, v=rng.uniform(0.8, 1.0): (
-                            v * g * _bass_env(tt, d, hold)
-                        ),
-                    )
+            _render_bass(song, tones, inst, bars)
 
     if song.lead is not None:
         _render_lead(song, tones, t0, n, voice_rests)
@@ -1360,24 +1295,265 @@ def _render_accompaniment(
     return buf[pre:]
 
 
+def _drawbars(db: dict):
+    """Harmonic amplitudes of an organ registration (harmonic number -> level)."""
+
+    def fn(h, f0):
+        return np.array([db.get(int(x), 0.0) for x in h]) + 1e-4
+
+    return fn
+
+
+def _render_held_chords(song: Song, tones: _Tones, inst: dict, bars: range) -> None:
+    """Pad, strings or sustained organ: one chord held over each chord's whole span.
+
+    A span that starts before the clip is still struck at its start, so the clip opens on
+    a chord already sounding.
+    """
+    note = {"pad": _pad_note, "strings": _strings_note, "organ": _organ_note}[inst["kind"]]
+    bar_len = song.bar
+    for sb, length in sorted({song.span_start(b) for b in bars}):
+        t, hold = sb * bar_len, length * bar_len
+        pcs = song.chord(sb)[1]
+        for m in _voicing(pcs, inst["centre"], inst["notes"]):
+            note(tones, inst, t, hold, m)
+
+
+def _pad_note(tones: _Tones, inst: dict, t: float, hold: float, m: int) -> None:
+    """A pad note: two low-passed saws detuned apart (the chorus of a synth pad)."""
+    g, cut = inst["gain"], inst["cutoff"]
+
+    def fn(h, f0):
+        return h**-1.0 / (1 + (h * f0 / cut) ** 4)
+
+    tab = tones.table("pad", m, fn, inst["phases"])
+    env = _adsr(inst["attack"], hold, inst["release"])
+    for det in (-inst["detune"], inst["detune"]):
+        tones.add(
+            t,
+            hold + inst["release"],
+            float(midi_hz(m + det / 100)),
+            tab,
+            lambda tt: 0.5 * g * env(tt),
+        )
+
+
+def _strings_note(tones: _Tones, inst: dict, t: float, hold: float, m: int) -> None:
+    """A string-section note with a body resonance near 1.1 kHz and its own vibrato.
+
+    Vibrato like the voice's makes pitch movement alone useless for telling them apart.
+    """
+    g, cut, rng = inst["gain"], inst["cutoff"], tones.rng
+
+    def fn(h, f0):
+        return (
+            h**-1.0
+            * (1 + 1.5 * np.exp(-((((h * f0) - 1100) / 500) ** 2)))
+            / (1 + (h * f0 / cut) ** 4)
+        )
+
+    tab = tones.table("strings", m, fn, inst["phases"])
+    env = _adsr(inst["attack"], hold, inst["release"])
+    rate, depth, vp = (
+        inst["vib_rate"] * rng.uniform(0.95, 1.05),
+        inst["vib_depth"],
+        rng.uniform(0, 2 * np.pi),
+    )
+    tones.add(
+        t,
+        hold + inst["release"],
+        float(midi_hz(m)),
+        tab,
+        lambda tt: g * env(tt),
+        vib_fn=lambda tt: depth * np.sin(2 * np.pi * rate * tt + vp),
+    )
+
+
+def _organ_note(tones: _Tones, inst: dict, t: float, hold: float, m: int) -> None:
+    """A held organ note: drawbar harmonics with a tremolo."""
+    g, tr, td = inst["gain"], inst["trem_rate"], inst["trem_depth"]
+    tab = tones.table("organ", m, _drawbars(inst["drawbars"]), inst["phases"])
+    env = _adsr(0.01, hold, 0.08)
+    tones.add(
+        t,
+        hold + 0.1,
+        float(midi_hz(m)),
+        tab,
+        lambda tt: g * env(tt) * (1 - td * 0.5 * (1 + np.sin(2 * np.pi * tr * tt))),
+    )
+
+
+def _render_organ_stabs(song: Song, tones: _Tones, inst: dict, bars: range) -> None:
+    """Short organ chords on the off-beats (a ska/reggae-style comp)."""
+    g, s16 = inst["gain"], song.beat / 4
+    fn = _drawbars(inst["drawbars"])
+    env = _adsr(0.005, 1.5 * s16, 0.05)
+    for b in bars:
+        pcs = song.chord(b)[1]
+        for step in range(2, inst["steps"], 4):
+            t = song.step_time(b, step)
+            for m in _voicing(pcs, inst["centre"], inst["notes"]):
+                tones.add(
+                    t,
+                    1.5 * s16 + 0.05,
+                    float(midi_hz(m)),
+                    tones.table("organ", m, fn, inst["phases"]),
+                    lambda tt: 0.8 * g * env(tt),
+                )
+
+
+def _render_piano(song: Song, tones: _Tones, inst: dict, bars: range) -> None:
+    """Piano chords in the song's rhythm (bass octave added on the downbeat).
+
+    Each note crossfades from a bright to a dull table and decays faster when higher, so
+    the timbre changes over the note like a struck string.
+    """
+    g, ph, s16, rng = inst["gain"], inst["phases"], song.beat / 4, tones.rng
+    tilt, hammer, bd = inst["tilt"], inst["hammer"], inst["bright_decay"]
+
+    def bright(h, f0):
+        return h**-tilt * (np.abs(np.sin(np.pi * h * hammer)) + 0.05)
+
+    def dull(h, f0):
+        return h**-tilt * (np.abs(np.sin(np.pi * h * hammer)) + 0.05) * np.exp(-h * f0 / 900)
+
+    def xfade(tt):
+        return 1 - np.exp(-tt / bd)
+
+    for b in bars:
+        root, pcs = song.chord(b)
+        for step, dur_steps in inst["pattern"]:
+            t, hold = song.step_time(b, step), dur_steps * s16
+            vel = rng.uniform(0.7, 1.0)
+            chord = _voicing(pcs, inst["centre"], inst["notes"])
+            if step == 0:
+                chord = chord + [36 + (root - 36) % 12, 48 + (root - 48) % 12]
+            for m in chord:
+                dec = inst["decay"] * 2.0 ** (-(m - 60) / 24)
+                tones.add(
+                    t,
+                    min(hold + 0.3, 5 * dec),
+                    float(midi_hz(m)),
+                    tones.table("pianoB", m, bright, ph),
+                    lambda tt, e=_decay(dec, hold, 0.08), v=vel: v * g * e(tt),
+                    tab2=tones.table("pianoD", m, dull, ph),
+                    xfade_fn=xfade,
+                )
+
+
+def _plucked(inst: dict):
+    """Bright and dull wavetable spectra of a plucked string and the crossfade between them."""
+    pl, bd = inst["pluck"], inst["bright_decay"]
+
+    def bright(h, f0):
+        return h**-1.3 * (np.abs(np.sin(np.pi * h * pl)) + 0.03)
+
+    def dull(h, f0):
+        return h**-1.3 * (np.abs(np.sin(np.pi * h * pl)) + 0.03) * np.exp(-h * f0 / 700)
+
+    def xfade(tt):
+        return 1 - np.exp(-tt / bd)
+
+    return bright, dull, xfade
+
+
+def _render_guitar(song: Song, tones: _Tones, inst: dict, bars: range) -> None:
+    """Strummed guitar: down- and up-strokes across a chord shape, strings slightly apart."""
+    g, ph, s16, rng = inst["gain"], inst["phases"], song.beat / 4, tones.rng
+    bright, dull, xfade = _plucked(inst)
+    low, pat = inst["low"], inst["pattern"]
+    for b in bars:
+        root, pcs = song.chord(b)
+        shape = [low + (root - low) % 12] + _voicing(pcs, low + 16, 4)
+        for si, step in enumerate(pat):
+            nxt = pat[si + 1] if si + 1 < len(pat) else inst["steps"]
+            t, hold = song.step_time(b, step), (nxt - step) * s16
+            down = step % 4 == 0 or rng.random() < 0.5
+            strings = shape if down else shape[::-1][: rng.integers(3, len(shape) + 1)]
+            vel = rng.uniform(0.8, 1.0) * (1.0 if down else 0.7)
+            for k, m in enumerate(strings):
+                tones.add(
+                    t + k * inst["spread"],
+                    min(hold + 0.08, 5 * inst["decay"]),
+                    float(midi_hz(m)),
+                    tones.table("gtrB", m, bright, ph),
+                    lambda tt, e=_decay(inst["decay"], hold, 0.04), v=vel: v * g * e(tt),
+                    tab2=tones.table("gtrD", m, dull, ph),
+                    xfade_fn=xfade,
+                )
+
+
+def _render_arp(song: Song, tones: _Tones, inst: dict, bars: range) -> None:
+    """An arpeggio through the chord (up, or up and down) on a plucked timbre."""
+    g, ph, s16, rng = inst["gain"], inst["phases"], song.beat / 4, tones.rng
+    bright, dull, xfade = _plucked(inst)
+    low = inst["low"] + 6
+    for b in bars:
+        pcs = song.chord(b)[1]
+        seq = _voicing(pcs, low, len(pcs)) + [low + 12 + ((pcs[0] - low) % 12)]
+        if inst["updown"]:
+            seq = seq + seq[-2:0:-1]
+        for j, step in enumerate(range(0, inst["steps"], inst["step"])):
+            m = seq[(b * inst["steps"] // inst["step"] + j) % len(seq)]
+            t, hold = song.step_time(b, step), inst["step"] * s16 * 1.5
+            tones.add(
+                t,
+                min(hold + 0.1, 5 * inst["decay"]),
+                float(midi_hz(m)),
+                tones.table("arpB", m, bright, ph),
+                lambda tt, e=_decay(inst["decay"], hold, 0.05): rng.uniform(0.7, 1.0) * g * e(tt),
+                tab2=tones.table("arpD", m, dull, ph),
+                xfade_fn=xfade,
+            )
+
+
+def _render_bass(song: Song, tones: _Tones, inst: dict, bars: range) -> None:
+    """The bass line: the chord's root (and fifth/octave) in the song's bass pattern."""
+    g, ph, s16, rng = inst["gain"], inst["phases"], song.beat / 4, tones.rng
+    cut, tilt = inst["cutoff"], inst["tilt"]
+
+    def fn(h, f0):
+        return h**-tilt / (1 + (h * f0 / cut) ** 4)
+
+    for b in bars:
+        root = song.chord(b)[0]
+        base = inst["low"] + (root - inst["low"]) % 12
+        for step, dur_steps, iv in inst["pattern"]:
+            m = base + iv
+            t, hold = song.step_time(b, step), dur_steps * s16 * 0.92
+            tones.add(
+                t,
+                hold + 0.1,
+                float(midi_hz(m)),
+                tones.table("bass", m, fn, ph),
+                lambda tt, d=inst["decay"], hold=hold, v=rng.uniform(0.8, 1.0): (
+                    v * g * _bass_env(tt, d, hold)
+                ),
+            )
+
+
+def _lead_spectrum(timbre: str):
+    """Harmonic amplitudes of the lead instrument: flute, reed (odd harmonics) or synth."""
+    if timbre == "flute":
+        return lambda h, f0: h**-2.2
+    if timbre == "reed":
+        return lambda h, f0: h**-0.9 * np.where(h % 2 == 1, 1.0, 0.35) / (1 + (h * f0 / 3000) ** 4)
+    return lambda h, f0: h**-1.0 / (1 + (h * f0 / 2200) ** 4)
+
+
 def _render_lead(
     song: Song, tones: _Tones, t0: float, n: int, voice_rests: list[tuple[float, float]]
 ) -> None:
+    """Fills by a lead instrument in the voice's rests, in the voice's register, with vibrato.
+
+    Melodic, voice-like and only where the voice is silent: a separator must not learn
+    "melody in this register = voice".
+    """
     lead, rng = song.lead, tones.rng
     timbre = lead["timbre"]
-    if timbre == "flute":
-        fn = lambda h, f0: h**-2.2  # noqa: E731
-    elif timbre == "reed":
-        fn = lambda h, f0: h**-0.9 * np.where(h % 2 == 1, 1.0, 0.35) / (1 + (h * f0 / 3000) ** 4)  # noqa: E731
-    else:
-        fn = lambda h, f0: h**-1.0 / (1 + (h * f0 / 2200) ** 4)  # noqa: E731
-    notes = np.array(
-        [
-            m
-            for m in range(lead["lo"], lead["hi"] + 1)
-            if m % 12 in {(song.tonic + s) % 12 for s in (MINOR if song.mode == "minor" else MAJOR)}
-        ]
-    )
+    fn = _lead_spectrum(timbre)
+    key = {(song.tonic + s) % 12 for s in (MINOR if song.mode == "minor" else MAJOR)}
+    notes = np.array([m for m in range(lead["lo"], lead["hi"] + 1) if m % 12 in key])
     if len(notes) == 0:
         return
     beat = song.beat
@@ -1397,11 +1573,14 @@ def _render_lead(
             hold = min(d * beat, b - (tb * beat - t0))
             m = float(notes[idx])
             vp = rng.uniform(0, 2 * np.pi)
-            vib = lambda tt, vp=vp: (
-                lead["vib_depth"]
-                * np.clip((tt - 0.15) / 0.2, 0, 1)
-                * np.sin(2 * np.pi * lead["vib_rate"] * tt + vp)
-            )  # noqa: E731
+
+            def vib(tt, vp=vp):
+                return (
+                    lead["vib_depth"]
+                    * np.clip((tt - 0.15) / 0.2, 0, 1)
+                    * np.sin(2 * np.pi * lead["vib_rate"] * tt + vp)
+                )
+
             tones.add(
                 tb * beat,
                 hold + 0.12,
@@ -1611,14 +1790,50 @@ def generate_corpus(
     params = _params(seed, singers, songs, clips, min_seconds, max_seconds, var_db)
     specs = corpus_layout(seed, singers, songs, clips, min_seconds, max_seconds)
     names = [s.name for s in specs]
+    ours, existing = _our_clips(dest, wav_dir)
+    if _up_to_date(dest, params, names):
+        log.info(
+            "%s: synthetic corpus already complete (%d clips), nothing to do", dest, len(names)
+        )
+        return dest
+    _prepare_folder(dest, wav_dir, ours, existing, names)
 
-    # never mix with (or overwrite) audio this command did not write
+    t_start = time.perf_counter()
+    jobs = jobs or os.cpu_count() or 1
+    work = [(int(seed), s, float(var_db), str(wav_dir)) for s in specs]
+    infos = _write_clips(work, jobs, progress)
+    seconds = time.perf_counter() - t_start
+
+    _write_json(dest / MANIFEST, dict(format=FORMAT, clips=sorted(names)))
+    total = sum(i["seconds"] for i in infos.values())
+    _write_json(
+        dest / INFO,
+        dict(
+            params=params,
+            total_clips=len(infos),
+            total_seconds=round(total, 2),
+            singers=_singer_table(seed, singers),
+            songs=_song_table(seed, singers, songs),
+            clips=[infos[k] for k in sorted(infos)],
+        ),
+    )
+    log.info("%s: %d clips, %.1f min of audio in %.1f s", dest, len(infos), total / 60, seconds)
+    return dest
+
+
+def _our_clips(dest: Path, wav_dir: Path) -> tuple[set[str], dict[str, Path]]:
+    """The clips an earlier run of this command wrote, and the audio files now in ``wav_dir``.
+
+    Refuses (UserError) when the folder holds audio this command did not write: replacing
+    or mixing with e.g. the real MIR-1K would silently corrupt a catalogue.
+    """
     for other in (dest / "MIR-1K" / "Wavfile", dest):
         found = _audio_files(other)
         if found:
             raise UserError(
-                f"--dest {dest}: {other} already holds {len(found)} audio file(s) (e.g. {found[0].name}) that are not part "
-                "of a synthetic corpus; the catalogue would mix them up. Choose an empty or new --dest folder."
+                f"--dest {dest}: {other} already holds {len(found)} audio file(s) "
+                f"(e.g. {found[0].name}) that are not part of a synthetic corpus; the "
+                "catalogue would mix them up. Choose an empty or new --dest folder."
             )
     manifest = _read_json(dest / MANIFEST) or {}
     ours = set(manifest.get("clips", [])) if manifest.get("format") == FORMAT else set()
@@ -1626,17 +1841,21 @@ def generate_corpus(
     foreign = sorted(set(existing) - ours)
     if foreign:
         raise UserError(
-            f"--dest {dest}: {wav_dir} holds {len(foreign)} audio file(s) not written by `hourglass-sep synth` "
-            f"(e.g. {existing[foreign[0]].name}); refusing to mix corpora. Choose an empty or new --dest folder, "
-            "or remove those files."
+            f"--dest {dest}: {wav_dir} holds {len(foreign)} audio file(s) not written by "
+            f"`hourglass-sep synth` (e.g. {existing[foreign[0]].name}); refusing to mix corpora. "
+            "Choose an empty or new --dest folder, or remove those files."
         )
-    if _up_to_date(dest, params, names):
-        log.info(
-            "%s: synthetic corpus already complete (%d clips), nothing to do", dest, len(names)
-        )
-        return dest
+    return ours, existing
 
-    # from here on the folder is an incomplete corpus until synth.json is written again
+
+def _prepare_folder(
+    dest: Path, wav_dir: Path, ours: set[str], existing: dict[str, Path], names: list[str]
+) -> None:
+    """Mark the corpus incomplete, record the clips about to be written, drop stale ones.
+
+    The manifest lists old and new clips before any audio is written, so a killed run
+    leaves nothing a later run would take for foreign audio.
+    """
     (dest / INFO).unlink(missing_ok=True)
     dest.mkdir(parents=True, exist_ok=True)
     _write_json(dest / MANIFEST, dict(format=FORMAT, clips=sorted(ours | set(names))))
@@ -1646,9 +1865,12 @@ def generate_corpus(
     for tmp in wav_dir.glob(".*.part.*"):  # leftovers of a killed run (atomic_path's temporaries)
         tmp.unlink(missing_ok=True)
 
-    t_start = time.perf_counter()
-    jobs = jobs or os.cpu_count() or 1
-    work = [(int(seed), s, float(var_db), str(wav_dir)) for s in specs]
+
+def _write_clips(work: list[tuple], jobs: int, progress: bool) -> dict[str, dict]:
+    """Render and write every clip (in ``jobs`` spawned processes); clip name -> its info.
+
+    Each clip seeds its own generators, so the files do not depend on ``jobs`` or order.
+    """
     infos: dict[str, dict] = {}
     bar = tqdm(total=len(work), desc="synth", unit="clip", disable=not progress)
     try:
@@ -1667,38 +1889,31 @@ def generate_corpus(
                     bar.update()
     finally:
         bar.close()
-    seconds = time.perf_counter() - t_start
+    return infos
 
-    _write_json(dest / MANIFEST, dict(format=FORMAT, clips=sorted(names)))
-    singer_list = singer_names(singers)
-    song_table = {}
-    for si, name in enumerate(singer_list):
+
+def _song_table(seed: int, singers: int, songs: int) -> dict[str, dict]:
+    """``<singer>_<song>`` -> key, tempo, metre, progression, instruments (for synth.json)."""
+    table = {}
+    for si, name in enumerate(singer_names(singers)):
         sg = make_singer(seed, si, name)
         for song in range(1, songs + 1):
             s = make_song(seed, sg, str(song))
-            song_table[f"{name}_{song}"] = s.describe()
-    singer_table = {}
-    for si, name in enumerate(singer_list):
+            table[f"{name}_{song}"] = s.describe()
+    return table
+
+
+def _singer_table(seed: int, singers: int) -> dict[str, dict]:
+    """Singer -> voice type, split and range in Hz (for synth.json)."""
+    table = {}
+    for si, name in enumerate(singer_names(singers)):
         sg = make_singer(seed, si, name)
-        singer_table[name] = dict(
+        table[name] = dict(
             voice=sg.kind,
             split="train" if name in TRAIN_SINGERS else "test",
             range_hz=[round(float(midi_hz(sg.lo)), 1), round(float(midi_hz(sg.hi)), 1)],
         )
-    total = sum(i["seconds"] for i in infos.values())
-    _write_json(
-        dest / INFO,
-        dict(
-            params=params,
-            total_clips=len(infos),
-            total_seconds=round(total, 2),
-            singers=singer_table,
-            songs=song_table,
-            clips=[infos[k] for k in sorted(infos)],
-        ),
-    )
-    log.info("%s: %d clips, %.1f min of audio in %.1f s", dest, len(infos), total / 60, seconds)
-    return dest
+    return table
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -1757,8 +1972,9 @@ def run(args: argparse.Namespace) -> int:
     )
     info = _read_json(dest / INFO) or {}
     n_train = sum(1 for c in info.get("clips", []) if c["clip"].split("_")[0] in TRAIN_SINGERS)
+    n_test = info.get("total_clips", 0) - n_train
     print(
-        f"{dest}: {info.get('total_clips')} clips ({n_train} train, {info.get('total_clips', 0) - n_train} test), "
+        f"{dest}: {info.get('total_clips')} clips ({n_train} train, {n_test} test), "
         f"{info.get('total_seconds', 0) / 60:.1f} min of audio, {time.perf_counter() - t:.1f} s"
     )
     return 0

@@ -1,8 +1,11 @@
-"""Shared test fixtures: paths to the optional real data, small generated clips."""
+"""Shared test fixtures: paths to the optional real data, small generated clips, a tiny run."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,16 +13,20 @@ import pytest
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
-# the project's reference data beside the checkout; HOURGLASS_SEP_SHARED points elsewhere (a clone in /tmp)
+BIN = Path(sys.executable).parent
+# the project's reference data beside the checkout; HOURGLASS_SEP_SHARED points elsewhere
+# (a clone in /tmp)
 SHARED = Path(os.environ.get("HOURGLASS_SEP_SHARED") or REPO.parent / "shared")
 MIR1K = SHARED / "data" / "mir1k"
 SEED_SONG = SHARED / "data" / "seed" / "annar_4.flac"
 
 
 def copy_repo(dest: Path) -> Path:
-    """Copy the checkout's files (tracked + untracked, not ignored) to ``dest`` for a workflow run."""
+    """Copy the checkout's files (tracked + untracked, not ignored) to ``dest``.
+
+    A workflow run in the copy leaves the checkout's own results/ and .snakemake/ alone.
+    """
     import shutil
-    import subprocess
 
     files = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"],
@@ -39,14 +46,19 @@ def copy_repo(dest: Path) -> Path:
 def needs_mir1k():
     return pytest.mark.skipif(
         not (MIR1K / "Wavfile").is_dir(),
-        reason=f"real MIR-1K clips not found at {MIR1K} (only present beside the project's checkout)",
+        reason=f"real MIR-1K clips not found at {MIR1K} "
+        "(only present beside the project's checkout)",
     )
 
 
 def write_clip(
     path: Path, seconds: float = 2.0, sr: int = 16000, seed: int = 0, f0: float = 220.0
 ) -> Path:
-    """A MIR-1K-format stereo clip: left = accompaniment (noise + low chord), right = voice (harmonic tone)."""
+    """A MIR-1K-format stereo clip: left = accompaniment (noise + low chord), right = voice.
+
+    The voice is a harmonic tone with vibrato, so separation and scoring have something real
+    to work on.
+    """
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
     vib = 1 + 0.01 * np.sin(2 * np.pi * 5 * t)
@@ -73,3 +85,26 @@ def small_corpus(tmp_path) -> Path:
     for i, name in enumerate(names):
         write_clip(wav / f"{name}.wav", seconds=1.5 + 0.5 * i, seed=i, f0=180 + 20 * i)
     return tmp_path / "corpus"
+
+
+def snakemake(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run this venv's ``snakemake`` in ``cwd``; its bin/ first on PATH, so rules find the CLI."""
+    env = dict(
+        os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1"
+    )
+    cmd = [str(BIN / "snakemake"), *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The tiny preset run end to end in a copy of the repository, once per session.
+
+    The workflow tests and the HTML report test share it, so the preset runs only once.
+    """
+    work = copy_repo(tmp_path_factory.mktemp("repo"))
+    t0 = time.perf_counter()
+    r = snakemake(work, "--cores", "2", "--configfile", "configs/tiny.yaml")
+    assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
+    print(f"tiny preset end to end: {time.perf_counter() - t0:.1f} s")
+    return work

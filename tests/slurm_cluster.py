@@ -159,7 +159,8 @@ def ensure_slurm_installed(*, install: bool = True, timeout: float = 600) -> Non
         second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         if second.returncode != 0:
             raise SlurmUnavailable(
-                f"{reason}; `{' '.join(cmd)}` failed (also after apt-get update, rc={update.returncode}):\n"
+                f"{reason}; `{' '.join(cmd)}` failed "
+                f"(also after apt-get update, rc={update.returncode}):\n"
                 + _tail(second.stdout + second.stderr, 30)
             )
     still = missing_programs()
@@ -321,6 +322,10 @@ def write_slurm_conf(
         real_memory_mb = max(256, min(total - 512, int(total * 0.9)))
     ctld_port, d_port = ports or _free_ports(2)
     conf = workdir / "slurm.conf"
+    node_line = (
+        f"NodeName={node} NodeAddr=127.0.0.1 NodeHostname={node} CPUs={cpus} "
+        f"RealMemory={real_memory_mb} State=UNKNOWN"
+    )
     text = f"""\
 # Throw-away single-node cluster written by tests/slurm_cluster.py; not for production.
 ClusterName={cluster_name}
@@ -350,7 +355,8 @@ SelectTypeParameters=CR_Core_Memory
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
-# keep finished jobs visible to squeue/scontrol for 10 minutes (>= 3 x the plugin's first status delay)
+# keep finished jobs visible to squeue/scontrol for 10 minutes
+# (>= 3 x the plugin's first status delay)
 MinJobAge=600
 ReturnToService=2
 MailProg=/bin/true
@@ -363,7 +369,7 @@ InactiveLimit=0
 KillWait=5
 Waittime=0
 GresTypes=gpu
-NodeName={node} NodeAddr=127.0.0.1 NodeHostname={node} CPUs={cpus} RealMemory={real_memory_mb} State=UNKNOWN
+{node_line}
 PartitionName={partition} Nodes={node} Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 """
     conf.write_text(text)
@@ -397,7 +403,8 @@ def _write_srun_shim(bindir: Path) -> Path:
         "#!/bin/sh\n"
         "# written by tests/slurm_cluster.py: the Snakemake SLURM jobstep plugin drops SLURM_CONF\n"
         "# before calling srun inside a job; put it back for the local test cluster.\n"
-        f'if [ -n "${{{SRUN_SHIM_VAR}:-}}" ]; then SLURM_CONF="${SRUN_SHIM_VAR}"; export SLURM_CONF; fi\n'
+        f'if [ -n "${{{SRUN_SHIM_VAR}:-}}" ]; then '
+        f'SLURM_CONF="${SRUN_SHIM_VAR}"; export SLURM_CONF; fi\n'
         f'exec {real} "$@"\n'
     )
     shim.chmod(0o755)
@@ -464,7 +471,8 @@ def local_slurm_cluster(
 
     ``cpus`` defaults to the number of CPUs (``os.cpu_count()``); a larger value over-subscribes the
     machine, which lets a test submit jobs that ask for more threads than it has.
-    Raises SlurmUnavailable (skip) when SLURM cannot be had, SlurmClusterError when it does not start.
+    Raises SlurmUnavailable (skip) when SLURM cannot be had, SlurmClusterError when it does not
+    start.
     """
     t0 = time.monotonic()
     if sys.platform != "linux":
@@ -507,7 +515,8 @@ def local_slurm_cluster(
             for name, proc in started:
                 if proc.poll() is not None:
                     raise SlurmClusterError(
-                        f"{name} (pid {proc.pid}) exited with {proc.returncode} during start-up:\n{info.logs()}"
+                        f"{name} (pid {proc.pid}) exited with {proc.returncode} "
+                        f"during start-up:\n{info.logs()}"
                     )
             state = _node_state(env)
             m = re.match(rf"^{re.escape(info.node)}\s+(\S+)$", state)
@@ -526,7 +535,8 @@ def local_slurm_cluster(
                 )
             if time.monotonic() > deadline:
                 raise SlurmClusterError(
-                    f"node {info.node} not idle after {timeout:.0f} s (sinfo: {state!r})\n{info.logs()}"
+                    f"node {info.node} not idle after {timeout:.0f} s (sinfo: {state!r})\n"
+                    f"{info.logs()}"
                 )
             time.sleep(0.3)
         info.startup_seconds = time.monotonic() - t0
@@ -664,7 +674,10 @@ class WorkflowRun:
         return re.findall(r"has been submitted with SLURM jobid (\d+)", self.output)
 
     def submitted_rules(self) -> list[str]:
-        """Rule names whose jobs were submitted, from Snakemake's 'rule X:' / 'localrule X:' lines."""
+        """Rule names whose jobs were submitted.
+
+        Read from Snakemake's 'rule X:' / 'localrule X:' lines: the log is the only record.
+        """
         return re.findall(r"^\s*(?:local)?rule (\w+):", self.output, flags=re.M)
 
 
@@ -759,7 +772,7 @@ def run_workflow_on_slurm(
     env: dict[str, str] | None = None,
     check: bool = False,
 ) -> WorkflowRun:
-    """Run ``snakemake --workflow-profile <test profile>`` on the local cluster and return the result.
+    """Run ``snakemake --workflow-profile <test profile>`` on the local cluster; the result.
 
     The profile is ``profile_base`` (profiles/slurm) fitted to the test cluster by make_test_profile
     (GPU requests set to 0 etc.), written to a new ``profile-*`` folder in the cluster's workdir
@@ -844,7 +857,8 @@ def run_workflow_on_slurm(
     run = WorkflowRun(rc, output, time.monotonic() - t0, profile, cmd)
     if check and rc != 0:
         raise AssertionError(
-            f"snakemake on SLURM failed (rc={rc}): {' '.join(cmd)}\n{_tail(output, 80)}\n{cluster.logs(30)}"
+            f"snakemake on SLURM failed (rc={rc}): {' '.join(cmd)}\n{_tail(output, 80)}\n"
+            f"{cluster.logs(30)}"
         )
     return run
 

@@ -493,7 +493,8 @@ def test_real_training_split_via_http(tmp_path, server):
     script = SHARED_MIR1K / "materialize.py"
     if not script.exists():
         pytest.skip(
-            f"real MIR-1K data not available ({script} is missing; it lives in ../shared beside the repo)"
+            f"real MIR-1K data not available ({script} is missing; "
+            "it lives in ../shared beside the repo)"
         )
     subprocess.run(
         [sys.executable, str(script), str(tmp_path / "m"), "--split", "train", "--zip"],

@@ -155,7 +155,8 @@ def test_workflow_runs_through_sbatch(slurm, tmp_path):
     assert f"cpus={slurm.cpus}" in first
     assert (tmp_path / "out/score.txt").read_text().rstrip().endswith("scored")
 
-    # the test profile came from profiles/slurm: the per-rule memory was applied (capped to the node)
+    # the test profile came from profiles/slurm: the per-rule memory was applied (capped to the
+    # node)
     assert (SLURM_PROFILE / "config.yaml").exists()
     mem = int(re.search(r"mem=(\d+)", first).group(1))
     assert mem > 2000  # profiles/slurm's train request, not the 2000 MB default
@@ -182,7 +183,8 @@ FAILING = textwrap.dedent(
         log: "logs/score.log"
         shell:
             "echo partial > {output}; "
-            "if grep -q fail {input.switch}; then echo 'score: deliberate failure' > {log}; exit 3; fi; "
+            "if grep -q fail {input.switch}; then "
+            "echo 'score: deliberate failure' > {log}; exit 3; fi; "
             "cat {input.data} > {output}; echo scored >> {output}; echo ok > {log}"
 
     rule aggregate:
@@ -230,7 +232,11 @@ def test_failure_is_reported_and_rerun_resumes(slurm, tmp_path):
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_tiny_preset_through_sbatch(slurm, tmp_path):
-    """The real workflow's tiny preset, every job submitted with sbatch (data and result rules grouped)."""
+    """The real workflow's tiny preset, every job submitted with sbatch.
+
+    The cheap data and result rules are grouped (TINY_GROUPS): one SLURM job each, not one
+    per rule, since every job costs Snakemake start-ups and status polling.
+    """
     import openpyxl
 
     work = copy_repo(tmp_path / "repo")

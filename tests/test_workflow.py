@@ -1,32 +1,19 @@
 """The Snakemake workflow: lint, dry runs of every preset, a real tiny run, reruns and variants.
 
-The real run happens once per module in a copy of the repository (so the checkout's own
-results/ stays untouched); the tests after it reuse that finished run.
+The real run happens once per session in a copy of the repository (the ``tiny_run`` fixture
+of conftest.py, so the checkout's own results/ stays untouched); the tests reuse that run.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import REPO, copy_repo
+from conftest import REPO, snakemake
 
-BIN = Path(sys.executable).parent
 PRESETS = ["config.yaml", "configs/demo.yaml", "configs/cpu.yaml", "configs/tiny.yaml"]
-
-
-def snakemake(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = dict(
-        os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1"
-    )
-    cmd = [str(BIN / "snakemake"), *args]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def jobs_of(dry_run_output: str) -> dict[str, int]:
@@ -34,7 +21,7 @@ def jobs_of(dry_run_output: str) -> dict[str, int]:
     lines = dry_run_output.splitlines()
     stats: dict[str, int] = {}
     try:
-        start = next(i for i, l in enumerate(lines) if l.startswith("job ") and "count" in l) + 2
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("job ") and "count" in ln) + 2
     except StopIteration:
         return stats
     for line in lines[start:]:
@@ -72,17 +59,6 @@ def test_bad_config_names_the_key(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode != 0
     assert "config error at variants.ours.train" in out and "'lrr' was unexpected" in out
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """The tiny preset run end to end in a copy of the repository."""
-    work = copy_repo(tmp_path_factory.mktemp("repo"))
-    t0 = time.perf_counter()
-    r = snakemake(work, "--cores", "2", "--configfile", "configs/tiny.yaml")
-    assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
-    print(f"tiny preset end to end: {time.perf_counter() - t0:.1f} s")
-    return work
 
 
 def test_tiny_run_products(tiny_run):
@@ -134,7 +110,8 @@ def test_new_variant_is_one_config_entry(tiny_run, tmp_path):
     extra = tmp_path / "extra.yaml"
     extra.write_text(
         "run_variants: [ours, voice-mask, ours-small]\n"
-        "variants:\n  ours-small:\n    note: a smaller Ours\n    arch: {stacks: 1, channels: 64, growth: 0}\n"
+        "variants:\n  ours-small:\n    note: a smaller Ours\n"
+        "    arch: {stacks: 1, channels: 64, growth: 0}\n"
         "    train: {iterations: 30, lr: 0.01}\n    evaluate: [{step: 30}]\n"
     )
     r = snakemake(tiny_run, "-n", "--configfile", "configs/tiny.yaml", str(extra))

@@ -35,7 +35,8 @@ rule fetch_mir1k:
         urls=" ".join(f"--url {u}" for u in DATASET["urls"]),
         md5=DATASET["md5"],
     shell:
-        "hourglass-sep fetch-mir1k --dest resources/mir1k {params.urls} --md5 {params.md5} > {log} 2>&1"
+        "hourglass-sep fetch-mir1k --dest resources/mir1k {params.urls} --md5 {params.md5} "
+        "> {log} 2>&1"
 
 
 rule import_local_mir1k:
@@ -48,4 +49,5 @@ rule import_local_mir1k:
     params:
         archive=DATASET["local"] or "",
     shell:
-        "hourglass-sep fetch-mir1k --dest resources/mir1k-local --archive {params.archive:q} > {log} 2>&1"
+        "hourglass-sep fetch-mir1k --dest resources/mir1k-local --archive {params.archive:q} "
+        "> {log} 2>&1"

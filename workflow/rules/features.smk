@@ -31,4 +31,5 @@ rule spectrogram_cache:
     conda:
         CONDA_ENV
     shell:
-        "hourglass-sep cache --catalogue {input} --split {wildcards.split} -o {output} --no-progress > {log} 2>&1"
+        "hourglass-sep cache --catalogue {input} --split {wildcards.split} -o {output} "
+        "--no-progress > {log} 2>&1"

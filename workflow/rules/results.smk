@@ -54,7 +54,11 @@ rule speed:
         catalogue=f"{R}/data/catalogue.tsv",
         scores=score_files(),
     output:
-        f"{R}/speed.tsv",
+        report(
+            f"{R}/speed.tsv",
+            caption="../../reports/captions/speed_table.rst",
+            category="Results",
+        ),
     log:
         f"{R}/logs/speed.log",
     conda:
@@ -68,7 +72,8 @@ rule speed:
         device=GPU_DEVICE,
     shell:
         "hourglass-sep speed --model {params.model} --catalogue {input.catalogue} "
-        "--benchmarks {params.benchmarks} --device {params.device} --threads {threads} -o {output} > {log} 2>&1"
+        "--benchmarks {params.benchmarks} --device {params.device} --threads {threads} "
+        "-o {output} > {log} 2>&1"
 
 
 rule workbook:
@@ -133,4 +138,5 @@ rule report:
         figdir=lambda wc, input: os.path.dirname(input.figures[0]),
     shell:
         "hourglass-sep report --experiments {input.experiments} --summary {input.summary} "
-        "--speed {input.speed} --figures {params.figdir} --template {input.template} -o {output} > {log} 2>&1"
+        "--speed {input.speed} --figures {params.figdir} --template {input.template} "
+        "-o {output} > {log} 2>&1"
