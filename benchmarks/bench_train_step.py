@@ -1,4 +1,4 @@
-"""Seconds per training step (batch 4 x 512x64, L1 over the stacks, Adam) in several settings.
+"""Seconds per training step (default batch 4 x 512x64, L1 over the stacks, Adam) per setting.
 
     python benchmarks/bench_train_step.py --channels 12 --growth 12 --stem 12,24,24
     python benchmarks/bench_train_step.py --variant parks \\
@@ -157,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--seconds", type=float, default=None, help="stop timing a setting after this long"
     )
+    ap.add_argument("--batch", type=int, default=4, help="patches per step")
+    ap.add_argument("--frames", type=int, default=64, help="patch length (frames)")
     ap.add_argument("--settings", default=DEFAULT_SETTINGS)
     ap.add_argument("--json", help="write the figures here (rewritten after each setting)")
     return ap
@@ -169,7 +171,10 @@ def main() -> None:
     settings = [s for s in args.settings.split(",") if s]
     for s in settings:
         parse_setting(s)  # a typo fails before any timing
-    print(f"{arch}  device={args.device}  threads={args.threads}  torch {torch.__version__}")
+    print(
+        f"{arch}  batch {args.batch} x 512x{args.frames}  device={args.device}  "
+        f"threads={args.threads}  torch {torch.__version__}"
+    )
     results = []
     for setting in settings:
         r = time_steps(arch, setting, args.steps, args.warmup, 4, 64, args.device, args.seconds)

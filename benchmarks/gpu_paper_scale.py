@@ -421,47 +421,63 @@ def arch_flags(arch) -> list[str]:
     ]
 
 
-def bench_steps(arch, args, device, json_path: Path) -> dict:
-    """Steps/s per setting from ``bench_train_step.py`` in its own process (own session, so a
-    compile that outlives ``--bench-timeout`` is killed with its compile workers)."""
+def _bench_module():
+    spec = importlib.util.spec_from_file_location(
+        "bench_train_step", REPO / "benchmarks" / "bench_train_step.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _bench_subprocess(arch, args, device, batch: int, frames: int, json_path: Path) -> bool:
+    """``bench_train_step.py`` in its own process session, so that a ``torch.compile`` that
+    outlives ``--bench-timeout`` is killed with its compile workers; True when it timed out."""
     import signal
 
     import torch
 
     cmd = [sys.executable, str(REPO / "benchmarks" / "bench_train_step.py"), *arch_flags(arch)]
-    cmd += [
-        "--device",
-        str(device),
-        "--settings",
-        args.bench_settings,
-        "--steps",
-        str(args.bench_steps),
-    ]
-    cmd += ["--warmup", str(args.bench_warmup), "--seconds", str(args.bench_seconds)]
+    cmd += ["--device", str(device), "--settings", args.bench_settings]
+    cmd += ["--steps", str(args.bench_steps), "--warmup", str(args.bench_warmup)]
+    cmd += ["--seconds", str(args.bench_seconds), "--batch", str(batch), "--frames", str(frames)]
     cmd += ["--threads", str(torch.get_num_threads()), "--json", str(json_path)]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
-    timed_out = False
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": path}, start_new_session=True)
     try:
         proc.wait(timeout=args.bench_timeout)
+        return False
     except subprocess.TimeoutExpired:
-        timed_out = True
         log(f"step timing stopped after --bench-timeout {args.bench_timeout:g} s")
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    results = json.loads(json_path.read_text())["results"] if json_path.exists() else []
+        return True
+
+
+def bench_steps(arch, args, device, batch: int, frames: int, json_path: Path) -> dict:
+    """Steps/s of one training step per ``--bench-settings`` (``bench_train_step.time_steps``):
+    in a subprocess with a time limit when a setting compiles, else in this process."""
+    settings = [s for s in args.bench_settings.split(",") if s]
+    timed_out = False
+    if any("compile" in s for s in settings):
+        timed_out = _bench_subprocess(arch, args, device, batch, frames, json_path)
+        results = json.loads(json_path.read_text())["results"] if json_path.exists() else []
+    else:
+        bench, results = _bench_module(), []
+        for setting in settings:
+            r = bench.time_steps(arch, setting, args.bench_steps, args.bench_warmup, batch,
+                                 frames, device, args.bench_seconds)  # fmt: skip
+            results.append(r)
+            log(f"step {setting}: {r['steps_per_s']:.2f} steps/s ({r['timed_steps']} timed)")
     done = {r["setting"] for r in results}
-    missing = [s for s in args.bench_settings.split(",") if s and s not in done]
     for r in results:
         r["seconds_for_15000_steps"] = round(TARGET_STEPS / r["steps_per_s"], 1)
     return {
+        "batch": batch,
+        "frames": frames,
         "results": results,
-        "not_measured": missing,
+        "not_measured": [s for s in settings if s not in done],
         "timed_out": timed_out,
-        "rc": proc.returncode,
     }
 
 
@@ -487,10 +503,12 @@ def ours_settings(args):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     v = resolve_variant(args.variant, config["variants"][args.variant], {})
     arch = ArchConfig(**v.arch)
-    if args.tiny:
-        arch = ArchConfig(**{**v.arch, "stacks": 2, "channels": 4, "growth": 4, "stem": (4, 4, 4)})
     keys = ("lr", "lr_decay_every", "lr_decay_factor", "batch", "frames", "sampling", "seed")
     train = {k: v.train[k] for k in keys}
+    if args.tiny:  # seconds on a loaded CPU: 2 narrow stacks, batches of 2 x 32 frames
+        tiny = dict(stacks=2, channels=4, growth=4, stem=(4, 4, 4))
+        arch = ArchConfig(**{**v.arch, **tiny})
+        train.update(batch=2, frames=32)
     train.update(
         precise_bn=int(v.train["precise_bn"] or 0),
         weight_average=float(v.train["weight_average"] or 0),
@@ -641,10 +659,10 @@ def print_summary(s: dict) -> None:
 
 
 def cmd_run(args) -> int:
+    clock = Clock()
+    deps = check_dependencies(args.backend)  # before anything imports torch or soundfile
     from hourglass_sep.hardware import resolve_device
 
-    clock = Clock()
-    deps = check_dependencies(args.backend)
     device = resolve_device(args.device)
     inputs, out = Path(args.inputs), Path(args.out)
     work = Path(args.work) if args.work else out / "work"
@@ -664,7 +682,9 @@ def cmd_run(args) -> int:
     catalogue, cache = build_train_cache(inputs, work)
     clock.phase("cache", t)
     t = time.time()
-    summary["bench"] = bench_steps(arch, args, device, work / "bench.json")
+    summary["bench"] = bench_steps(
+        arch, args, device, base["batch"], base["frames"], work / "bench.json"
+    )
     clock.phase("bench", t)
     seconds = min(args.train_seconds, args.deadline_seconds - clock.elapsed() - args.eval_reserve)
     t = time.time()

@@ -38,7 +38,8 @@ def _module():
 
 
 def _sh(*args: str, out: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO)}
+    # one thread: on a busy 2-core machine a second one mostly waits for the first
+    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     env.pop("GPU_PAPER_T0", None)
     if out is not None:
         env["OUT"] = str(out)
