@@ -37,6 +37,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -341,6 +342,14 @@ def check_dependencies(backend: str) -> dict:
             "gpu_inputs, and start the run through benchmarks/gpu_paper_scale.sh, which installs "
             "them"
         )
+    import numpy as np
+
+    from hourglass_sep.audio import resample
+
+    try:  # librosa's resampling path (soxr, numba) imports lazily: run it once
+        resample(np.zeros(1600, dtype=np.float32), 16000, 8000)
+    except Exception as exc:
+        raise UserError(f"resampling (librosa + soxr) fails: {type(exc).__name__}: {exc}") from None
     found["scoring backend"] = resolve_backend(backend)
     return found
 
@@ -538,6 +547,8 @@ def train_in_budget(cache: Path, work: Path, arch, base: dict, args, seconds: fl
         f"-> {steps} steps"
     )
     if steps > calib:
+        # a history row (and a progress line) every 10 x --log-every steps: the log stays short
+        cfg["log_every"] = args.log_every * 10
         second = TrainConfig(**cfg, iterations=steps, checkpoint_every=0)
         info = train(
             cache, model, arch, second, workdir=workdir, history_path=history, progress=False
@@ -623,7 +634,8 @@ def write_outputs(out: Path, summary: dict, scores, train: dict | None) -> None:
     for key in ("history", "info") if train else ():
         if Path(train[key]).exists():
             shutil.copyfile(train[key], out / Path(train[key]).name)
-    log(f"figures written to {out}/ (gpu_paper_scale.json, figures.tsv, scores.tsv, history)")
+    names = sorted(p.name for p in out.iterdir() if p.is_file())
+    log(f"figures written to {out}/: {', '.join(names)}")
 
 
 def print_summary(s: dict) -> None:
@@ -665,8 +677,20 @@ def cmd_run(args) -> int:
 
     device = resolve_device(args.device)
     inputs, out = Path(args.inputs), Path(args.out)
-    work = Path(args.work) if args.work else out / "work"
+    # the cache, checkpoints and models (~1 GB at paper scale) stay out of $OUT, which the
+    # device call sends back; a fresh folder per run, removed at the end unless --work is given
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="gpu_paper_scale_"))
     work.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_phases(args, clock, deps, device, inputs, out, work)
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_phases(args, clock: Clock, deps: dict, device, inputs: Path, out: Path, work: Path) -> int:
+    """The phases in order; what is measured is written to ``out`` even when a later phase
+    fails (with the error), so a broken separation does not lose the training figures."""
     summary = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "variant": args.variant,
@@ -678,28 +702,37 @@ def cmd_run(args) -> int:
     arch, base = ours_settings(args)
     summary["arch"], summary["train_settings"] = arch.to_dict(), base
     log(f"{device}: {summary['machine'].get('name')}; {arch}")
-    t = time.time()
-    catalogue, cache = build_train_cache(inputs, work)
-    clock.phase("cache", t)
-    t = time.time()
-    summary["bench"] = bench_steps(
-        arch, args, device, base["batch"], base["frames"], work / "bench.json"
-    )
-    clock.phase("bench", t)
-    seconds = min(args.train_seconds, args.deadline_seconds - clock.elapsed() - args.eval_reserve)
-    t = time.time()
-    summary["train"] = train = train_in_budget(cache, work, arch, base, args, max(seconds, 0.0))
-    clock.phase("train", t)
-    t = time.time()
-    summary["separation"] = separate_test(train["model"], catalogue, work, args)
-    clock.phase("separate", t)
-    t = time.time()
-    summary["scores"], scores = score_test(
-        catalogue, summary["separation"]["estimates"], deps["scoring backend"], train["steps"], args
-    )
-    clock.phase("score", t)
-    summary["phases"] = {**clock.phases, "call_seconds": round(clock.elapsed(), 1)}
-    write_outputs(out, summary, scores.drop(columns=["variant"]), train)
+    scores = None
+    try:
+        t = time.time()
+        catalogue, cache = build_train_cache(inputs, work)
+        clock.phase("cache", t)
+        t = time.time()
+        bench_json = work / "bench.json"
+        summary["bench"] = bench_steps(
+            arch, args, device, base["batch"], base["frames"], bench_json
+        )
+        clock.phase("bench", t)
+        seconds = args.deadline_seconds - clock.elapsed() - args.eval_reserve
+        t = time.time()
+        train = train_in_budget(
+            cache, work, arch, base, args, max(min(args.train_seconds, seconds), 0)
+        )
+        summary["train"] = train
+        clock.phase("train", t)
+        t = time.time()
+        summary["separation"] = separate_test(train["model"], catalogue, work, args)
+        clock.phase("separate", t)
+        t = time.time()
+        estimates, backend = summary["separation"]["estimates"], deps["scoring backend"]
+        summary["scores"], scores = score_test(catalogue, estimates, backend, train["steps"], args)
+        clock.phase("score", t)
+    except BaseException as exc:
+        summary["error"] = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        summary["phases"] = {**clock.phases, "call_seconds": round(clock.elapsed(), 1)}
+        write_outputs(out, summary, scores, summary.get("train"))
     print_summary(summary)
     return 0
 
@@ -757,7 +790,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="bench, train, separate, score (GPU machine)")
     r.add_argument("--inputs", default=str(REPO / "gpu_inputs"), help="the folder prep wrote")
     r.add_argument("--out", default=os.environ.get("OUT") or "gpu_out", help="figures go here")
-    r.add_argument("--work", help="caches, checkpoints, models (default OUT/work)")
+    r.add_argument(
+        "--work", help="keep the cache, checkpoints, model here (default: a temporary folder)"
+    )
     r.add_argument("--tiny", action="store_true", help="tiny network, few steps: a CPU check")
     r.add_argument("--variant", default="ours", help="variant of config.yaml to train")
     r.add_argument("--device", default="cuda", choices=("auto", "cpu", "cuda"))

@@ -124,3 +124,14 @@ def test_history_rate_skips_the_first_steps(tmp_path):
     path.write_text("step,loss,lr,seconds\n50,1,0.01,10\n100,1,0.01,11\n200,1,0.01,13\n")
     assert mod.history_rate(path, after_step=60) == pytest.approx(50.0)
     assert mod.history_rate(path, after_step=150) is None
+
+
+def test_a_failed_phase_still_writes_what_was_measured(tmp_path, capsys):
+    mod = _module()
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out"
+    argv = ["run", "--tiny", "--inputs", str(tmp_path / "empty"), "--out", str(out)]
+    assert mod.main(argv) == 2
+    assert "gpu_paper_scale.sh --prep" in capsys.readouterr().err
+    s = json.loads((out / "gpu_paper_scale.json").read_text())
+    assert "Wavfile: not found" in s["error"] and s["machine"]["device"] in ("cpu", "cuda")
