@@ -335,9 +335,7 @@ def check_dependencies(backend: str) -> dict:
             missing.append(f"{mod} ({type(exc).__name__}: {exc})")
     if missing:
         raise UserError(
-            "missing Python modules: "
-            + "; ".join(missing)
-            + ". Run `benchmarks/gpu_paper_scale.sh "
+            f"missing Python modules: {'; '.join(missing)}. Run `benchmarks/gpu_paper_scale.sh "
             "--prep` on the CPU machine (it puts wheels for them into gpu_inputs/wheels), carry "
             "gpu_inputs, and start the run through benchmarks/gpu_paper_scale.sh, which installs "
             "them"
@@ -398,18 +396,8 @@ def build_train_cache(inputs: Path, work: Path) -> tuple[Path, Path]:
         )
     catalogue, cache = work / "catalogue.tsv", work / "train.npz"
     run_cli(["catalogue", str(inputs), "-o", str(catalogue)])
-    run_cli(
-        [
-            "cache",
-            "--catalogue",
-            str(catalogue),
-            "--split",
-            "train",
-            "-o",
-            str(cache),
-            "--no-progress",
-        ]
-    )
+    argv = ["cache", "--catalogue", str(catalogue), "--split", "train", "--no-progress"]
+    run_cli([*argv, "-o", str(cache)])
     return catalogue, cache
 
 
@@ -474,8 +462,10 @@ def bench_steps(arch, args, device, batch: int, frames: int, json_path: Path) ->
     else:
         bench, results = _bench_module(), []
         for setting in settings:
-            r = bench.time_steps(arch, setting, args.bench_steps, args.bench_warmup, batch,
-                                 frames, device, args.bench_seconds)  # fmt: skip
+            steps, warmup = args.bench_steps, args.bench_warmup
+            r = bench.time_steps(
+                arch, setting, steps, warmup, batch, frames, device, args.bench_seconds
+            )
             results.append(r)
             log(f"step {setting}: {r['steps_per_s']:.2f} steps/s ({r['timed_steps']} timed)")
     done = {r["setting"] for r in results}

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 PIP_ROOT_USER_ACTION=ignore
 export GPU_PAPER_T0=${GPU_PAPER_T0:-$(date +%s.%N)}
 
 if [[ ${1:-} == --prep ]]; then
@@ -24,7 +24,7 @@ fi
 INPUTS=${GPU_INPUTS:-gpu_inputs}
 for ((i = 1; i <= $#; i++)); do # honour --inputs DIR / --inputs=DIR for the wheels too
     a=${!i}
-    if [[ $a == --inputs ]]; then j=$((i + 1)); INPUTS=${!j}; fi
+    if [[ $a == --inputs ]]; then j=$((i + 1)); INPUTS=${!j:-$INPUTS}; fi
     if [[ $a == --inputs=* ]]; then INPUTS=${a#--inputs=}; fi
 done
 if [[ -d $INPUTS ]]; then INPUTS=$(cd "$INPUTS" && pwd); fi

@@ -57,8 +57,8 @@ def packed(tmp_path_factory) -> tuple[Path, Path]:
     corpus, inputs = tmp / "corpus", tmp / "inputs"
     argv = ["synth", "--dest", str(corpus), "--singers", "3", "--songs", "1", "--clips", "2"]
     assert cli.main([*argv, "--min-seconds", "3", "--max-seconds", "4", "--no-progress"]) == 0
-    done = _sh("--prep", "--mir1k", str(corpus), "--dest", str(inputs), "--test-clips", "2",
-               "--no-wheels")  # fmt: skip
+    prep = ["--prep", "--mir1k", str(corpus), "--dest", str(inputs), "--test-clips", "2"]
+    done = _sh(*prep, "--no-wheels")
     assert "total sent by one device call" in done.stdout
     return corpus, inputs
 
