@@ -73,6 +73,7 @@ from .hardware import default_threads, resolve_device
 from .model import build_model, count_parameters, loss_terms
 from .settings import (
     AMPS,
+    LEGACY_KINDS,
     SAMPLING,
     ArchConfig,
     TrainConfig,
@@ -399,8 +400,11 @@ class _Progress:
 def _compare_configs(saved: dict, current: dict) -> tuple[list[str], list[str]]:
     """(differences that forbid resuming, differences that only break bit-identity)."""
     hard, soft = [], []
-    for k in sorted(set(saved["arch"]) | set(current["arch"])):
-        a, b = saved["arch"].get(k), current["arch"].get(k)
+    # a checkpoint written before a rename holds the old name of its kind
+    kind = saved["arch"].get("kind")
+    saved_arch = {**saved["arch"], "kind": LEGACY_KINDS.get(kind, kind)}
+    for k in sorted(set(saved_arch) | set(current["arch"])):
+        a, b = saved_arch.get(k), current["arch"].get(k)
         if a != b:
             hard.append(f"arch.{k}: checkpoint {a!r}, now {b!r}")
     for k in TRAJECTORY_KEYS:
