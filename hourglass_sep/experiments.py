@@ -13,6 +13,8 @@ iterations for CPU or demo runs without editing any variant:
     iterations      multiplies iterations and lr-decay steps (evaluated steps stay at the
                     same fraction of the run)
     min_iterations  floor of the scaled iterations
+    max_lr          cap of every variant's learning rate (null = none): a few dozen steps at
+                    the report's lr 0.1 leave some small networks with a dead mask
     precise_bn      batches over which every model's BatchNorm statistics are re-estimated
                     before it is saved (0 = the training running averages, as the report);
                     a variant's own ``train.precise_bn`` wins (see train.precise_bn_state)
@@ -170,6 +172,8 @@ def _scale_steps(train: dict, scale: dict) -> None:
             continue  # 0 = never (e.g. a constant lr)
         floor = int(scale.get("min_iterations", 1)) if name == "iterations" else 1
         train[name] = _scaled(int(train[name]), factor, floor)
+    if scale.get("max_lr") is not None:
+        train["lr"] = min(float(train["lr"]), float(scale["max_lr"]))
 
 
 def _validated(cls, values: dict, where: str) -> dict:
