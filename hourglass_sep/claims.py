@@ -556,14 +556,14 @@ def known_runs_from_experiments(rows: Sequence[dict]) -> dict[str, list[tuple[in
 
 
 def replicate_map(rows: Sequence[dict]) -> dict[str, tuple[str, int]]:
-    """run name (the scores' ``variant``) -> (base variant, replicate), from experiments.json."""
-    return {
-        str(r["variant"]): (
-            str(r.get("base_variant") or r["variant"]),
-            int(r.get("replicate") or 0),
-        )
-        for r in rows
-    }
+    """replicate run name (the scores' ``variant``, e.g. ``ours.s1``) -> (base variant,
+    replicate), from experiments.json; a run named as its variant is not listed."""
+    out = {}
+    for r in rows:
+        base = str(r.get("base_variant") or r["variant"])
+        if base != str(r["variant"]):
+            out[str(r["variant"])] = (base, int(r.get("replicate") or 0))
+    return out
 
 
 def as_replicates(scores: pd.DataFrame, runs: Mapping[str, tuple[str, int]]) -> pd.DataFrame:
