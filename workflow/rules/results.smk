@@ -75,12 +75,15 @@ rule subset_scores:
 rule claims_file:
     output:
         f"{R}/claims/claims.yaml",
+    log:
+        f"{R}/logs/claims_file.log",
     params:
         claims=config.get("claims") or [],
     run:
         import yaml
 
         Path(output[0]).write_text(yaml.safe_dump({"claims": params.claims}, sort_keys=False))
+        Path(log[0]).write_text(f"{len(params.claims)} claims written to {output[0]}\n")
 
 
 rule claims:
