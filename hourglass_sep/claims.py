@@ -581,6 +581,14 @@ def as_replicates(scores: pd.DataFrame, runs: Mapping[str, tuple[str, int]]) -> 
     return out
 
 
+def write_claims_file(claims: Sequence[dict], path, log=None) -> None:
+    """The config's ``claims:`` list as the claims YAML the ``claims`` verb reads (rule
+    claims_file); a changed list rewrites it and so reruns the verdicts."""
+    Path(path).write_text(yaml.safe_dump({"claims": list(claims)}, sort_keys=False))
+    if log:
+        Path(log).write_text(f"{len(claims)} claims written to {path}\n")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--claims", required=True, help="claims YAML (workflow/schemas/claims.schema.yaml)"

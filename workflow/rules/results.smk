@@ -80,10 +80,7 @@ rule claims_file:
     params:
         claims=config.get("claims") or [],
     run:
-        import yaml
-
-        Path(output[0]).write_text(yaml.safe_dump({"claims": params.claims}, sort_keys=False))
-        Path(log[0]).write_text(f"{len(params.claims)} claims written to {output[0]}\n")
+        write_claims_file(params.claims, output[0], log[0])
 
 
 rule claims:
