@@ -153,3 +153,43 @@ def run(args: argparse.Namespace) -> int:
             f"accompaniment {r.accompaniment_gnsdr:.3f} dB"
         )
     return 0
+
+
+def subset_scores(scores: pd.DataFrame, catalogue: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """The rows of ``scores`` whose clip is in a fixed stratified subset of ``n`` of the scored
+    clips (catalogue.pick_test_subset: by singer, seeded), so that a test-subset evaluation
+    needs no separation of its own.  ``n`` >= the scored clips keeps them all."""
+    from .catalogue import pick_test_subset
+
+    scored = catalogue[catalogue["clip"].isin(set(scores["clip"]))].copy()
+    missing = sorted(set(scores["clip"]) - set(scored["clip"]))
+    if missing:
+        raise UserError(f"clip {missing[0]!r} of the scores is not in the catalogue")
+    scored["split"] = "test"
+    chosen = set(pick_test_subset(scored, n, seed)["clip"])
+    return scores[scores["clip"].isin(chosen)].reset_index(drop=True)
+
+
+def add_subset_scores_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scores", required=True, nargs="+", help="the model's per-clip score TSVs")
+    p.add_argument("--catalogue", required=True, help="catalogue.tsv (singer of each clip)")
+    p.add_argument("--clips", type=int, required=True, help="clips in the subset")
+    p.add_argument("--seed", type=int, default=0, help="seed of the subset (dataset.subset_seed)")
+    p.add_argument("--variant", required=True, help="run name written in the variant column")
+    p.add_argument("-o", "--output", required=True, help="scores TSV to write")
+
+
+def run_subset_scores(args: argparse.Namespace) -> int:
+    from .catalogue import read_catalogue, write_table
+
+    if args.clips < 1:
+        raise UserError(f"--clips {args.clips}: give at least 1 clip")
+    df = read_scores(args.scores)
+    out = subset_scores(df, read_catalogue(args.catalogue), args.clips, args.seed)
+    out["variant"] = args.variant
+    write_table(out, args.output)
+    print(
+        f"{args.output}: {out['clip'].nunique()} of {df['clip'].nunique()} clips "
+        f"(stratified by singer, seed {args.seed}) as {args.variant}"
+    )
+    return 0

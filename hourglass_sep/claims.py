@@ -66,15 +66,13 @@ KnownRuns = Mapping[str, Sequence[tuple[object, object]]]  # variant -> [(step, 
 
 
 def known_runs_from_config(config: dict) -> dict[str, list[tuple[int, int]]]:
-    """Every configured variant (``run_variants`` or not) -> its (step, paper_step) pairs."""
-    from .experiments import resolve_variant
+    """Every configured variant (``run_variants`` or not; evaluation variants too) -> its
+    (step, paper_step) pairs.  Replicates are not runs of their own: a claim names the
+    variant and gets every replicate."""
+    from .experiments import resolve_bases
 
-    scale = config.get("scale") or {}
-    out = {}
-    for name, spec in (config.get("variants") or {}).items():
-        v = resolve_variant(name, spec, scale)
-        out[name] = [(e.step, e.paper_step) for e in v.evaluations]
-    return out
+    bases = resolve_bases({**config, "run_variants": None})
+    return {name: [(e.step, e.paper_step) for e in v.evaluations] for name, v in bases.items()}
 
 
 def known_runs_from_scores(scores: pd.DataFrame) -> dict[str, list[tuple[object, object]]]:
@@ -545,12 +543,50 @@ def verdict_counts(verdicts: pd.DataFrame) -> dict[str, int]:
 
 
 def known_runs_from_experiments(rows: Sequence[dict]) -> dict[str, list[tuple[int, int]]]:
-    """variant -> [(step, paper_step)] from the rows of ``experiments.json``."""
+    """base variant -> [(step, paper_step)] from the rows of ``experiments.json`` (the
+    steps of replicate 0; other replicates evaluate the same steps)."""
     out: dict[str, list] = {}
     for r in rows:
+        if int(r.get("replicate") or 0):
+            continue
         step = int(r["step"])
-        out.setdefault(str(r["variant"]), []).append((step, int(r.get("paper_step") or step)))
+        base = str(r.get("base_variant") or r["variant"])
+        out.setdefault(base, []).append((step, int(r.get("paper_step") or step)))
     return out
+
+
+def replicate_map(rows: Sequence[dict]) -> dict[str, tuple[str, int]]:
+    """replicate run name (the scores' ``variant``, e.g. ``ours.s1``) -> (base variant,
+    replicate), from experiments.json; a run named as its variant is not listed."""
+    out = {}
+    for r in rows:
+        base = str(r.get("base_variant") or r["variant"])
+        if base != str(r["variant"]):
+            out[str(r["variant"])] = (base, int(r.get("replicate") or 0))
+    return out
+
+
+def as_replicates(scores: pd.DataFrame, runs: Mapping[str, tuple[str, int]]) -> pd.DataFrame:
+    """Scores whose ``variant`` names a replicate run (``ours.s1``) renamed to the base
+    variant with a ``replicate`` column, the form :mod:`hourglass_sep.stats` expects.  Names
+    not in ``runs`` are kept (replicate 0, or the table's own ``replicate`` column)."""
+    if not runs:
+        return scores
+    out = scores.copy()
+    names = out["variant"].astype(str)
+    mapped = names.map(lambda n: runs.get(n, (n, None)))
+    out["variant"] = [m[0] for m in mapped]
+    own = out["replicate"] if "replicate" in out.columns else pd.Series(0, index=out.index)
+    out["replicate"] = [own.iloc[i] if m[1] is None else m[1] for i, m in enumerate(mapped)]
+    return out
+
+
+def write_claims_file(claims: Sequence[dict], path, log=None) -> None:
+    """The config's ``claims:`` list as the claims YAML the ``claims`` verb reads (rule
+    claims_file); a changed list rewrites it and so reruns the verdicts."""
+    Path(path).write_text(yaml.safe_dump({"claims": list(claims)}, sort_keys=False))
+    if log:
+        Path(log).write_text(f"{len(claims)} claims written to {path}\n")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -570,6 +606,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="verdicts TSV to write")
     p.add_argument("--effects", help="effects TSV to write (one row per compared pair)")
     p.add_argument("--figure", help="forest plot PNG to write")
+    p.add_argument(
+        "--intervals",
+        help="TSV to write: every run's GNSDR/GSIR/GSAR with its 95 %% interval over clips "
+        "(per replicate) and across replicates",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -581,11 +622,13 @@ def run(args: argparse.Namespace) -> int:
     if args.experiments:
         meta, rows = load_experiments(args.experiments)
         known = known_runs_from_experiments(rows)
+    runs = replicate_map(rows)
     preset = args.preset or meta.get("preset") or "unknown"  # unknown: not paper scale
     paper = None if args.preset or not rows else not scale_info(meta, rows)["reduced"]
     speed = load_speed(args.speed)
     # one file at a time: replicates of a run share (variant, step, clip) across files
     scores = pd.concat([read_scores([p]) for p in args.scores], ignore_index=True)
+    scores = as_replicates(scores, runs)
     claims = load_claims(
         args.claims,
         {**known_runs_from_scores(scores), **known},
@@ -604,6 +647,8 @@ def run(args: argparse.Namespace) -> int:
         unit=args.unit,
     )
     write_table(table, args.output)
+    if args.intervals:
+        write_table(st.interval_table(scores, args.resamples, args.seed), args.intervals)
     effects = effects_table(table)
     if args.effects:
         write_table(effects, args.effects)

@@ -38,6 +38,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "score": ("hourglass_sep.scoring", "BSS Eval v3 scores of separated estimates"),
     "aggregate": ("hourglass_sep.aggregate", "length-weighted GNSDR/GSIR/GSAR per variant"),
+    "subset-scores": (
+        "hourglass_sep.aggregate",
+        "a run's per-clip scores on a fixed stratified test subset (an evaluation variant)",
+    ),
+    "claims": (
+        "hourglass_sep.claims",
+        "verdicts on the report's claims: effects, 95 % intervals, forest plot",
+    ),
     "workbook": ("hourglass_sep.workbook", "write result.xlsx"),
     "figures": ("hourglass_sep.figures", "write the PNG figures"),
     "report": ("hourglass_sep.report", "render the Markdown report"),

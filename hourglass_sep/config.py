@@ -84,6 +84,20 @@ def _path(error) -> str:
     return ".".join(parts).replace(".[", "[") or "(top level)"
 
 
+def check_claims(config: dict) -> None:
+    """The ``claims:`` section, checked by the claims schema and validator: an unknown run,
+    step or metric stops the workflow before any job starts, naming the claim."""
+    if not config.get("claims"):
+        return
+    from .claims import known_runs_from_config, validate_claims
+    from .errors import UserError
+
+    try:
+        validate_claims(config["claims"], known_runs_from_config(config))
+    except UserError as exc:
+        raise ConfigError(f"config error at {exc}") from None
+
+
 def validate_config(config: dict, schema_path: str | Path) -> dict:
     """Validate ``config`` in place (filling defaults) and check the variant table.
 
@@ -113,6 +127,7 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
             "config error at dataset.local: source is 'local' but no folder or zip is given"
         )
     resolve(config)  # variant-level checks (steps within iterations, names, ...)
+    check_claims(config)
     ex = config.get("example_variant")
     if ex and ex not in config["variants"]:
         raise ConfigError(

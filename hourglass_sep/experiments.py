@@ -13,12 +13,20 @@ iterations for CPU or demo runs without editing any variant:
     iterations      multiplies iterations and lr-decay steps (evaluated steps stay at the
                     same fraction of the run)
     min_iterations  floor of the scaled iterations
+    max_lr          cap of every variant's learning rate (null = none): a few dozen steps at
+                    the report's lr 0.1 leave some small networks with a dead mask
     precise_bn      batches over which every model's BatchNorm statistics are re-estimated
                     before it is saved (0 = the training running averages, as the report);
                     a variant's own ``train.precise_bn`` wins (see train.precise_bn_state)
     weight_average  decay of the moving average of the weights that is saved instead of the
                     last step's weights (0 = off, the report's way; needs precise_bn); a variant's
                     own ``train.weight_average`` wins (see train.WeightAverage)
+
+A variant becomes one *run* per replicate (``replicates: N`` or ``seeds: [..]``, globally or
+per variant): replicate 0 keeps the variant's name, replicate r > 0 is ``NAME.s<seed>``
+trained with its own seed.  An *evaluation variant* (``model: OTHER`` + ``evaluation:``)
+trains nothing: it evaluates OTHER's snapshots with other evaluation settings (windows per
+forward pass, scoring backend, schedule) or on a stratified test subset (``test_clips``).
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ class Evaluation:
     report_row: int | None
     reported: dict | None  # {"voice": {"gnsdr":..}, "accompaniment": {...}} or None
     reported_note: str | None
+    replicate: int | None = None  # the replicate this entry is for (None = every replicate)
 
     @property
     def tag(self) -> str:
@@ -73,10 +82,28 @@ class Variant:
     train: dict
     evaluations: list[Evaluation] = field(default_factory=list)
     label: str | None = None
+    base_variant: str = ""  # the config entry this run comes from ("" = name)
+    replicate: int = 0
+    model: str = ""  # the trained run whose snapshots are evaluated ("" = name)
+    evaluation: dict = field(default_factory=dict)  # evaluation settings that differ
+
+    def __post_init__(self):
+        self.base_variant = self.base_variant or self.name
+        self.model = self.model or self.name
 
     @property
     def snapshot_steps(self) -> list[int]:
         return sorted({e.step for e in self.evaluations})
+
+    @property
+    def trains(self) -> bool:
+        """True for a run with its own training job (not an evaluation variant)."""
+        return self.model == self.name
+
+    @property
+    def subset(self) -> int | None:
+        """Test clips of a subset evaluation (scores taken from the model's), else None."""
+        return self.evaluation.get("test_clips")
 
 
 def _scaled(n: int, factor: float, floor: int) -> int:
@@ -145,6 +172,8 @@ def _scale_steps(train: dict, scale: dict) -> None:
             continue  # 0 = never (e.g. a constant lr)
         floor = int(scale.get("min_iterations", 1)) if name == "iterations" else 1
         train[name] = _scaled(int(train[name]), factor, floor)
+    if scale.get("max_lr") is not None:
+        train["lr"] = min(float(train["lr"]), float(scale["max_lr"]))
 
 
 def _validated(cls, values: dict, where: str) -> dict:
@@ -170,8 +199,10 @@ def _evaluations(spec: dict, where: str, paper_iters: int, iterations: int) -> l
             )
         step = max(1, int(round(iterations * paper_step / paper_iters)))
         rep, note = _reported(ev, w)
-        evals.append(Evaluation(step, paper_step, ev.get("report_row"), rep, note))
-    steps = [e.step for e in evals]
+        evals.append(
+            Evaluation(step, paper_step, ev.get("report_row"), rep, note, ev.get("replicate"))
+        )
+    steps = [(e.replicate, e.step) for e in evals]
     if len(set(steps)) != len(steps):
         raise ConfigError(
             f"{where}.evaluate: two evaluations fall on the same step {steps} at this scale"
@@ -205,22 +236,204 @@ def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
     return Variant(name, spec.get("note", ""), arch, train, evals, spec.get("label"))
 
 
-def resolve(config: dict) -> dict[str, Variant]:
-    """All variants to run (``config["run_variants"]`` selects a subset, null = all)."""
+EVALUATION_KEYS = ("windows_per_batch", "backend", "schedule", "test_clips")
+
+
+def _for_replicate(evals: list[Evaluation], r: int) -> list[Evaluation]:
+    """The evaluations of replicate ``r``: the common entries (the report's numbers belong
+    to replicate 0 only), with an entry marked ``replicate: r`` replacing its step's."""
+    own = {e.step: e for e in evals if e.replicate == r}
+    out = []
+    for e in evals:
+        if e.replicate is not None:
+            continue
+        if e.step in own:
+            out.append(own.pop(e.step))
+        elif r == 0:
+            out.append(e)
+        else:
+            out.append(Evaluation(e.step, e.paper_step, None, None, None, None))
+    return sorted(out + list(own.values()), key=lambda e: e.step)
+
+
+def seeds_of(name: str, spec: dict, config: dict, base_seed: int) -> list[int]:
+    """The training seeds of a variant's replicates: its own ``seeds``/``replicates``, else
+    the config's, else one; at least as many as its ``evaluate`` entries' ``replicate`` need."""
+    where = f"variants.{name}"
+    own = [k for k in ("seeds", "replicates") if spec.get(k) is not None]
+    if len(own) == 2:
+        raise ConfigError(f"{where}: give seeds or replicates, not both")
+    src, key = (spec, own[0]) if own else (config, "seeds" if config.get("seeds") else "")
+    if not key:
+        key = "replicates"
+    seeds = src.get(key)
+    if key == "seeds":
+        seeds = [int(x) for x in seeds]
+        if len(set(seeds)) != len(seeds) or not seeds:
+            raise ConfigError(f"{where}: seeds {seeds} must be distinct and not empty")
+    else:
+        n = int(seeds or 1)
+        if n < 1:
+            raise ConfigError(f"{where}: replicates must be >= 1, got {n}")
+        seeds = [base_seed + r for r in range(n)]
+    wanted = [int(e["replicate"]) for e in spec.get("evaluate") or [] if "replicate" in e]
+    while wanted and len(seeds) <= max(wanted):
+        seeds.append(max(seeds) + 1)
+    return seeds
+
+
+def run_name(name: str, replicate: int, seed: int) -> str:
+    """Replicate 0 keeps the variant's name (its results keep their paths); the others
+    are ``NAME.s<seed>``."""
+    return name if replicate == 0 else f"{name}.s{seed}"
+
+
+def _replicates(base: Variant, seeds: list[int]) -> list[Variant]:
+    out = []
+    for r, seed in enumerate(seeds):
+        evals = _for_replicate(base.evaluations, r)
+        if not evals:
+            continue
+        name = run_name(base.name, r, seed)
+        train = {**base.train, "seed": seed}
+        out.append(
+            Variant(name, base.note, base.arch, train, evals, base.label, base.name, r, name)
+        )
+    return out
+
+
+def _evaluation_settings(name: str, spec: dict) -> dict:
+    where = f"variants.{name}.evaluation"
+    ev = dict(spec.get("evaluation") or {})
+    unknown = set(ev) - set(EVALUATION_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {EVALUATION_KEYS}")
+    if not ev:
+        raise ConfigError(f"{where}: an evaluation variant needs at least one of {EVALUATION_KEYS}")
+    if "test_clips" in ev and len(ev) > 1:
+        raise ConfigError(
+            f"{where}: test_clips selects clips of the model's own scores; it cannot be "
+            "combined with other evaluation settings (make two evaluation variants)"
+        )
+    return ev
+
+
+def _evaluation_variant(name: str, spec: dict, model: Variant, scale: dict) -> Variant:
+    """An entry with ``model:``: the model's architecture and training, evaluated again."""
+    where = f"variants.{name}"
+    extra = set(spec) & {"arch", "train", "seeds", "replicates"}
+    if extra:
+        raise ConfigError(
+            f"{where}: {sorted(extra)} belong to the trained variant {model.name!r}; an "
+            "evaluation variant takes model, evaluation, evaluate, note and label"
+        )
+    paper_iters = max(e.paper_step for e in model.evaluations)
+    evals = _evaluations(spec, where, paper_iters, max(model.snapshot_steps))
+    known = {e.paper_step: e.step for e in model.evaluations}
+    for e in evals:
+        if e.paper_step not in known:
+            raise ConfigError(
+                f"{where}.evaluate: step {e.paper_step} is not evaluated for {model.name!r} "
+                f"(its steps: {sorted(known)})"
+            )
+        e.step = known[e.paper_step]
+    ev = _evaluation_settings(name, spec)
+    return Variant(
+        name,
+        spec.get("note", ""),
+        model.arch,
+        model.train,
+        evals,
+        spec.get("label"),
+        name,
+        0,
+        model.name,
+        ev,
+    )
+
+
+def _chosen(config: dict, variants: dict) -> list[str]:
+    chosen = config.get("run_variants")
+    if not chosen:
+        return list(variants)
+    missing = [v for v in chosen if v not in variants]
+    if missing:
+        raise ConfigError(
+            f"run_variants: {missing} not defined under variants (known: {sorted(variants)})"
+        )
+    # an evaluation variant needs its model's training
+    needed = [variants[v]["model"] for v in chosen if (variants[v] or {}).get("model")]
+    return list(dict.fromkeys([*chosen, *needed]))
+
+
+def resolve_bases(config: dict) -> dict[str, Variant]:
+    """The chosen config entries at this scale, before replicates (replicate 0 each)."""
     variants = config.get("variants") or {}
     if not variants:
         raise ConfigError("variants: the config defines no variants")
-    chosen = config.get("run_variants")
-    if chosen:
-        missing = [v for v in chosen if v not in variants]
-        if missing:
-            raise ConfigError(
-                f"run_variants: {missing} not defined under variants (known: {sorted(variants)})"
-            )
-    else:
-        chosen = list(variants)
     scale = config.get("scale") or {}
-    return {name: resolve_variant(name, variants[name], scale) for name in chosen}
+    chosen = _chosen(config, variants)
+    out = {}
+    for name in chosen:
+        spec = variants[name] or {}
+        if spec.get("model") is None:
+            out[name] = resolve_variant(name, spec, scale)
+    for name in chosen:
+        spec = variants[name] or {}
+        model = spec.get("model")
+        if model is None:
+            continue
+        if model not in out:
+            raise ConfigError(
+                f"variants.{name}.model: {model!r} is not a trained variant (known: {sorted(out)})"
+            )
+        out[name] = _evaluation_variant(name, spec, out[model], scale)
+    return out
+
+
+def resolve(config: dict) -> dict[str, Variant]:
+    """All runs: each chosen variant (``run_variants``, null = all) once per replicate.
+
+    An evaluation variant has the replicates of its model, replicate r evaluating the
+    model's replicate r.
+    """
+    variants = config.get("variants") or {}
+    bases = resolve_bases(config)
+    seeds = {}
+    for name, base in bases.items():
+        if base.trains:
+            seeds[name] = seeds_of(name, variants[name] or {}, config, int(base.train["seed"]))
+    runs: dict[str, Variant] = {}
+    for name, base in bases.items():
+        if base.trains:
+            runs.update((v.name, v) for v in _replicates(base, seeds[name]))
+            continue
+        for r, seed in enumerate(seeds[base.model]):
+            rn = run_name(name, r, seed)
+            model = run_name(base.model, r, seed)
+            evals = _for_replicate(base.evaluations, r)
+            train = {**base.train, "seed": seed}
+            runs[rn] = Variant(
+                rn,
+                base.note,
+                base.arch,
+                train,
+                evals,
+                base.label,
+                name,
+                r,
+                model,
+                base.evaluation,
+            )
+    return runs
+
+
+def replicate_runs(runs: dict[str, Variant]) -> dict[str, list[str]]:
+    """base variant -> its run names, replicate 0 first."""
+    out: dict[str, list[str]] = {}
+    for v in sorted(runs.values(), key=lambda v: v.replicate):
+        out.setdefault(v.base_variant, []).append(v.name)
+    return out
 
 
 def training_cost(variant: Variant) -> float:
@@ -264,10 +477,15 @@ def experiment_rows(variants: dict[str, Variant], meta: dict, results: str) -> d
     from .model import build_model, count_parameters  # torch import only here
 
     rows = []
+    counted: dict[str, int] = {}
     for v in variants.values():
-        params = count_parameters(build_model(ArchConfig.from_dict(v.arch)))
+        if v.model not in counted:  # replicates and evaluation variants share a size
+            counted[v.model] = count_parameters(build_model(ArchConfig.from_dict(v.arch)))
+        params = counted[v.model]
         for e in v.evaluations:
             label = v.label or v.name
+            if v.label and v.replicate:
+                label = f"{label} [seed {v.train.get('seed')}]"
             if len(v.evaluations) > 1:
                 label = f"{label} @{e.step}"
             rows.append(
@@ -287,8 +505,13 @@ def experiment_rows(variants: dict[str, Variant], meta: dict, results: str) -> d
                         f"the report's result.xlsx, row {e.report_row}" if e.report_row else None
                     ),
                     scale=meta.get("scale"),
-                    train_info=f"{results}/models/{v.name}/train.json",
-                    history=f"{results}/models/{v.name}/history.csv",
+                    train_info=f"{results}/models/{v.model}/train.json",
+                    history=f"{results}/models/{v.model}/history.csv",
+                    base_variant=v.base_variant,
+                    replicate=v.replicate,
+                    seed=v.train.get("seed"),
+                    model=v.model,
+                    evaluation=v.evaluation,
                 )
             )
     return {"meta": meta, "rows": rows}

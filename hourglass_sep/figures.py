@@ -590,7 +590,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    inputs = load_inputs(args.experiments, args.summary, args.scores, args.speed)
+    inputs = load_inputs(
+        args.experiments, args.summary, args.scores, args.speed, args.claims, args.intervals
+    )
     example = _example_from_args(args)
     done = write_figures(inputs, args.output, example)
     skipped = [k for k, v in done.items() if v is None]

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -484,6 +486,102 @@ def provenance(inputs: Inputs) -> list[str]:
     return items
 
 
+def _evidence_text(evidence) -> str:
+    """The report's numbers of a claim, compact: the JSON without quotes and braces noise."""
+    if evidence is None or (isinstance(evidence, float) and math.isnan(evidence)) or not evidence:
+        return "—"
+    try:
+        ev = json.loads(evidence) if isinstance(evidence, str) else evidence
+    except json.JSONDecodeError:
+        return md_escape(str(evidence))
+    if not isinstance(ev, dict):
+        return md_escape(str(ev))
+    parts = [f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in ev.items()]
+    return md_escape("; ".join(parts).replace('"', ""))
+
+
+def _our_evidence(r: dict) -> str:
+    """Effect [95 % interval] with its unit, the variance it covers and the sample sizes."""
+    eff = r.get("effect")
+    if eff is None or (isinstance(eff, float) and math.isnan(eff)):
+        return md_escape(str(r.get("detail") or "—"))
+    lo, hi = r.get("lo"), r.get("hi")
+    unit = r.get("unit") or ""
+    text = f"{eff:+.2f}" if unit == "dB" else f"{eff:.2f}"
+    if lo is not None and not (isinstance(lo, float) and math.isnan(lo)):
+        text += f" [{lo:+.2f}, {hi:+.2f}]" if unit == "dB" else f" [{lo:.2f}, {hi:.2f}]"
+    text += f" {unit}"
+    extra = [str(r.get("compare") or "")]
+    if r.get("variance"):
+        extra.append(f"interval over {r['variance']}")
+    n = r.get("n_clips")
+    if n is not None and not (isinstance(n, float) and math.isnan(n)):
+        extra.append(f"{int(n)} clips")
+    reps = r.get("n_replicates")
+    if reps is not None and not (isinstance(reps, float) and math.isnan(reps)):
+        extra.append(f"{int(reps)} replicate(s)")
+    return md_escape(f"{text} ({', '.join(x for x in extra if x)})")
+
+
+VERDICT_MARKS = {"holds": "**holds**", "contradicted": "**contradicted**"}
+
+
+def claims_section(inputs: Inputs, figdir=None, out: Path = Path("report.md")) -> dict | None:
+    """The Claims table (claim · the report's evidence · ours · verdict) and verdict counts;
+    None when the run has no claims."""
+    v = inputs.claims
+    if v is None or v.empty:
+        return None
+    rows = []
+    for r in v.to_dict("records"):
+        claim = f"{r['statement']} ({r['id']}, {r['source']})"
+        verdict = VERDICT_MARKS.get(r["verdict"], r["verdict"])
+        rows.append(
+            [md_escape(claim), _evidence_text(r.get("evidence")), _our_evidence(r), verdict]
+        )
+    counts = v["verdict"].value_counts()
+    return {
+        "table": md_table(["claim", "the report's evidence", "our evidence", "verdict"], rows),
+        "counts": ", ".join(f"{n} {k}" for k, n in counts.items()),
+        "n": len(v),
+        "figure": _claims_figure(figdir, out),
+    }
+
+
+def _claims_figure(figdir, out: Path) -> str | None:
+    """Link to the forest plot (figures/claims.png) when it exists."""
+    p = Path(figdir) / "claims.png" if figdir else None
+    if p is None or not p.exists():
+        return None
+    return Path(os.path.relpath(p.resolve(), out.resolve().parent)).as_posix()
+
+
+def intervals_section(inputs: Inputs) -> str | None:
+    """GNSDR / GSIR / GSAR of every run with its 95 % interval: over clips per replicate
+    (bootstrap), and across replicates where there are several (t interval)."""
+    t = inputs.intervals
+    if t is None or t.empty:
+        return None
+    rows = []
+    for (variant, step, rep), g in t.groupby(["variant", "step", "replicate"], sort=False):
+        cells = []
+        for src in ("voice", "accompaniment"):
+            for m in ("gnsdr", "gsir", "gsar"):
+                x = g[(g["source"] == src) & (g["metric"] == m)]
+                cells.append(
+                    "—"
+                    if x.empty
+                    else f"{x['estimate'].iloc[0]:.2f} [{x['lo'].iloc[0]:.2f}, "
+                    f"{x['hi'].iloc[0]:.2f}]"
+                )
+        what = "seeds" if str(rep) == "all" else "clips"
+        rows.append([f"`{variant}`", fmt_int(step), str(rep), what, *cells])
+    heads = ["run", "step", "replicate", "interval over"] + [
+        f"{s} {m}" for s in ("voice", "acc.") for m in ("GNSDR", "GSIR", "GSAR")
+    ]
+    return md_table(heads, rows)
+
+
 def build_context(inputs: Inputs, figdir=None, out: str | Path = "report.md") -> dict:
     out = Path(out)
     t = Tables(inputs)
@@ -506,6 +604,8 @@ def build_context(inputs: Inputs, figdir=None, out: str | Path = "report.md") ->
             f"`{r['variant']}` step {int(r['iterations']):,}: {r['status']}" for r in statuses
         ],
         "speed": speed_section(inputs, t),
+        "claims": claims_section(inputs, figdir, out),
+        "intervals": intervals_section(inputs),
         "figures": figure_links(figdir, out),
         "figures_dir": str(figdir) if figdir else None,
         "provenance": provenance(inputs),
@@ -562,7 +662,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    inputs = load_inputs(args.experiments, args.summary, args.scores, args.speed)
+    inputs = load_inputs(
+        args.experiments, args.summary, args.scores, args.speed, args.claims, args.intervals
+    )
     if args.figures and not Path(args.figures).is_dir():
         log.warning(
             "%s: figures folder not found; the report lists the figures as missing", args.figures

@@ -152,6 +152,8 @@ class Inputs:
     speed: pd.DataFrame | None = None
     base: Path = Path(".")
     sources: dict = field(default_factory=dict)  # input name -> path (provenance)
+    claims: pd.DataFrame | None = None  # verdicts TSV of `hourglass-sep claims`
+    intervals: pd.DataFrame | None = None  # its --intervals TSV
     _info: dict = field(default_factory=dict, repr=False)
     _hist: dict = field(default_factory=dict, repr=False)
 
@@ -216,7 +218,19 @@ class Inputs:
         return None if hit.empty else hit
 
 
-def load_inputs(experiments, summary, scores=(), speed=None) -> Inputs:
+def load_claims_tables(claims=None, intervals=None) -> tuple:
+    """The verdicts and intervals tables of ``hourglass-sep claims`` (None when not given)."""
+    hint = "the workflow's rule claims writes it"
+    verdicts = None if not claims else read_tsv(claims, "verdicts table", ["id", "verdict"], hint)
+    inter = (
+        None
+        if not intervals
+        else read_tsv(intervals, "intervals table", ["variant", "step", "estimate"], hint)
+    )
+    return verdicts, inter
+
+
+def load_inputs(experiments, summary, scores=(), speed=None, claims=None, intervals=None) -> Inputs:
     meta, rows = load_experiments(experiments)
     inputs = Inputs(
         meta=meta,
@@ -230,8 +244,10 @@ def load_inputs(experiments, summary, scores=(), speed=None) -> Inputs:
             "summary": str(summary),
             "scores": [str(p) for p in scores or []],
             "speed": str(speed) if speed else None,
+            "claims": str(claims) if claims else None,
         },
     )
+    inputs.claims, inputs.intervals = load_claims_tables(claims, intervals)
     known = {(r["variant"], r["step"]) for r in rows}
     extra = sorted(
         {(v, int(s)) for v, s in zip(inputs.summary["variant"], inputs.summary["step"])} - known
@@ -381,4 +397,13 @@ def add_inputs_arguments(p: argparse.ArgumentParser, scores_required: bool = Fal
         default=None,
         metavar="TSV",
         help="timings (what, device, seconds, detail); optional",
+    )
+    p.add_argument(
+        "--claims", default=None, metavar="TSV", help="verdicts of `hourglass-sep claims`"
+    )
+    p.add_argument(
+        "--intervals",
+        default=None,
+        metavar="TSV",
+        help="95 %% intervals of every run's metrics (`hourglass-sep claims --intervals`)",
     )

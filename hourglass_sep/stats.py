@@ -464,6 +464,57 @@ def replicate_table(
     return pd.DataFrame(rows, columns=["variant", "step", "mean", "sd", "lo", "hi", "n"])
 
 
+INTERVAL_COLUMNS = [
+    "variant", "step", "replicate", "source", "metric", "estimate", "lo", "hi", "sd", "n",
+    "variance",
+]  # fmt: skip
+
+
+def _run_intervals(g: pd.DataFrame, key: tuple, n_boot: int, seed: int, confidence) -> list:
+    """Rows of one (variant, step): per replicate a bootstrap interval over its ok clips,
+    then (two or more replicates) mean, sd and t interval across the replicates."""
+    rows, per_rep = [], {}
+    for rep, r in g.groupby("replicate"):
+        ok = r[r["status"] == "ok"]
+        w = pd.to_numeric(ok["samples"], errors="coerce").to_numpy(dtype=float)
+        for source in SOURCES:
+            for metric in ("gnsdr", "gsir", "gsar"):
+                y = pd.to_numeric(ok[metric_column(metric, source)], errors="coerce").to_numpy()
+                good = np.isfinite(y) & np.isfinite(w)
+                if not good.any():
+                    continue
+                gi = global_interval(y[good], w[good], None, n_boot, seed, confidence)
+                per_rep.setdefault((source, metric), []).append(gi["estimate"])
+                rows.append(
+                    [*key, int(rep), source, metric, gi["estimate"], gi["lo"], gi["hi"],
+                     gi["se"], int(good.sum()), "clips"]
+                )  # fmt: skip
+    for (source, metric), values in per_rep.items():
+        if len(values) < 2:
+            continue
+        ri = replicate_interval(values, confidence)
+        rows.append(
+            [*key, "all", source, metric, ri["mean"], ri["lo"], ri["hi"], ri["sd"], ri["n"],
+             "seeds"]
+        )  # fmt: skip
+    return rows
+
+
+def interval_table(
+    scores: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0, confidence: float = CONFIDENCE
+) -> pd.DataFrame:
+    """Every run's GNSDR / GSIR / GSAR with its uncertainty, one row per (variant, step,
+    replicate, source, metric).  ``variance`` says which: ``clips`` = percentile bootstrap
+    over the test clips of one trained model (``sd`` = bootstrap se, ``n`` = clips);
+    ``seeds`` (replicate ``all``) = mean, sd and t interval across the replicates' global
+    metrics (``n`` = replicates), the clips held fixed."""
+    scores = prepare_scores(scores)
+    rows = []
+    for key, g in scores.groupby(["variant", "step"], sort=True):
+        rows.extend(_run_intervals(g, key, n_boot, seed, confidence))
+    return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
+
+
 # --------------------------------------------------------------------------- decisions
 
 DIRECTIONS = ("greater", "less", "above", "below", "not-greater", "not-less", "equivalent")

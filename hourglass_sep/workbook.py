@@ -350,6 +350,18 @@ HEADER_NOTES = {
 }
 
 
+CLAIMS_SHEET_COLUMNS = [
+    "id", "statement", "source", "metric", "compare", "expect", "verdict", "effect", "lo", "hi",
+    "unit", "margin", "p_value", "p_method", "n_clips", "n_replicates", "variance", "detail",
+    "evidence",
+]  # fmt: skip
+
+
+def claims_sheet(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts table without its per-pair JSON (that stays in the claims TSV)."""
+    return verdicts[[c for c in CLAIMS_SHEET_COLUMNS if c in verdicts.columns]]
+
+
 def write_workbook(inputs: Inputs, out: str | Path) -> Path:
     """Write ``result.xlsx`` atomically; returns its path."""
     from openpyxl.formatting.rule import FormulaRule
@@ -371,6 +383,10 @@ def write_workbook(inputs: Inputs, out: str | Path) -> Path:
         "references": pd.DataFrame.from_records(refs.reference_records()),
         "about": about_table(inputs),
     }
+    if inputs.claims is not None:  # the verdicts first: they are what a reader looks for
+        sheets = {"claims": claims_sheet(inputs.claims), **sheets}
+    if inputs.intervals is not None:
+        sheets["intervals"] = inputs.intervals
     # cell comments of the experiments sheet
     cols = list(exp.columns)
     comments: dict[tuple[int, int], str] = {}
@@ -443,6 +459,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not str(args.output).lower().endswith(".xlsx"):
         raise UserError(f"{args.output}: the workbook must end in .xlsx")
-    inputs = load_inputs(args.experiments, args.summary, args.scores, args.speed)
+    inputs = load_inputs(
+        args.experiments, args.summary, args.scores, args.speed, args.claims, args.intervals
+    )
     write_workbook(inputs, args.output)
     return 0

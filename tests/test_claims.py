@@ -316,3 +316,35 @@ def test_command_line_writes_verdicts_effects_and_figure(base, tmp_path):
         UserError, match=r"claims.yaml: claims\[ours-vs-parks\]\.compare\.b: run 'parkz'"
     ):
         cl.run(args)
+
+
+def test_config_claims_are_validated_with_the_config():
+    from conftest import REPO
+
+    from hourglass_sep.config import validate_config
+    from hourglass_sep.experiments import ConfigError
+
+    schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert len(config["claims"]) >= 17
+    validate_config(copy.deepcopy(config), schema)
+    bad = copy.deepcopy(config)
+    bad["claims"][0]["compare"]["b"] = "parkz"
+    with pytest.raises(ConfigError, match=r"claims\[ours-vs-parks\]\.compare\.b: run 'parkz'"):
+        validate_config(bad, schema)
+    bad = copy.deepcopy(config)
+    bad["claims"][0]["metric"] = "gnsdx"
+    with pytest.raises(ConfigError, match=r"claims\[ours-vs-parks\]\.metric: 'gnsdx' is not one"):
+        validate_config(bad, schema)
+
+
+def test_replicate_runs_map_back_to_their_variant():
+    rows = [
+        {"variant": "ours", "step": 10, "base_variant": "ours", "replicate": 0},
+        {"variant": "ours.s1", "step": 10, "base_variant": "ours", "replicate": 1},
+    ]
+    scores = pd.DataFrame({"variant": ["ours", "ours.s1", "other"], "clip": ["a", "a", "a"]})
+    out = cl.as_replicates(scores, cl.replicate_map(rows))
+    assert out["variant"].tolist() == ["ours", "ours", "other"]
+    assert out["replicate"].tolist() == [0, 1, 0]
+    assert cl.known_runs_from_experiments(rows) == {"ours": [(10, 10)]}

@@ -98,13 +98,13 @@ def test_every_preset_resolves_every_variant():
         assert "variants" not in over, preset
         cfg = {**base, **over}
         runs = resolve(cfg)
-        assert set(runs) <= set(paper)
-        for name, v in runs.items():
-            assert (
-                v.train["lr"] == paper[name].train["lr"]
-                and v.train["sampling"] == paper[name].train["sampling"]
-            )
-            assert v.train["iterations"] <= paper[name].train["iterations"]
+        assert {v.base_variant for v in runs.values()} <= set(paper)
+        cap = (over.get("scale") or {}).get("max_lr") or float("inf")
+        for v in runs.values():
+            ref = paper[v.base_variant]
+            assert v.train["lr"] == min(ref.train["lr"], cap)  # a preset may only cap the lr
+            assert v.train["sampling"] == ref.train["sampling"]
+            assert v.train["iterations"] <= ref.train["iterations"]
 
 
 def test_weight_average_from_the_scale_and_its_precise_bn_requirement():
@@ -134,3 +134,67 @@ def test_longest_training_gets_the_highest_priority():
         ),
     }
     assert training_priorities(variants) == {"small": 1, "long": 2, "big": 3}
+
+
+# ----------------------------------------------------------------- replicates, evaluation variants
+def _config(**top):
+    return {
+        "variants": {
+            "ours": OURS,
+            "ours-100": {"model": "ours", "evaluation": {"test_clips": 100}},
+            "ours-1win": {
+                "model": "ours",
+                "evaluation": {"windows_per_batch": 1, "backend": "mir_eval"},
+                "evaluate": [{"step": 15000, "report_row": 1}],
+            },
+        },
+        **top,
+    }
+
+
+def test_replicates_are_runs_with_their_own_seeds():
+    runs = resolve(_config(replicates=3))
+    trained = {n: v.train["seed"] for n, v in runs.items() if v.trains}
+    assert trained == {"ours": 0, "ours.s1": 1, "ours.s2": 2}
+    assert [e.report_row for e in runs["ours"].evaluations] == [15, 14]
+    assert [e.report_row for e in runs["ours.s1"].evaluations] == [None, None]
+    assert runs["ours.s2"].base_variant == "ours" and runs["ours.s2"].replicate == 2
+
+
+def test_listed_seeds_and_a_replicate_only_entry():
+    spec = {**OURS, "seeds": [5, 9]}
+    spec["evaluate"] = [*OURS["evaluate"], {"step": 15000, "replicate": 1, "report_row": 13}]
+    runs = resolve({"variants": {"ours": spec}})
+    assert {n: v.train["seed"] for n, v in runs.items()} == {"ours": 5, "ours.s9": 9}
+    assert [e.report_row for e in runs["ours.s9"].evaluations] == [13, None]
+
+
+def test_evaluation_variants_use_the_models_snapshots_and_replicates():
+    runs = resolve(_config(replicates=2))
+    v = runs["ours-1win"]
+    assert not v.trains and v.model == "ours" and v.evaluation["backend"] == "mir_eval"
+    assert [e.step for e in v.evaluations] == [15000] and v.evaluations[0].report_row == 1
+    assert runs["ours-1win.s1"].model == "ours.s1"
+    assert runs["ours-100"].subset == 100
+    assert [e.step for e in runs["ours-100"].evaluations] == [30000]  # the model's last
+
+
+def test_evaluation_variant_errors_name_the_key():
+    cfg = _config()
+    cfg["variants"]["ours-100"]["arch"] = {"stacks": 2}
+    with pytest.raises(ConfigError, match=r"variants\.ours-100: \['arch'\] belong to"):
+        resolve(cfg)
+    cfg = _config()
+    cfg["variants"]["ours-100"]["evaluation"]["backend"] = "museval"
+    with pytest.raises(ConfigError, match=r"ours-100\.evaluation: test_clips .* cannot be"):
+        resolve(cfg)
+    cfg = _config()
+    cfg["variants"]["ours-1win"]["model"] = "nope"
+    with pytest.raises(ConfigError, match=r"variants\.ours-1win\.model: 'nope' is not a trained"):
+        resolve(cfg)
+
+
+def test_paper_config_has_every_row_of_the_report():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    rows = {e.report_row for v in resolve(config).values() for e in v.evaluations}
+    assert set(range(1, 20)) <= rows  # all 19 rows of the report's experiment log

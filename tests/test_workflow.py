@@ -48,6 +48,35 @@ def test_lint_is_clean():
     assert "Lints for" not in out, out[-3000:]
 
 
+def test_replicates_are_separate_jobs_and_evaluation_variants_do_not_retrain(tmp_path):
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(
+        "replicates: 3\nrun_variants: [const-2stack, const-2stack-1win, grow-4stack-100]\n"
+        "claims: null\nevaluation: {backend: fast_bss_eval}\n"
+    )
+    r = snakemake(REPO, "-n", "-p", "--configfile", "configs/demo.yaml", str(extra))
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    jobs = jobs_of(out)
+    # 2 trained variants x 3 replicates; the evaluation variants train nothing
+    assert jobs["train"] == 6, jobs
+    for name, seed in [("const-2stack", 0), ("const-2stack.s1", 1), ("const-2stack.s2", 2)]:
+        assert f"models/{name}/model.pt" in out and f"--seed {seed} " in out
+    assert "--windows-per-batch 1" in out and "--backend mir_eval" in out
+    assert jobs["subset_scores"] == 3  # grow-4stack-100: one per replicate
+
+
+def test_unknown_run_in_a_claim_stops_the_workflow(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "claims:\n  - {id: x, statement: s, compare: {a: ours, b: parkz}, expect: greater}\n"
+    )
+    r = snakemake(REPO, "-n", "--configfile", "configs/tiny.yaml", str(bad))
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "config error at claims[x].compare.b: run 'parkz' is not a variant" in out
+
+
 def test_bad_config_names_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("dataset: {source: mir1kk}\nvariants: {ours: {train: {lrr: 1}}}\n")
@@ -68,8 +97,8 @@ def test_tiny_run_products(tiny_run):
     ws = wb["experiments"]
     header = [c.value for c in ws[1]]
     rows = [dict(zip(header, [c.value for c in row])) for row in ws.iter_rows(min_row=2)]
-    assert {r["variant"] for r in rows} == {"ours", "voice-mask"}
-    assert len(rows) == 3  # ours at two steps + voice-mask
+    assert {r["variant"] for r in rows} == {"ours", "ours.s1", "voice-mask"}
+    assert len(rows) == 5  # ours and its rerun (the report's row 13) at two steps + voice-mask
     numeric = [
         v
         for r in rows
@@ -82,6 +111,19 @@ def test_tiny_run_products(tiny_run):
         assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (res / "report.md").read_text()
     assert "Table 1" in report and "Table 2" in report
+    # the claims of configs/tiny.yaml: verdicts, effects, forest plot, Claims section, sheet
+    verdicts = (res / "claims" / "verdicts.tsv").read_text().splitlines()
+    assert verdicts[0].startswith("id\t") and len(verdicts) == 3
+    assert {line.split("\t")[0] for line in verdicts[1:]} == {
+        "voice-mask-voice-fine",
+        "ours-trains",
+    }
+    assert (res / "claims" / "effects.tsv").exists() and (res / "claims" / "intervals.tsv").exists()
+    png = res / "figures" / "claims.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report.index("## Claims") < report.index("## Table 1")
+    assert "ours-trains" in report and "interval over" in report
+    assert {"claims", "intervals"} <= set(wb.sheetnames)
     assert not list(res.rglob("*.part*")), "temporary files left behind"
     assert not (res / "estimates").exists() or not any((res / "estimates").rglob("*.npz")), (
         "temp() estimates kept"

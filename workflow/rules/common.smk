@@ -2,12 +2,14 @@
 # Nothing here imports torch: dry runs stay fast.
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 from snakemake.logging import logger
 
+from hourglass_sep.claims import write_claims_file
 from hourglass_sep.config import upgrade_legacy, validate_config
 from hourglass_sep.experiments import (
     ConfigError,
@@ -95,14 +97,66 @@ def dataset_marker():
 
 
 # ------------------------------------------------------------------ variant helpers
+# VARIANTS holds every *run*: each variant once per replicate (NAME, NAME.s<seed>, ...) and
+# the evaluation variants (model: + evaluation:), which train nothing.
+TRAINED = [name for name, v in VARIANTS.items() if v.trains]
+CLAIMS = bool(config.get("claims"))
+
+
 def evaluations():
     """(variant, step) of every evaluated model."""
     return [(v.name, e.step) for v in VARIANTS.values() for e in v.evaluations]
 
 
+def run_score_files(name, step):
+    """The score tables of one evaluated run: its shards, or one file for a test subset."""
+    if VARIANTS[name].subset:
+        return [f"{R}/scores/{name}/step{step}/subset.tsv"]
+    return [f"{R}/scores/{name}/step{step}/shard{k}.tsv" for k in SHARDS]
+
+
 def score_files():
-    return [f"{R}/scores/{v}/step{s}/shard{k}.tsv" for v, s in evaluations() for k in SHARDS]
+    return [f for v, s in evaluations() for f in run_score_files(v, s)]
+
+
+def model_snapshots(wildcards):
+    """The snapshot folder a run separates with: its own, or its model's (evaluation variants)."""
+    return f"{R}/models/{VARIANTS[wildcards.variant].model}/snapshots"
+
+
+def model_snapshot(wildcards):
+    return f"{model_snapshots(wildcards)}/step{wildcards.step}.pt"
+
+
+def eval_setting(key):
+    """A params function: the run's own evaluation setting, else the config's."""
+    return lambda wildcards: VARIANTS[wildcards.variant].evaluation.get(key, EVAL[key])
+
+
+def subset_inputs(wildcards):
+    """The model's full score tables a test-subset run selects its clips from."""
+    model = VARIANTS[wildcards.variant].model
+    return [f"{R}/scores/{model}/step{wildcards.step}/shard{k}.tsv" for k in SHARDS]
 
 
 def snapshot_flag(wildcards):
     return ",".join(str(s) for s in VARIANTS[wildcards.variant].snapshot_steps)
+
+
+def replicate_keys(name):
+    """The replicate settings the config gives variant ``name`` (its own, else the global
+    ones), so that experiments.json resolves the same runs as the DAG."""
+    spec = config["variants"][name]
+    if any(spec.get(k) is not None for k in ("seeds", "replicates", "model")):
+        return {}
+    if config.get("seeds"):
+        return {"seeds": list(config["seeds"])}
+    return {"replicates": int(config.get("replicates") or 1)}
+
+
+def claims_flags(input):
+    """--claims / --intervals of workbook and report, when the claims rule ran."""
+    flags = [f"--claims {input.claims}"] if input.get("claims") else []
+    if input.get("intervals"):
+        flags.append(f"--intervals {input.intervals}")
+    return " ".join(flags)

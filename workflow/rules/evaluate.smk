@@ -27,7 +27,7 @@ rule baseline:
 
 rule separate:
     input:
-        snapshots=f"{R}/models/{{variant}}/snapshots",
+        snapshots=model_snapshots,
         catalogue=f"{R}/data/catalogue.tsv",
     output:
         temp(f"{R}/estimates/{{variant}}/step{{step}}/shard{{shard}}.npz"),
@@ -43,10 +43,10 @@ rule separate:
         mem_mb=6000,
         runtime=120,
     params:
-        model=lambda wc: f"{R}/models/{wc.variant}/snapshots/step{wc.step}.pt",
+        model=model_snapshot,
         shards=len(SHARDS),
-        schedule=EVAL["schedule"],
-        windows=EVAL["windows_per_batch"],
+        schedule=eval_setting("schedule"),
+        windows=eval_setting("windows_per_batch"),
         device=GPU_DEVICE,
         precision=PRECISION,
     shell:
@@ -73,7 +73,7 @@ rule score:
         mem_mb=2000,
         runtime=60,
     params:
-        backend=EVAL["backend"],
+        backend=eval_setting("backend"),
         shards=len(SHARDS),
     shell:
         "hourglass-sep score --catalogue {input.catalogue} --estimates {input.estimates} "

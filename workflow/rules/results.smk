@@ -4,6 +4,9 @@
 # cheap bookkeeping: run where snakemake runs, not as cluster jobs
 localrules:
     experiments_table,
+    subset_scores,
+    claims_file,
+    claims,
     aggregate,
     workbook,
     figures,
@@ -12,12 +15,23 @@ localrules:
 
 FIGURE_NAMES = ["metrics", "nsdr_distribution", "training_loss", "example", "speed"]
 FIGURES = [f"{R}/figures/{name}.png" for name in FIGURE_NAMES]
+# the claims' products (rule claims), when the config has a claims: section
+CLAIMS_OUT = (
+    dict(
+        verdicts=f"{R}/claims/verdicts.tsv",
+        effects=f"{R}/claims/effects.tsv",
+        intervals=f"{R}/claims/intervals.tsv",
+        figure=f"{R}/figures/claims.png",
+    )
+    if CLAIMS
+    else {}
+)
 EXAMPLE_STEP = VARIANTS[EXAMPLE].evaluations[-1].step
 
 
 rule experiments_table:
     input:
-        infos=expand(f"{R}/models/{{variant}}/train.json", variant=list(VARIANTS)),
+        infos=expand(f"{R}/models/{{variant}}/train.json", variant=TRAINED),
     output:
         f"{R}/experiments.json",
     log:
@@ -25,7 +39,11 @@ rule experiments_table:
     conda:
         CONDA_ENV
     params:
-        variants={name: config["variants"][name] for name in VARIANTS},
+        # replicates and evaluation variants are resolved again by the script from these
+        variants={
+            name: {**config["variants"][name], **replicate_keys(name)}
+            for name in dict.fromkeys(v.base_variant for v in VARIANTS.values())
+        },
         preset=config["preset"],
         scale=config["scale"],
         dataset=DATASET["source"],
@@ -33,6 +51,64 @@ rule experiments_table:
         results=lambda wc, output: os.path.dirname(output[0]),
     script:
         "../scripts/experiments_table.py"
+
+
+rule subset_scores:
+    input:
+        scores=subset_inputs,
+        catalogue=f"{R}/data/catalogue.tsv",
+    output:
+        f"{R}/scores/{{variant}}/step{{step}}/subset.tsv",
+    log:
+        f"{R}/logs/subset_{{variant}}_step{{step}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        clips=lambda wc: VARIANTS[wc.variant].subset,
+        seed=DATASET["subset_seed"],
+    shell:
+        "hourglass-sep subset-scores --scores {input.scores} --catalogue {input.catalogue} "
+        "--clips {params.clips} --seed {params.seed} --variant {wildcards.variant} "
+        "-o {output} > {log} 2>&1"
+
+
+rule claims_file:
+    output:
+        f"{R}/claims/claims.yaml",
+    log:
+        f"{R}/logs/claims_file.log",
+    params:
+        claims=config.get("claims") or [],
+    run:
+        write_claims_file(params.claims, output[0], log[0])
+
+
+rule claims:
+    input:
+        claims=f"{R}/claims/claims.yaml",
+        experiments=f"{R}/experiments.json",
+        speed=f"{R}/speed.tsv",
+        scores=score_files(),
+    output:
+        verdicts=f"{R}/claims/verdicts.tsv",
+        effects=f"{R}/claims/effects.tsv",
+        intervals=f"{R}/claims/intervals.tsv",
+        figure=report(
+            f"{R}/figures/claims.png",
+            caption="../../reports/captions/claims.rst",
+            category="Figures",
+        ),
+    log:
+        f"{R}/logs/claims.log",
+    conda:
+        CONDA_ENV
+    params:
+        seed=config["claims_seed"],
+    shell:
+        "hourglass-sep claims --claims {input.claims} --experiments {input.experiments} "
+        "--speed {input.speed} --scores {input.scores} --seed {params.seed} "
+        "-o {output.verdicts} --effects {output.effects} --intervals {output.intervals} "
+        "--figure {output.figure} > {log} 2>&1"
 
 
 rule aggregate:
@@ -82,6 +158,8 @@ rule workbook:
         summary=f"{R}/summary.tsv",
         speed=f"{R}/speed.tsv",
         scores=score_files(),
+        claims=CLAIMS_OUT.get("verdicts", []),
+        intervals=CLAIMS_OUT.get("intervals", []),
     output:
         report(
             f"{R}/result.xlsx", caption="../../reports/captions/workbook.rst", category="Results"
@@ -90,9 +168,11 @@ rule workbook:
         f"{R}/logs/workbook.log",
     conda:
         CONDA_ENV
+    params:
+        claims=lambda wc, input: claims_flags(input),
     shell:
         "hourglass-sep workbook --experiments {input.experiments} --summary {input.summary} "
-        "--speed {input.speed} --scores {input.scores} -o {output} > {log} 2>&1"
+        "--speed {input.speed} --scores {input.scores} {params.claims} -o {output} > {log} 2>&1"
 
 
 rule figures:
@@ -127,6 +207,9 @@ rule report:
         summary=f"{R}/summary.tsv",
         speed=f"{R}/speed.tsv",
         figures=FIGURES,
+        claims=CLAIMS_OUT.get("verdicts", []),
+        intervals=CLAIMS_OUT.get("intervals", []),
+        claims_figure=CLAIMS_OUT.get("figure", []),
         template=os.path.join(workflow.basedir, "reports/report.md.j2"),
     output:
         report(f"{R}/report.md", caption="../../reports/captions/report.rst", category="Results"),
@@ -136,7 +219,8 @@ rule report:
         CONDA_ENV
     params:
         figdir=lambda wc, input: os.path.dirname(input.figures[0]),
+        claims=lambda wc, input: claims_flags(input),
     shell:
         "hourglass-sep report --experiments {input.experiments} --summary {input.summary} "
         "--speed {input.speed} --figures {params.figdir} --template {input.template} "
-        "-o {output} > {log} 2>&1"
+        "{params.claims} -o {output} > {log} 2>&1"

@@ -5,6 +5,8 @@
 
 
 rule train:
+    wildcard_constraints:
+        variant="|".join(re.escape(name) for name in TRAINED),
     input:
         cache=f"{R}/data/cache/train.npz",
     output:
