@@ -573,3 +573,20 @@ def build_model_init(arch: ArchConfig) -> dict[str, torch.Tensor]:
     """The initial weights train() starts from (seeded with the run's seed, 0)."""
     torch.manual_seed(0)
     return {k: v.detach().clone() for k, v in build_model(arch).named_parameters()}
+
+
+def test_checkpoint_of_the_old_kind_name_resumes(cache_path, tmp_path):
+    """A checkpoint saved when the kind was called 'seed' resumes under 'hourglass'."""
+    arch = ArchConfig(**TINY)
+    cfg = tr.TrainConfig(
+        iterations=4, lr=1e-3, frames=FRAMES, threads=1, device="cpu", checkpoint_every=2
+    )
+    out = tmp_path / "model.pt"
+    tr.train(cache_path, out, arch, cfg)
+    ck_path = out.parent / "model.pt.work" / "checkpoint.pt"
+    ck = torch.load(ck_path, weights_only=False)
+    assert ck["arch"]["kind"] == "hourglass"
+    ck["arch"]["kind"] = "seed"
+    torch.save(ck, ck_path)
+    info = tr.train(cache_path, out, arch, replace(cfg, iterations=6))
+    assert info["resumed_from"] == 4 and info["steps"] == 6
