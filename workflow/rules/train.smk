@@ -1,12 +1,11 @@
 # One training job per variant.  Every hyper-parameter reaches the job through params:, so a
 # changed variant retrains and the others do not.  The flags are made from the fields of
-# ArchConfig / TrainConfig (hourglass_sep/settings.py; see docs/architecture.md).  The checkpoint folder (work/) is not an
+# ArchConfig / TrainConfig (hourglass_sep/settings.py; see docs/architecture.md).  The checkpoint
+# folder (work/) is not an
 # output: Snakemake keeps it when a job fails or is interrupted, and the rerun resumes from it.
 
 
 rule train:
-    wildcard_constraints:
-        variant="|".join(re.escape(name) for name in TRAINED),
     input:
         cache=f"{R}/data/cache/train.npz",
     output:
@@ -18,6 +17,8 @@ rule train:
         f"{R}/logs/train_{{variant}}.log",
     benchmark:
         f"{R}/benchmarks/train_{{variant}}.tsv"
+    wildcard_constraints:
+        variant="|".join(re.escape(name) for name in TRAINED),
     priority: lambda wildcards: TRAIN_PRIORITY.get(wildcards.get("variant"), 0)
     conda:
         CONDA_ENV
