@@ -1,8 +1,8 @@
 # One training job per variant.  Every hyper-parameter reaches the job through params:, so a
 # changed variant retrains and the others do not.  The flags are made from the fields of
 # ArchConfig / TrainConfig (hourglass_sep/settings.py; see docs/architecture.md).  The checkpoint
-# folder (work/) is not an
-# output: Snakemake keeps it when a job fails or is interrupted, and the rerun resumes from it.
+# folder (work/) is not an output: Snakemake keeps it when a job fails or is interrupted, and the
+# rerun resumes from it.
 
 
 rule train:
