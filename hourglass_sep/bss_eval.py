@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 from scipy.fft import next_fast_len
+from scipy.linalg.blas import dtpsv
 
 FILTER_LEN = 512
 # correlations with an estimate: blocks of BLOCK_FFT - FILTER_LEN + 1 samples, FFT size BLOCK_FFT
@@ -44,8 +45,10 @@ class ReferenceFactors:
 
     ``auto``: ``(2, L)`` autocorrelation lags ``0..L-1`` of reference 0 and 1;
     ``cross``: ``(2L-1,)`` ``c[k] = sum_u r1[u+k] r0[u]`` for ``k = -(L-1)..L-1``;
-    ``chol``: ``(3, L, L)`` lower Cholesky factors of ``G00``, ``G11`` and the Schur
-    complement of ``G00`` in ``G``; ``samples``: the references' length.
+    ``chol``: ``(3, L(L+1)/2)`` lower Cholesky factors of ``G00``, ``G11`` and the Schur
+    complement of ``G00`` in ``G``, packed by columns (LAPACK ``dtrttp`` layout: the solves
+    read them as stored, e.g. straight from a memory-mapped cache file);
+    ``samples``: the references' length.
     """
 
     samples: int
@@ -57,16 +60,13 @@ class ReferenceFactors:
         return _g10(self.cross)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Compact arrays for the cache file (the triangles packed, float64)."""
-        packed = np.stack([sla.lapack.dtrttp(c, uplo="L")[0] for c in self.chol])
-        return {"auto": self.auto, "cross": self.cross, "chol": packed}
+        """The arrays the cache file stores (float64)."""
+        return {"auto": self.auto, "cross": self.cross, "chol": self.chol}
 
-    @classmethod
-    def from_arrays(cls, samples: int, auto, cross, chol) -> ReferenceFactors:
-        auto = np.asarray(auto, dtype=np.float64)
-        n = auto.shape[1]
-        full = np.stack([sla.lapack.dtpttr(n, p, uplo="L")[0] for p in np.asarray(chol)])
-        return cls(int(samples), auto, np.asarray(cross, dtype=np.float64), full)
+    def unpacked(self) -> np.ndarray:
+        """``(3, L, L)`` the three factors as full lower triangular matrices."""
+        n = self.auto.shape[1]
+        return np.stack([np.tril(sla.lapack.dtpttr(n, p, uplo="L")[0]) for p in self.chol])
 
 
 def _g10(cross: np.ndarray) -> np.ndarray:
@@ -100,7 +100,8 @@ def factorise(refs: np.ndarray, filter_len: int = FILTER_LEN) -> ReferenceFactor
     l10t = sla.solve_triangular(l00, _g10(cross).T, lower=True)  # L00^-1 G01
     schur = sla.toeplitz(auto[1]) - l10t.T @ l10t
     ls = sla.cholesky(schur, lower=True)
-    return ReferenceFactors(n, auto, cross, np.stack([l00, l11, ls]))
+    packed = np.stack([sla.lapack.dtrttp(m, uplo="L")[0] for m in (l00, l11, ls)])
+    return ReferenceFactors(n, auto, cross, packed)
 
 
 def correlations(refs: np.ndarray, ests: np.ndarray, filter_len: int = FILTER_LEN) -> np.ndarray:
@@ -128,6 +129,15 @@ def correlations(refs: np.ndarray, ests: np.ndarray, filter_len: int = FILTER_LE
     return np.fft.irfft(cross, fft)[..., :lags].transpose(0, 2, 1)
 
 
+def _solve(packed: np.ndarray, rhs: np.ndarray, transposed: bool = False) -> np.ndarray:
+    """``L^-1 rhs`` (or ``L^-T rhs``) for a packed lower triangle ``L``, column by column."""
+    n = rhs.shape[0]
+    out = np.empty_like(rhs)
+    for k in range(rhs.shape[1]):
+        out[:, k] = dtpsv(n, packed, rhs[:, k], lower=1, trans=int(transposed))
+    return out
+
+
 def _to_db(num: np.ndarray, den: np.ndarray, energy: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         return 10 * np.log10(num / np.maximum(den, EPS * energy))
@@ -139,10 +149,10 @@ def _criteria(
     """SDR/SIR/SAR of estimates with correlations ``d`` ``(2, L, k)``, energies ``(k,)``,
     each scored against reference ``target[j]``."""
     l00, l11, ls = factors.chol
-    y0 = sla.solve_triangular(l00, d[0], lower=True, check_finite=False)
-    y1 = sla.solve_triangular(l11, d[1], lower=True, check_finite=False)
-    z = sla.solve_triangular(l00, y0, lower=True, trans="T", check_finite=False)  # G00^-1 D0
-    w = sla.solve_triangular(ls, d[1] - factors.g10() @ z, lower=True, check_finite=False)
+    y0 = _solve(l00, d[0])
+    y1 = _solve(l11, d[1])
+    z = _solve(l00, y0, transposed=True)  # G00^-1 D0
+    w = _solve(ls, d[1] - factors.g10() @ z)
     own = np.stack([np.einsum("ak,ak->k", y0, y0), np.einsum("ak,ak->k", y1, y1)])
     p_own = own[target, np.arange(d.shape[2])]  # |P_j e|^2
     p_all = own[0] + np.einsum("ak,ak->k", w, w)  # |P e|^2

@@ -20,9 +20,12 @@ Build it with ``python -m hourglass_sep.reference_cache --catalogue C --shard I/
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
+import mmap
 import os
+import struct
 import sys
 import time
 import zipfile
@@ -38,7 +41,6 @@ from .errors import UserError
 from .scoring import (
     ClipError,
     _check_paths,
-    _open_npz,
     check_signals,
     default_workers,
     evaluated_clips,
@@ -152,12 +154,58 @@ class ReferenceCache:
         return {"path": path, "samples": samples} if status == "ok" else None
 
 
+_MAPS: dict[tuple, dict[str, np.ndarray]] = {}
+
+
+def _map_npz(path: str) -> dict[str, np.ndarray]:
+    """Every array of an uncompressed npz as a view of one read-only memory map.
+
+    The factors are then read in place (np.load would copy and checksum 3 MB a clip).  Same
+    idea as ``hourglass_sep.cache._memmap_npz``, which cannot be imported here: its module
+    imports torch (seconds in every worker process).
+    """
+    with open(path, "rb") as fh:
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
+                raise UserError(f"{path}: member {info.filename} is compressed; rebuild it")
+            n_name, n_extra = struct.unpack_from("<HH", mm, info.header_offset + 26)
+            start = info.header_offset + 30 + n_name + n_extra  # after the local header
+            header = io.BytesIO(mm[start : start + 4096])
+            version = np.lib.format.read_magic(header)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(header)
+            if dtype.hasobject:
+                raise UserError(f"{path}: member {info.filename} holds Python objects")
+            flat = np.frombuffer(
+                mm, dtype=dtype, count=int(np.prod(shape)), offset=start + header.tell()
+            )
+            out[info.filename[:-4]] = flat.reshape(shape, order="F" if fortran else "C")
+    return out
+
+
+def _members(path: str) -> dict[str, np.ndarray]:
+    """:func:`_map_npz` of the cache file, kept across the clips a worker scores."""
+    st = os.stat(path)
+    key = (path, st.st_mtime_ns, st.st_size)  # a rebuilt file is mapped afresh
+    if key not in _MAPS:
+        if len(_MAPS) >= 8:
+            _MAPS.clear()  # arrays still in use keep their map alive
+        _MAPS[key] = _map_npz(path)
+    return _MAPS[key]
+
+
 def load_factors(path: str, clip: str, samples: int) -> bss_eval.ReferenceFactors:
     """One clip's factors from an ``ok`` entry of the cache file ``path`` (in a worker)."""
-    z = _open_npz(path)
-    return bss_eval.ReferenceFactors.from_arrays(
-        samples, z[f"auto__{clip}"], z[f"cross__{clip}"], z[f"chol__{clip}"]
-    )
+    members = _members(path)
+    arrays = [members[f"{key}__{clip}"] for key in ("auto", "cross", "chol")]
+    return bss_eval.ReferenceFactors(int(samples), *arrays)
 
 
 def check_matches(factors: bss_eval.ReferenceFactors, refs: np.ndarray, where: str) -> None:

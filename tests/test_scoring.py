@@ -537,6 +537,7 @@ def test_backends_need_neither_ffmpeg_nor_torch():
     code = (
         "import sys, numpy as np\n"
         "from hourglass_sep import scoring as S\n"
+        "import hourglass_sep.reference_cache\n"
         "r = np.random.default_rng(0).standard_normal((2, 4000))\n"
         "for b in S.BACKENDS: S.bss_eval_sources(r, r + 0.1 * r[::-1] + 0.01, b)\n"
         "bad = [m for m in ('musdb', 'stempeg', 'museval', 'torch', 'fast_bss_eval')\n"
@@ -569,18 +570,30 @@ def test_block_correlations_match_direct_sums():
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * np.abs(want).max())
 
 
-def test_factors_pack_round_trip_and_gram():
-    """The three packed triangles unpack to the same factors; L00 L00^T is the references'
-    delayed Gram matrix."""
+def test_factors_pack_round_trip_and_gram(tmp_path):
+    """The packed triangles are lower Cholesky factors (L00 L00^T is the references' delayed
+    Gram matrix) and come back unchanged from a cache file."""
+    import zipfile
+
     from hourglass_sep import bss_eval as B
+    from hourglass_sep import reference_cache as RC
 
     refs = synth_refs(8, 4000)
     f = B.factorise(refs)
-    g = B.ReferenceFactors.from_arrays(f.samples, **f.to_arrays())
-    np.testing.assert_array_equal(np.tril(g.chol), f.chol)
+    full = f.unpacked()
+    assert f.chol.shape == (3, 512 * 513 // 2) and np.array_equal(full, np.tril(full))
     # G00[0, 5] = <r0, r0 delayed by 5 samples>
     lagged = np.concatenate([refs[0], np.zeros(5)]) @ np.concatenate([np.zeros(5), refs[0]])
-    assert (f.chol[0] @ f.chol[0].T)[0, 5] == pytest.approx(lagged, rel=1e-9)
+    assert (full[0] @ full[0].T)[0, 5] == pytest.approx(lagged, rel=1e-9)
+    # the cache file gives back the same arrays (read in place from the mapped file)
+    clip = "x_1_01"
+    with zipfile.ZipFile(tmp_path / "c.npz", "w") as zf:
+        for key, arr in f.to_arrays().items():
+            RC._write_array(zf, f"{key}__{clip}", arr)
+    g = RC.load_factors(str(tmp_path / "c.npz"), clip, f.samples)
+    for a, b in zip(g.to_arrays().values(), f.to_arrays().values()):
+        np.testing.assert_array_equal(a, b)
+    assert not g.chol.flags.writeable  # a view of the file, not a copy
 
 
 @pytest.mark.parametrize("seed", [2, 3])
