@@ -532,13 +532,16 @@ def test_missing_backend_names_the_pip_package(monkeypatch):
 
 
 def test_backends_need_neither_ffmpeg_nor_torch():
-    """museval's metrics load without musdb/stempeg (which need ffmpeg), fast_bss_eval without torch."""
+    """museval's metrics load without musdb/stempeg (which need ffmpeg), fast_bss_eval
+    without torch."""
     code = (
         "import sys, numpy as np\n"
         "from hourglass_sep import scoring as S\n"
+        "import hourglass_sep.reference_cache\n"
         "r = np.random.default_rng(0).standard_normal((2, 4000))\n"
         "for b in S.BACKENDS: S.bss_eval_sources(r, r + 0.1 * r[::-1] + 0.01, b)\n"
-        "bad = [m for m in ('musdb', 'stempeg', 'museval', 'torch', 'fast_bss_eval') if m in sys.modules]\n"
+        "bad = [m for m in ('musdb', 'stempeg', 'museval', 'torch', 'fast_bss_eval')\n"
+        "       if m in sys.modules]\n"
         "print('LOADED', bad)\n"
     )
     env = dict(os.environ, PATH="/nonexistent")  # no ffmpeg / ffprobe reachable
@@ -547,3 +550,202 @@ def test_backends_need_neither_ffmpeg_nor_torch():
     )
     assert out.returncode == 0, out.stderr
     assert "LOADED []" in out.stdout
+
+
+# ----------------------------------------------------------------------------- cached backend
+
+
+def test_block_correlations_match_direct_sums():
+    """Overlap-save blocks give sum_t r[i, t] e[j, t + a] exactly, across block boundaries."""
+    from hourglass_sep import bss_eval as B
+
+    rng = np.random.default_rng(7)
+    for n in (700, B.BLOCK_FFT, 9000):
+        refs, ests = rng.standard_normal((2, n)), rng.standard_normal((2, n))
+        got = B.correlations(refs, ests, 64)
+        pad = np.concatenate([ests, np.zeros((2, 63))], axis=1)
+        want = np.array(
+            [[[refs[i] @ pad[j, a : a + n] for j in range(2)] for a in range(64)] for i in range(2)]
+        )
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * np.abs(want).max())
+
+
+def test_factors_pack_round_trip_and_gram(tmp_path):
+    """The packed triangles are lower Cholesky factors (L00 L00^T is the references' delayed
+    Gram matrix) and come back unchanged from a cache file."""
+    import zipfile
+
+    from hourglass_sep import bss_eval as B
+    from hourglass_sep import reference_cache as RC
+
+    refs = synth_refs(8, 4000)
+    f = B.factorise(refs)
+    full = f.unpacked()
+    assert f.chol.shape == (3, 512 * 513 // 2) and np.array_equal(full, np.tril(full))
+    # G00[0, 5] = <r0, r0 delayed by 5 samples>
+    lagged = np.concatenate([refs[0], np.zeros(5)]) @ np.concatenate([np.zeros(5), refs[0]])
+    assert (full[0] @ full[0].T)[0, 5] == pytest.approx(lagged, rel=1e-9)
+    # the cache file gives back the same arrays (read in place from the mapped file)
+    clip = "x_1_01"
+    with zipfile.ZipFile(tmp_path / "c.npz", "w") as zf:
+        for key, arr in f.to_arrays().items():
+            RC._write_array(zf, f"{key}__{clip}", arr)
+    g = RC.load_factors(str(tmp_path / "c.npz"), clip, f.samples)
+    for a, b in zip(g.to_arrays().values(), f.to_arrays().values()):
+        np.testing.assert_array_equal(a, b)
+    assert not g.chol.flags.writeable  # a view of the file, not a copy
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_cached_with_factors_matches_mir_eval(seed):
+    from hourglass_sep import bss_eval as B
+
+    refs = synth_refs(seed)
+    ests = synth_estimates(refs, seed)
+    f = B.factorise(refs)
+    want = mir_eval_sources(refs, ests)
+    assert_close(S.bss_eval_sources(refs, ests, "cached", factors=f), want)
+    assert_close(B.sources_scores(f, refs, ests), want)
+    mix = mir_eval_sources(refs, np.stack([refs.mean(0)] * 2))
+    from_factors = S.mixture_scores_from_factors(f)
+    for i, s in enumerate(S.SOURCES):
+        assert abs(from_factors[f"{s}_mix_sdr"] - mix["sdr"][i]) <= TOL
+        assert abs(from_factors[f"{s}_mix_sir"] - mix["sir"][i]) <= TOL
+        assert from_factors[f"{s}_mix_sar"] > 100  # +inf in theory, floored at ~156.5 dB
+
+
+def test_cached_degenerate_references():
+    """Identical references make the Gram matrix singular: the factorisation fails, the
+    cache records why, and the cached backend scores such a clip with museval's least
+    squares (same numbers as the museval backend)."""
+    refs = synth_refs(9)
+    same = np.stack([refs[0], refs[0]])
+    ests = synth_estimates(same, 9)
+    got = S.bss_eval_sources(same, ests, "cached")
+    want = S.bss_eval_sources(same, ests, "museval")
+    for k in ("sdr", "sir", "sar"):
+        np.testing.assert_array_equal(got[k], want[k])
+    # an estimate exactly equal to its reference: SDR and SIR infinite in theory
+    exact = S.bss_eval_sources(refs, refs.copy(), "cached")
+    assert (exact["sdr"] > 100).all() and np.isfinite(exact["sdr"]).all()
+
+
+def _clip_rows(cat):
+    return S.evaluated_clips(pd.read_csv(cat, sep="\t"))
+
+
+def test_reference_cache_build_and_policies(tmp_path):
+    """Silent and singular references are recorded, not fatal; the baseline from the cache
+    equals the baseline computed from the audio, and keeps the silent-reference status."""
+    from hourglass_sep import reference_cache as RC
+
+    cat, refs = write_corpus(tmp_path)
+    wav = tmp_path / "Wavfile"
+    r = refs["bobon_2_01"]
+    sf.write(wav / "bobon_2_01.wav", np.stack([r[0] * 0, r[0]]).T, SR, subtype="PCM_16")
+    r = refs["heycat_3_01"]
+    sf.write(wav / "heycat_3_01.wav", np.stack([r[0], r[0]]).T, SR, subtype="PCM_16")
+    clips = _clip_rows(cat)
+    rows = {row["clip"]: row for row in RC.build_cache(clips, tmp_path / "refs.npz")}
+    assert rows["annar_1_01"]["status"] == "ok"
+    assert rows["bobon_2_01"]["status"].startswith("silent reference (all zeros): accompaniment")
+    assert rows["heycat_3_01"]["status"] == RC.NOT_PD
+    cached = S.mixture_baseline(clips, "cached", references=tmp_path / "refs.npz")
+    direct = S.mixture_baseline(clips, "museval")
+    assert cached["status"].tolist() == direct["status"].tolist()
+    ok = direct["status"] == "ok"
+    cols = [c for c in S.MIX_COLUMNS if not c.endswith("_sar")]
+    np.testing.assert_allclose(
+        cached.loc[ok, cols].to_numpy(float), direct.loc[ok, cols].to_numpy(float), atol=TOL
+    )
+    assert cached["scorer"].iloc[0].startswith("cached ")
+
+
+def test_reference_cache_stale_missing_and_bad_files(tmp_path):
+    from hourglass_sep import reference_cache as RC
+
+    cat, refs = write_corpus(tmp_path)
+    clips = _clip_rows(cat)
+    RC.build_cache(clips.iloc[:2], tmp_path / "part.npz")
+    with pytest.raises(UserError, match="lack 2 of the 4 clips"):
+        S.mixture_baseline(clips, "cached", references=[tmp_path / "part.npz"])
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(UserError, match="not a reference cache"):
+        S.mixture_baseline(clips, "cached", references=[tmp_path / "junk.npz"])
+    with pytest.raises(UserError, match="reference cache not found"):
+        S.mixture_baseline(clips, "cached", references=[tmp_path / "nope.npz"])
+    RC.build_cache(clips, tmp_path / "refs.npz")
+    # the audio of a clip changes after the cache was built (same length): refused
+    r = refs["annar_1_01"]
+    sf.write(tmp_path / "Wavfile" / "annar_1_01.wav", np.stack([r[0], r[1]]).T, SR)
+    ests = {c: synth_estimates(refs[c], 1) for c in refs}
+    write_estimates(tmp_path / "E.npz", ests)
+    with pytest.raises(UserError, match="stale"):
+        S.score_estimates(
+            clips, tmp_path / "E.npz", None, "cached", references=tmp_path / "refs.npz"
+        )
+
+
+def test_cli_cached_backend_with_reference_cache(tmp_path, capsys):
+    """references -> baseline --references -> score --references (two workers): same
+    numbers as museval without any cache; a shorter estimate is scored on the fly."""
+    from hourglass_sep import reference_cache as RC
+
+    cat, refs = write_corpus(tmp_path)
+    for k in (0, 1):
+        assert (
+            RC.main(
+                ["--catalogue", str(cat), "--shard", f"{k}/2", "-o", str(tmp_path / f"r{k}.npz")]
+                + ["--workers", "1", "--no-progress"]
+            )
+            == 0
+        )
+    assert "reference factorisations of 2 clips (2 ok)" in capsys.readouterr().out
+    caches = [str(tmp_path / "r0.npz"), str(tmp_path / "r1.npz")]
+    common = ["--catalogue", str(cat), "--no-progress", "--backend", "cached"]
+    out = tmp_path / "b.tsv"
+    assert main(["baseline", *common, "--references", *caches, "-o", str(out)]) == 0
+    ests = {c: synth_estimates(refs[c], 1) for c in ("annar_1_01", "annar_1_02", "heycat_3_01")}
+    ests["annar_1_02"] = ests["annar_1_02"][:, :-400]  # 25 ms short: factors of the cut clip
+    write_estimates(tmp_path / "E.npz", ests)
+    score = ["score", *common, "--estimates", str(tmp_path / "E.npz"), "--variant", "v"]
+    score += ["--step", "1", "--workers", "2", "--baseline", str(out)]
+    assert main([*score, "--references", *caches, "-o", str(tmp_path / "s.tsv")]) == 0
+    got = pd.read_csv(tmp_path / "s.tsv", sep="\t").set_index("clip")
+    assert list(pd.read_csv(tmp_path / "s.tsv", sep="\t").columns) == S.SCORE_COLUMNS
+    assert got.loc["bobon_2_01", "status"] == "missing from estimates"
+    want = S.score_estimates(_clip_rows(cat), tmp_path / "E.npz", None, "museval")
+    want = want.set_index("clip")
+    ok = got.index[got["status"] == "ok"]
+    assert len(ok) == 3 and got.loc["annar_1_02", "mix_from"] == "recomputed"
+    cols = [f"{s}_{m}" for s in S.SOURCES for m in ("sdr", "sir", "sar", "nsdr", "mix_sdr")]
+    np.testing.assert_allclose(
+        got.loc[ok, cols].to_numpy(float), want.loc[ok, cols].to_numpy(float), atol=TOL
+    )
+
+
+@pytest.mark.realdata
+def test_cached_matches_museval_and_mir_eval_real_clips(tmp_path):
+    """Real MIR-1K test clips (3 shortest + the longest at hand), through the reference cache
+    file: SDR/SIR/SAR of both sources and the mixture's SDR/SIR within 1e-3 dB of museval's
+    and mir_eval's bss_eval_sources."""
+    from hourglass_sep import reference_cache as RC
+
+    test = real_test_clips(415)
+    clips = pd.concat([test.head(3), test.tail(1)]).sort_values("clip")
+    RC.build_cache(clips, tmp_path / "refs.npz")
+    entries = S.reference_entries(clips, [tmp_path / "refs.npz"], "cached")
+    for r in clips.itertuples(index=False):
+        refs, _ = S.read_references(r.path)
+        e = entries[r.clip]
+        factors = RC.load_factors(e["path"], r.clip, e["samples"])
+        ests = synth_estimates(refs, 1)
+        got = S.bss_eval_sources(refs, ests, "cached", factors=factors)
+        assert_close(got, museval_v3(refs, ests))
+        assert_close(got, mir_eval_sources(refs, ests))
+        mix = np.stack([refs.mean(0)] * 2)
+        want_mix = museval_v3(refs, mix)
+        m = S.mixture_scores_from_factors(factors)
+        for i, s in enumerate(S.SOURCES):
+            assert abs(m[f"{s}_mix_sdr"] - want_mix["sdr"][i]) <= TOL
+            assert abs(m[f"{s}_mix_sir"] - want_mix["sir"][i]) <= TOL

@@ -1,10 +1,42 @@
 # Separation and scoring, one job per (evaluated model, shard) — never one per clip.
 # The mixture's own SDR (the NSDR baseline) depends on the clip only: computed once per dataset.
+# With evaluation.backend "cached", so is the reference side of BSS Eval (correlations and
+# Cholesky factors of the references, ~3.2 MB per clip): one file per shard, read by the
+# baseline and by every score job.
+
+
+REFERENCE_CACHE = (
+    [f"{R}/scores/references/shard{{shard}}.npz"] if EVAL["backend"] == "cached" else []
+)
+
+
+rule references:
+    input:
+        catalogue=f"{R}/data/catalogue.tsv",
+    output:
+        f"{R}/scores/references/shard{{shard}}.npz",
+    log:
+        f"{R}/logs/references_{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/references_{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    threads: EVAL["score_threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        shards=len(SHARDS),
+    shell:
+        "python -m hourglass_sep.reference_cache --catalogue {input.catalogue} "
+        "--shard {wildcards.shard}/{params.shards} --workers {threads} --no-progress "
+        "-o {output} > {log} 2>&1"
 
 
 rule baseline:
     input:
         catalogue=f"{R}/data/catalogue.tsv",
+        references=REFERENCE_CACHE,
     output:
         f"{R}/scores/baseline/shard{{shard}}.tsv",
     log:
@@ -20,9 +52,12 @@ rule baseline:
     params:
         shards=len(SHARDS),
         backend=EVAL["backend"],
+        references=lambda wc, input: (
+            f"--references {input.references}" if input.references else ""
+        ),
     shell:
         "hourglass-sep baseline --catalogue {input.catalogue} --shard {wildcards.shard}/{params.shards} "
-        "--backend {params.backend} --workers {threads} -o {output} > {log} 2>&1"
+        "--backend {params.backend} {params.references} --workers {threads} -o {output} > {log} 2>&1"
 
 
 rule separate:
@@ -60,6 +95,7 @@ rule score:
         estimates=f"{R}/estimates/{{variant}}/step{{step}}/shard{{shard}}.npz",
         baseline=f"{R}/scores/baseline/shard{{shard}}.tsv",
         catalogue=f"{R}/data/catalogue.tsv",
+        references=REFERENCE_CACHE,
     output:
         f"{R}/scores/{{variant}}/step{{step}}/shard{{shard}}.tsv",
     log:
@@ -75,8 +111,11 @@ rule score:
     params:
         backend=eval_setting("backend"),
         shards=len(SHARDS),
+        references=lambda wc, input: (
+            f"--references {input.references}" if input.references else ""
+        ),
     shell:
         "hourglass-sep score --catalogue {input.catalogue} --estimates {input.estimates} "
         "--shard {wildcards.shard}/{params.shards} --baseline {input.baseline} "
         "--variant {wildcards.variant} --step {wildcards.step} "
-        "--backend {params.backend} --workers {threads} -o {output} > {log} 2>&1"
+        "--backend {params.backend} {params.references} --workers {threads} -o {output} > {log} 2>&1"
