@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hourglass_sep.scoring",
         "mixture-as-estimate SDR per test clip (the NSDR baseline)",
     ),
+    "references": (
+        "hourglass_sep.reference_cache",
+        "reference side of BSS Eval (factorised once per clip) for the cached backend",
+    ),
     "score": ("hourglass_sep.scoring", "BSS Eval v3 scores of separated estimates"),
     "aggregate": ("hourglass_sep.aggregate", "length-weighted GNSDR/GSIR/GSAR per variant"),
     "subset-scores": (

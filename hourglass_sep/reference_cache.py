@@ -13,7 +13,7 @@ File layout (an uncompressed ``.npz``; float64 throughout): ``clips``, ``samples
 about 3.2 MB per clip.  The file is written entry by entry as the workers finish, so memory
 stays at a few clips whatever the shard size.
 
-Build it with ``python -m hourglass_sep.reference_cache --catalogue C --shard I/N -o FILE``
+Build it with ``hourglass-sep references --catalogue C --shard I/N -o FILE``
 (the Snakemake rule ``references`` does).
 """
 
@@ -26,7 +26,6 @@ import logging
 import mmap
 import os
 import struct
-import sys
 import time
 import zipfile
 from collections.abc import Sequence
@@ -122,7 +121,7 @@ class ReferenceCache:
             self._index(Path(p))
 
     def _index(self, p: Path) -> None:
-        hint = "build it with the `references` rule (python -m hourglass_sep.reference_cache)"
+        hint = "build it with the `references` rule (hourglass-sep references)"
         if not p.is_file():
             raise UserError(f"{p}: reference cache not found; {hint}")
         try:
@@ -254,18 +253,3 @@ def run(args: argparse.Namespace) -> int:
         if r["status"] != "ok":
             log.warning("%s: %s", r["clip"], r["status"])
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m hourglass_sep.reference_cache``: the verb until ``cli`` lists it."""
-    from . import cli
-
-    cli.COMMANDS.setdefault(
-        "references", ("hourglass_sep.reference_cache", "reference cache of BSS Eval factors")
-    )
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return cli.main(argv if argv[:1] == ["references"] else ["references", *argv])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 SOURCES = ("voice", "accompaniment")
 # channel of the stereo MIR-1K file holding each source
 CHANNEL = {"voice": 1, "accompaniment": 0}
-BACKENDS = ("museval", "fast_bss_eval", "cached")
+BACKENDS = ("museval", "fast_bss_eval", "cached", "mir_eval")
 DEFAULT_BACKEND = "museval"
 METRICS = ("sdr", "sir", "sar")
 FILTER_LEN = 512
@@ -231,6 +231,10 @@ def get_backend(name: str) -> Callable[[np.ndarray, np.ndarray], dict[str, np.nd
             _BACKEND_CACHE[name] = _museval_eval(load_museval_metrics())
         elif name == "fast_bss_eval":
             _BACKEND_CACHE[name] = _fast_bss_eval_eval(load_fast_bss_eval_numpy())
+        elif name == "mir_eval":  # the report's row 1 was scored with it
+            from .mir_eval_backend import mir_eval_eval
+
+            _BACKEND_CACHE[name] = mir_eval_eval()
         else:
             _BACKEND_CACHE[name] = _cached_eval
     return _BACKEND_CACHE[name]
@@ -922,7 +926,7 @@ def _common_arguments(p: argparse.ArgumentParser) -> None:
         "--references",
         nargs="+",
         default=None,
-        help="reference cache .npz file(s) (python -m hourglass_sep.reference_cache), read by "
+        help="reference cache .npz file(s) (hourglass-sep references), read by "
         "--backend cached; omitted: the references are factorised here",
     )
 

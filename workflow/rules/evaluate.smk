@@ -28,7 +28,7 @@ rule references:
     params:
         shards=len(SHARDS),
     shell:
-        "python -m hourglass_sep.reference_cache --catalogue {input.catalogue} "
+        "hourglass-sep references --catalogue {input.catalogue} "
         "--shard {wildcards.shard}/{params.shards} --workers {threads} --no-progress "
         "-o {output} > {log} 2>&1"
 
@@ -112,7 +112,9 @@ rule score:
         backend=eval_setting("backend"),
         shards=len(SHARDS),
         references=lambda wc, input: (
-            f"--references {input.references}" if input.references else ""
+            f"--references {input.references}"
+            if input.references and eval_setting("backend")(wc) == "cached"
+            else ""
         ),
     shell:
         "hourglass-sep score --catalogue {input.catalogue} --estimates {input.estimates} "
