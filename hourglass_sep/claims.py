@@ -581,12 +581,34 @@ def as_replicates(scores: pd.DataFrame, runs: Mapping[str, tuple[str, int]]) -> 
     return out
 
 
-def write_claims_file(claims: Sequence[dict], path, log=None) -> None:
+def claims_for_runs(claims: Sequence[dict], runs: Iterable[str]) -> tuple[list, list]:
+    """(claims whose every compared run is among ``runs``, the ids of the others).
+
+    A preset that runs a subset of the variants (``run_variants``) cannot judge a claim on a
+    variant it did not train; such claims are left out of its claims file and named in the
+    log, instead of stopping the verdicts of the others.
+    """
+    runs = set(runs)
+    kept, dropped = [], []
+    for c in claims:
+        cmp = c.get("compare") or {}
+        names = [] if c.get("expect") == "faster" else [*cmp.get("chain", [])]
+        names += [cmp[k] for k in ("a", "b") if k in cmp and c.get("expect") != "faster"]
+        ok = all(str(n).partition("@")[0] in runs for n in names)
+        (kept if ok else dropped).append(c if ok else c.get("id"))
+    return kept, dropped
+
+
+def write_claims_file(claims: Sequence[dict], path, log=None, dropped=()) -> None:
     """The config's ``claims:`` list as the claims YAML the ``claims`` verb reads (rule
-    claims_file); a changed list rewrites it and so reruns the verdicts."""
+    claims_file); a changed list rewrites it and so reruns the verdicts.  ``dropped``: ids
+    of claims left out because this preset does not run their variants (logged)."""
     Path(path).write_text(yaml.safe_dump({"claims": list(claims)}, sort_keys=False))
     if log:
-        Path(log).write_text(f"{len(claims)} claims written to {path}\n")
+        text = f"{len(claims)} claims written to {path}\n"
+        if dropped:
+            text += f"left out (variants not run by this preset): {', '.join(dropped)}\n"
+        Path(log).write_text(text)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

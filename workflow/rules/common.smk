@@ -9,7 +9,7 @@ from pathlib import Path
 
 from snakemake.logging import logger
 
-from hourglass_sep.claims import write_claims_file
+from hourglass_sep.claims import claims_for_runs, write_claims_file
 from hourglass_sep.config import upgrade_legacy, validate_config
 from hourglass_sep.experiments import (
     ConfigError,
@@ -100,7 +100,11 @@ def dataset_marker():
 # VARIANTS holds every *run*: each variant once per replicate (NAME, NAME.s<seed>, ...) and
 # the evaluation variants (model: + evaluation:), which train nothing.
 TRAINED = [name for name, v in VARIANTS.items() if v.trains]
-CLAIMS = bool(config.get("claims"))
+# claims on variants this preset runs (run_variants may select a subset), and the others' ids
+CLAIMS_RUN = claims_for_runs(
+    config.get("claims") or [], {v.base_variant for v in VARIANTS.values()}
+)
+CLAIMS = bool(CLAIMS_RUN[0])
 
 
 def evaluations():

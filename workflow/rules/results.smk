@@ -78,9 +78,10 @@ rule claims_file:
     log:
         f"{R}/logs/claims_file.log",
     params:
-        claims=config.get("claims") or [],
+        claims=CLAIMS_RUN[0],
+        dropped=CLAIMS_RUN[1],
     run:
-        write_claims_file(params.claims, output[0], log[0])
+        write_claims_file(params.claims, output[0], log[0], params.dropped)
 
 
 rule claims:
