@@ -348,3 +348,15 @@ def test_replicate_runs_map_back_to_their_variant():
     assert out["variant"].tolist() == ["ours", "ours", "other"]
     assert out["replicate"].tolist() == [0, 1, 0]
     assert cl.known_runs_from_experiments(rows) == {"ours": [(10, 10)]}
+
+
+def test_claims_on_variants_a_preset_does_not_run_are_left_out():
+    claims = [
+        {"id": "ab", "compare": {"a": "ours@15000", "b": "parks"}, "expect": "greater"},
+        {"id": "chain", "compare": {"chain": ["grow-4stack", "grow-3stack"]}, "expect": "greater"},
+        {"id": "thr", "compare": {"a": "ours", "threshold": 0}, "expect": "above"},
+        {"id": "speed", "compare": {"a": "x", "b": "y"}, "expect": "faster"},
+    ]
+    kept, dropped = cl.claims_for_runs(claims, {"ours", "grow-4stack"})
+    assert [c["id"] for c in kept] == ["thr", "speed"]
+    assert dropped == ["ab", "chain"]
