@@ -298,7 +298,7 @@ def test_cli_rejects_bad_inputs(tmp_path, capsys, model_file, clip):
     other.parent.mkdir()
     other.write_bytes(path.read_bytes())
     rc, text = _run(capsys, path, other, "--model", model_file, "-o", out)
-    assert rc == 2 and "same stem" in text
+    assert rc == 2 and "same name" in text
     assert not (out / path.stem).exists()
 
 

@@ -1,0 +1,167 @@
+"""The network's 8 kHz masks applied to the mixture at any rate: full-band output, in segments.
+
+The network sees 0-4 kHz (8 kHz audio, STFT 1024/256: 512 bins of 7.8125 Hz, 31.25 frames
+per second).  Its output for a song is turned into one *mask* per source — source
+magnitude / mixture magnitude (the clipped masks themselves for mask targets) — and
+
+* **full band** (songs, default): the mixture at its own rate ``sr`` gets an STFT on the
+  same time-frequency grid in seconds and hertz (hop ``round(256 sr / 8000)``, window
+  4 hops: 2048/512 at 16 kHz, 5644/1411 at 44.1 kHz).  Each of its bins takes the mask at
+  its frequency and time, linearly interpolated between the network's bins and frames
+  (identity at 16 kHz and 48 kHz, where the grids coincide).  Above 4 kHz, where the
+  network saw nothing, a source keeps, frame by frame, its share of the mixture's
+  magnitude in the top band 3-4 kHz (``sum(mask * |X|) / sum(|X|)`` over those bins; the
+  plain mean mask when the band is silent).  Masked STFT -> inverse STFT at ``sr``:
+  no resampling of the estimates, the mixture's phase and its content above 4 kHz kept.
+* **8 kHz** (the report's protocol, ``full_band=False``): the masks multiply the 8 kHz
+  mixture's STFT (Nyquist bin zero), inverse STFT at 8 kHz, soxr back to ``sr``.
+
+Both run in blocks of output samples (each block's STFT takes the frames that touch it,
+so the blocks join exactly as one inverse STFT would) and stream: the memory they need
+does not grow with the song.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import features
+from .model import uses_mask
+
+TOP_BAND_HZ = (3000.0, 4000.0)
+BLOCK_FRAMES = 640  # output block: 640 hops (20.5 s)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """An STFT grid at rate ``sr``: window ``n_fft`` (Hann), hop ``hop``, centred frames."""
+
+    sr: int
+    n_fft: int
+    hop: int
+
+    @classmethod
+    def matching(cls, sr: int) -> Grid:
+        """The grid at ``sr`` with the network's frame rate and bin spacing (4 hops a window)."""
+        if sr == features.SR:
+            return cls(sr, features.N_FFT, features.HOP)
+        hop = max(1, round(features.HOP * sr / features.SR))
+        return cls(int(sr), 4 * hop, hop)
+
+    @property
+    def bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def frames(self, samples: int) -> int:
+        return 1 + samples // self.hop
+
+
+def source_masks(pred: np.ndarray, mix: np.ndarray, target: str) -> np.ndarray:
+    """(2, 512, T) float32 voice and accompaniment masks from the last stack's prediction.
+
+    The same estimates as ``model.sources_from_prediction`` (masks clipped at 0; one-mask
+    targets give the other source ``max(1 - mask, 0)``; end-to-end magnitudes divided by
+    the mixture's).  ``pred`` is (outputs, 512, T), ``mix`` the normalised magnitude.
+    """
+    p = np.maximum(np.asarray(pred, np.float32), 0.0)
+    if target == "masks":
+        return p
+    if uses_mask(target):
+        other = np.maximum(1.0 - p[0], 0.0)
+        pair = (p[0], other) if target == "voice" else (other, p[0])
+        return np.stack(pair)
+    return p / np.maximum(mix, 1e-8)[None]
+
+
+def top_band_masks(masks: np.ndarray, mix: np.ndarray) -> np.ndarray:
+    """(2, T): each source's share of the mixture magnitude in 3-4 kHz, frame by frame."""
+    per_bin = features.SR / features.N_FFT
+    lo, hi = (int(round(f / per_bin)) for f in TOP_BAND_HZ)
+    m, x = masks[:, lo:hi], mix[lo:hi][None]
+    eps = 1e-6 * (hi - lo)  # a silent band falls back to the mean mask
+    return ((m * x).sum(1) + eps * m.mean(1)) / (x.sum(1) + eps)
+
+
+class MaskLookup:
+    """Masks on another STFT grid: bilinear in (frequency, time), top-band masks above 4 kHz."""
+
+    def __init__(self, masks: np.ndarray, mix: np.ndarray, grid: Grid, zero_nyquist: bool):
+        top = top_band_masks(masks, mix)[:, None]
+        if zero_nyquist:
+            top = np.zeros_like(top)
+        self.ext = torch.from_numpy(np.concatenate([masks, top], axis=1))  # (2, 513, T)
+        hz = np.arange(grid.bins) * grid.sr / grid.n_fft
+        q = np.clip(hz * features.N_FFT / features.SR, 0, features.N_BINS)
+        self.q0 = torch.from_numpy(np.minimum(np.floor(q), features.N_BINS - 1).astype(np.int64))
+        self.wq = torch.from_numpy((q - self.q0.numpy()).astype(np.float32))[:, None]
+        self.frame_ratio = grid.hop * features.SR / (grid.sr * features.HOP)
+
+    def __call__(self, m0: int, m1: int) -> torch.Tensor:
+        """Masks (2, bins, m1 - m0) for frames m0..m1-1 of the grid."""
+        T = self.ext.shape[-1]
+        u = np.clip(np.arange(m0, m1) * self.frame_ratio, 0, T - 1)
+        u0 = np.minimum(np.floor(u), max(T - 2, 0)).astype(np.int64)
+        wu = torch.from_numpy((u - u0).astype(np.float32))
+        u0 = torch.from_numpy(u0)
+        u1 = torch.clamp(u0 + 1, max=T - 1)
+        e = self.ext[:, :, u0] * (1 - wu) + self.ext[:, :, u1] * wu  # (2, 513, F)
+        return e[:, self.q0] * (1 - self.wq) + e[:, self.q0 + 1] * self.wq
+
+
+def masked_blocks(
+    mix: np.ndarray,
+    grid: Grid,
+    lookup: Callable[[int, int], torch.Tensor],
+    block_frames: int = BLOCK_FRAMES,
+) -> Iterator[np.ndarray]:
+    """(2, samples) float32 blocks of the masked mixture's inverse STFT, covering ``mix``.
+
+    Each block [a, b) takes the STFT frames that touch it (zeros beyond the signal, as a
+    centred STFT pads), masks them, and overlap-adds them divided by the summed squared
+    window: the blocks join into exactly one inverse STFT of the whole (up to rounding).
+    """
+    n, nf, hop = mix.shape[-1], grid.n_fft, grid.hop
+    last = grid.frames(n) - 1
+    window = torch.hann_window(nf, periodic=True)
+    step = block_frames * hop
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        m0 = max(0, (a - nf // 2) // hop + 1)
+        m1 = min(last, -(-(b + nf // 2) // hop) - 1) + 1
+        start = m0 * hop - nf // 2  # x position of the first frame's first sample
+        length = (m1 - m0 - 1) * hop + nf
+        seg = np.zeros(length, np.float32)
+        lo, hi = max(start, 0), min(start + length, n)
+        seg[lo - start : hi - start] = mix[lo:hi]
+        frames = torch.from_numpy(seg).unfold(0, nf, hop) * window  # (F, n_fft)
+        spec = torch.fft.rfft(frames).T  # (bins, F)
+        waves = torch.fft.irfft(spec[None] * lookup(m0, m1), n=nf, dim=1) * window[:, None]
+        ola = F.fold(waves, (1, length), (1, nf), stride=(1, hop))[:, 0, 0]  # (2, length)
+        env = F.fold(
+            (window**2)[:, None].expand(nf, m1 - m0)[None], (1, length), (1, nf), stride=(1, hop)
+        )[0, 0, 0]
+        yield (ola[:, a - start : b - start] / env[a - start : b - start]).numpy()
+
+
+def resampled_blocks(blocks: Iterator[np.ndarray], sr_in: int, sr_out: int, n_out: int):
+    """Stream (2, m) blocks from ``sr_in`` to ``sr_out`` (soxr HQ), exactly ``n_out`` samples."""
+    import soxr
+
+    stream = soxr.ResampleStream(sr_in, sr_out, 2, dtype="float32", quality="HQ")
+    done = 0
+    pending = next(blocks, None)
+    while pending is not None:
+        following = next(blocks, None)
+        out = stream.resample_chunk(np.ascontiguousarray(pending.T), last=following is None)
+        out = out.T[:, : n_out - done]
+        done += out.shape[1]
+        if out.shape[1]:
+            yield np.ascontiguousarray(out)
+        pending = following
+    if done < n_out:
+        yield np.zeros((2, n_out - done), np.float32)
