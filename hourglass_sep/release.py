@@ -48,13 +48,15 @@ def file_md5(path: Path) -> str:
     return h.hexdigest()
 
 
-def shipped_model_path(resources: str | os.PathLike = RESOURCES) -> Path:
+def shipped_model_path(resources: str | os.PathLike | None = None) -> Path:
     """The shipped ``release.pt`` after checking its md5 against ``release.json``.
+
+    ``resources``: the folder holding them (default: the package's ``resources/``).
 
     Raises ``UserError`` when either file is missing, the record is unreadable or the
     md5 differs, saying what to do (reinstall, or pass ``--model``).
     """
-    res = Path(resources)
+    res = Path(RESOURCES if resources is None else resources)
     pt, record_path = res / RELEASE_PT, res / RELEASE_JSON
     remedy = "reinstall hourglass-sep, or pass --model model.pt (a model you trained)"
     for f in (pt, record_path):
@@ -145,7 +147,9 @@ def export_release(
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("model", help="model.pt written by `hourglass-sep train`")
-    ap.add_argument("out_dir", nargs="?", default=str(RESOURCES), help="where to write them")
+    ap.add_argument(
+        "out_dir", nargs="?", default=str(RESOURCES), help="where to write them (the package's)"
+    )
     ap.add_argument("--summary", help="JSON file of figures to record (e.g. the test GNSDR)")
 
 

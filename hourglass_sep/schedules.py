@@ -46,7 +46,7 @@ WINDOW_HOP = 32
 WINDOW_KEEP = (16, 48)  # the frames a later window writes
 DEFAULT_MAX_BATCH_FRAMES = 2048  # ~2 GB of bf16 activations for the 4-stack network
 DEFAULT_CHUNK = 2048  # frames (65.5 s at 8 kHz, hop 256): ~1.5 GB of bf16 activations for Ours
-DEFAULT_OVERLAP = 256  # frames (8.2 s): 2 s of context either side of a 4-s cross-fade
+DEFAULT_OVERLAP = None  # chunk // 8 (256 frames = 8.2 s: 2 s of context around a 4-s fade)
 
 
 def _pad_time(mag: np.ndarray, total: int, pad_mode: str) -> np.ndarray:
@@ -145,18 +145,21 @@ def predict_whole(
     return out  # type: ignore[return-value]
 
 
-def check_chunking(chunk: int, overlap: int, multiple: int) -> None:
-    """Refuse segment settings the network cannot take or that leave no room to cross-fade."""
+def check_chunking(chunk: int, overlap: int | None, multiple: int) -> int:
+    """The overlap to use (``None``: ``chunk // 8``); refuses segment settings the network
+    cannot take or that leave no room to cross-fade."""
     if chunk < multiple or chunk % multiple:
         raise UserError(
             f"--chunk-frames {chunk}: must be a positive multiple of the network's time "
             f"multiple {multiple} (2 ** poolings)"
         )
+    overlap = max(4, chunk // 8) if overlap is None else int(overlap)
     if overlap < 4 or overlap > chunk // 2:
         raise UserError(
             f"--overlap-frames {overlap}: must be between 4 and half of --chunk-frames "
             f"({chunk // 2})"
         )
+    return overlap
 
 
 def chunk_plan(frames: int, chunk: int, overlap: int) -> list[tuple[int, int]]:
@@ -200,7 +203,7 @@ def predict_chunked(
     bundle: ModelBundle,
     mag: np.ndarray,
     chunk: int = DEFAULT_CHUNK,
-    overlap: int = DEFAULT_OVERLAP,
+    overlap: int | None = DEFAULT_OVERLAP,
     pad_mode: str = "reflect",
     progress=None,
 ) -> np.ndarray:
@@ -210,7 +213,7 @@ def predict_chunked(
     a clip that fits is one whole pass, the same numbers as :func:`predict_whole`.
     ``progress(frames_done)`` is called after each segment.
     """
-    check_chunking(chunk, overlap, bundle.arch.time_multiple)
+    overlap = check_chunking(chunk, overlap, bundle.arch.time_multiple)
     T = mag.shape[-1]
     plan = chunk_plan(T, chunk, overlap)
     if len(plan) == 1:

@@ -153,7 +153,7 @@ def song_blocks(
     sr: int,
     full_band: bool = True,
     chunk: int | None = DEFAULT_CHUNK,
-    overlap: int = DEFAULT_OVERLAP,
+    overlap: int | None = DEFAULT_OVERLAP,
     pad_mode: str = "reflect",
     progress: bool | str = False,
     windows_per_batch: int | None = None,
@@ -213,7 +213,7 @@ def separate_waveform(
     *,
     full_band: bool = False,
     chunk_frames: int | None = DEFAULT_CHUNK,
-    overlap_frames: int = DEFAULT_OVERLAP,
+    overlap_frames: int | None = DEFAULT_OVERLAP,
     layout: str = "auto",
     progress: bool | str = False,
 ) -> tuple[np.ndarray, np.ndarray]:

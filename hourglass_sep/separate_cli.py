@@ -60,7 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--overlap-frames",
         type=int,
         default=DEFAULT_OVERLAP,
-        help="song files: frames shared by neighbouring segments (half of them cross-faded)",
+        help="song files: frames shared by neighbouring segments, half of them cross-faded "
+        "(default: an eighth of --chunk-frames)",
     )
     p.add_argument(
         "--schedule",
