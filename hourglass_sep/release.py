@@ -86,7 +86,7 @@ def compact_state(state: dict) -> tuple[dict, str]:
             out[k] = v.clone()
             continue
         v = v.detach().float()
-        fits = bool(torch.isfinite(v).all()) and float(v.abs().max(initial=0.0)) < FP16_MAX
+        fits = bool(torch.isfinite(v).all()) and (v.numel() == 0 or float(v.abs().max()) < FP16_MAX)
         out[k] = v.half() if fits else v
         if not fits:
             kept.append(k)
