@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import features
 from .model import uses_mask
@@ -88,29 +87,58 @@ def top_band_masks(masks: np.ndarray, mix: np.ndarray) -> np.ndarray:
 
 
 class MaskLookup:
-    """Masks on another STFT grid: bilinear in (frequency, time), top-band masks above 4 kHz."""
+    """Masks on another STFT grid: bilinear in (frequency, time), top-band masks above 4 kHz.
+
+    Returns frames-major ``(2, frames, bins)`` blocks.  Where the grids coincide (frame
+    times at 8, 16, 32, 48 kHz; bins at 8 kHz, and bins below 4 kHz at 16 kHz) the
+    interpolation is skipped: the masks are taken as they are.
+    """
 
     def __init__(self, masks: np.ndarray, mix: np.ndarray, grid: Grid, zero_nyquist: bool):
         top = top_band_masks(masks, mix)[:, None]
         if zero_nyquist:
             top = np.zeros_like(top)
-        self.ext = torch.from_numpy(np.concatenate([masks, top], axis=1))  # (2, 513, T)
+        ext = np.concatenate([masks, top], axis=1).transpose(0, 2, 1)  # (2, T, 513)
+        self.ext = torch.from_numpy(np.ascontiguousarray(ext))
         hz = np.arange(grid.bins) * grid.sr / grid.n_fft
         q = np.clip(hz * features.N_FFT / features.SR, 0, features.N_BINS)
-        self.q0 = torch.from_numpy(np.minimum(np.floor(q), features.N_BINS - 1).astype(np.int64))
-        self.wq = torch.from_numpy((q - self.q0.numpy()).astype(np.float32))[:, None]
+        q0 = np.floor(q).astype(np.int64)
+        self.q0, self.q1 = torch.from_numpy(q0), torch.from_numpy(np.minimum(q0 + 1, q0.max()))
+        self.wq = torch.from_numpy((q - q0).astype(np.float32))
+        self.freq_integral = not self.wq.any()
+        self.freq_identity = self.freq_integral and np.array_equal(q0, np.arange(ext.shape[-1]))
         self.frame_ratio = grid.hop * features.SR / (grid.sr * features.HOP)
 
-    def __call__(self, m0: int, m1: int) -> torch.Tensor:
-        """Masks (2, bins, m1 - m0) for frames m0..m1-1 of the grid."""
-        T = self.ext.shape[-1]
+    def _frames(self, m0: int, m1: int) -> torch.Tensor:
+        """(2, m1 - m0, 513): the masks at the grid's frame times (clamped at the end)."""
+        T = self.ext.shape[1]
+        if self.frame_ratio == 1.0:
+            return self.ext[:, torch.clamp(torch.arange(m0, m1), max=T - 1)]
         u = np.clip(np.arange(m0, m1) * self.frame_ratio, 0, T - 1)
-        u0 = np.minimum(np.floor(u), max(T - 2, 0)).astype(np.int64)
-        wu = torch.from_numpy((u - u0).astype(np.float32))
-        u0 = torch.from_numpy(u0)
-        u1 = torch.clamp(u0 + 1, max=T - 1)
-        e = self.ext[:, :, u0] * (1 - wu) + self.ext[:, :, u1] * wu  # (2, 513, F)
-        return e[:, self.q0] * (1 - self.wq) + e[:, self.q0 + 1] * self.wq
+        u0 = np.floor(u).astype(np.int64)
+        wu = torch.from_numpy((u - u0).astype(np.float32))[None, :, None]
+        u1 = torch.from_numpy(np.minimum(u0 + 1, T - 1))
+        return self.ext[:, torch.from_numpy(u0)] * (1 - wu) + self.ext[:, u1] * wu
+
+    def __call__(self, m0: int, m1: int) -> torch.Tensor:
+        """Masks (2, m1 - m0, bins) for frames m0..m1-1 of the grid."""
+        e = self._frames(m0, m1)
+        if self.freq_identity:
+            return e
+        if self.freq_integral:
+            return e[..., self.q0]
+        return e[..., self.q0] * (1 - self.wq) + e[..., self.q1] * self.wq
+
+
+def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    """(C, (F - 1) * hop + n) sum of (C, F, n) frames placed every ``hop`` (n a multiple)."""
+    C, nfr, n = frames.shape
+    r = n // hop
+    out = frames.new_zeros(C, nfr + r - 1, hop)
+    parts = frames.reshape(C, nfr, r, hop)
+    for j in range(r):
+        out[:, j : j + nfr] += parts[:, :, j]
+    return out.reshape(C, -1)
 
 
 def masked_blocks(
@@ -134,17 +162,13 @@ def masked_blocks(
         m0 = max(0, (a - nf // 2) // hop + 1)
         m1 = min(last, -(-(b + nf // 2) // hop) - 1) + 1
         start = m0 * hop - nf // 2  # x position of the first frame's first sample
-        length = (m1 - m0 - 1) * hop + nf
-        seg = np.zeros(length, np.float32)
-        lo, hi = max(start, 0), min(start + length, n)
+        seg = np.zeros((m1 - m0 - 1) * hop + nf, np.float32)
+        lo, hi = max(start, 0), min(start + len(seg), n)
         seg[lo - start : hi - start] = mix[lo:hi]
-        frames = torch.from_numpy(seg).unfold(0, nf, hop) * window  # (F, n_fft)
-        spec = torch.fft.rfft(frames).T  # (bins, F)
-        waves = torch.fft.irfft(spec[None] * lookup(m0, m1), n=nf, dim=1) * window[:, None]
-        ola = F.fold(waves, (1, length), (1, nf), stride=(1, hop))[:, 0, 0]  # (2, length)
-        env = F.fold(
-            (window**2)[:, None].expand(nf, m1 - m0)[None], (1, length), (1, nf), stride=(1, hop)
-        )[0, 0, 0]
+        spec = torch.fft.rfft(torch.from_numpy(seg).unfold(0, nf, hop) * window)  # (F, bins)
+        waves = torch.fft.irfft(spec * lookup(m0, m1), n=nf) * window  # (2, F, n_fft)
+        ola = overlap_add(waves, hop)
+        env = overlap_add((window**2).expand(1, m1 - m0, nf), hop)[0]
         yield (ola[:, a - start : b - start] / env[a - start : b - start]).numpy()
 
 
