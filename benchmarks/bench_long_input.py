@@ -119,7 +119,7 @@ def chunk_sdr(model: str, base: np.ndarray, rate: int, chunk: int) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--minutes", type=float, nargs="+", default=[1, 5, 30])
+    ap.add_argument("--minutes", type=float, nargs="*", default=[1, 5, 30])
     ap.add_argument("--model", help="a model.pt (default: random weights of --arch)")
     ap.add_argument("--arch", choices=("ours", "release"), default="ours")
     ap.add_argument("--rate", type=int, default=44100, help="sample rate of the long songs")

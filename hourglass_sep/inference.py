@@ -118,16 +118,14 @@ def fold_batchnorm(model: nn.Module) -> int:
             if bn.running_mean is None or bn.running_var is None:
                 continue  # no running statistics: BN normalises by batch statistics, cannot fold
             with torch.no_grad():
-                w = conv.weight.detach().double()
+                w = conv.weight.detach()  # promoted to float64 by s below, not copied first
                 mean, var = bn.running_mean.double(), bn.running_var.double()
                 gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(mean)
                 beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(mean)
                 b = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(mean)
                 s = gamma / torch.sqrt(var + bn.eps)
                 shape = (-1,) + (1,) * (w.dim() - 1)
-                conv.weight = nn.Parameter(
-                    (w * s.view(shape)).to(conv.weight.dtype), requires_grad=False
-                )
+                conv.weight = nn.Parameter((w * s.view(shape)).to(w.dtype), requires_grad=False)
                 conv.bias = nn.Parameter(
                     ((b - mean) * s + beta).to(conv.weight.dtype), requires_grad=False
                 )

@@ -61,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=DEFAULT_OVERLAP,
         help="song files: frames shared by neighbouring segments, half of them cross-faded "
-        "(default: an eighth of --chunk-frames)",
+        "(default: 256, at most half of --chunk-frames)",
     )
     p.add_argument(
         "--schedule",

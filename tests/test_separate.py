@@ -403,29 +403,26 @@ def constant_mask_net(arch: ArchConfig, value: float) -> torch.nn.Module:
 
 
 def test_chunk_plan_and_weights_sum_to_one():
-    for frames, chunk, overlap in [
-        (100, 128, 32),
-        (129, 128, 32),
-        (1000, 128, 32),
-        (5000, 512, 64),
-    ]:
-        plan = S.chunk_plan(frames, chunk, overlap)
+    cases = [(100, 128, 32, 32), (129, 128, 32, 32), (1000, 128, 32, 32), (5000, 512, 64, 8)]
+    for frames, chunk, overlap, multiple in cases:
+        plan = S.chunk_plan(frames, chunk, overlap, multiple)
         assert plan[0][0] == 0 and plan[-1][1] == frames
-        assert all(b - a == min(chunk, frames) for a, b in plan)
+        assert all(a % multiple == 0 and 0 < b - a <= chunk for a, b in plan)
+        weights = schedules.chunk_weights(plan)
         total = np.zeros(frames)
-        for (a, b), w in zip(plan, schedules.chunk_weights(plan)):
+        for (a, b), w in zip(plan, weights):
             total[a:b] += w
-        for (_, a1), (b0, _), w0, w1 in zip(
-            plan, plan[1:], schedules.chunk_weights(plan), schedules.chunk_weights(plan)[1:]
-        ):
-            shared = a1 - b0
-            assert shared >= overlap
-            assert not w1[: shared // 4].any() and not w0[len(w0) - shared // 4 :].any()
         assert np.allclose(total, 1.0)
+        for (_, a1), (b0, _), w0, w1 in zip(plan, plan[1:], weights, weights[1:]):
+            shared = a1 - b0
+            assert shared >= overlap  # the first and last quarter of it: context only
+            assert not w1[: shared // 4].any() and not w0[len(w0) - shared // 4 :].any()
     with pytest.raises(S.UserError, match="multiple"):
         schedules.check_chunking(100, 32, 32)
     with pytest.raises(S.UserError, match="overlap"):
         schedules.check_chunking(128, 100, 32)
+    assert schedules.check_chunking(2048, None, 32) == 256
+    assert schedules.check_chunking(128, None, 32) == 64
 
 
 def test_chunked_matches_whole_and_is_continuous(trained, clip):
@@ -437,7 +434,7 @@ def test_chunked_matches_whole_and_is_continuous(trained, clip):
     cut = S.separate_waveform(bundle, audio, sr, chunk_frames=48, overlap_frames=24)
     sv, sa = sdr(one[0], cut[0]), sdr(one[1], cut[1])
     print(f"SDR(4 segments vs one pass): voice {sv:.1f} dB, accompaniment {sa:.1f} dB")
-    assert sv > 25 and sa > 25
+    assert sv > 28 and sa > 28
     # a tone across the segment boundaries comes out without clicks: its sample-to-sample
     # steps stay within those of the one-pass estimate
     t = np.arange(4 * sr) / sr
