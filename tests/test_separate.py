@@ -450,14 +450,16 @@ def test_chunked_matches_whole_and_is_continuous(trained, clip):
     assert np.abs(v - vw).max() < 1e-5 and np.abs(a - aw).max() < 1e-5
 
 
-def _band_energy(x: np.ndarray, sr: int, lo: float) -> float:
+def _band_energy(x: np.ndarray, sr: int, lo: float, hi: float) -> float:
     spec = np.abs(np.fft.rfft(x)) ** 2
-    return float(spec[np.fft.rfftfreq(len(x), 1 / sr) >= lo].sum() / spec.sum())
+    f = np.fft.rfftfreq(len(x), 1 / sr)
+    return float(spec[(f >= lo) & (f < hi)].sum())
 
 
 @pytest.mark.parametrize("sr", [16000, 44100])
 def test_full_band_keeps_the_top_band(sr):
-    """Constant masks of 0.25 and 0.75: full band returns 0.25 and 0.75 x the mixture itself."""
+    """Constant masks 0.25 / 0.75: below 4 kHz the stems are 0.25 and 0.75 x the mixture,
+    above it their energy shares 0.1 / 0.9 (0.25² : 0.75²); the stems add up to the mixture."""
     arch = ArchConfig(stacks=1, channels=4, growth=0, stem=(4,), poolings=3)
     net = build_model(arch).eval()
     with torch.no_grad():
@@ -466,9 +468,12 @@ def test_full_band_keeps_the_top_band(sr):
     bundle = S.prepare_model(net, arch, "cpu", "fp32")
     noise = np.random.default_rng(0).standard_normal(3 * sr).astype(np.float32) * 0.1
     v, a = S.separate_waveform(bundle, noise, sr, full_band=True)
-    assert np.abs(v - 0.25 * noise).max() < 1e-4 and np.abs(a - 0.75 * noise).max() < 1e-4
+    assert np.abs(v + a - noise).max() < 1e-4
+    for lo, hi, share in [(100, 3900, 0.25), (4100, sr / 2, 0.1)]:
+        ratio = _band_energy(v, sr, lo, hi) / _band_energy(noise, sr, lo, hi)
+        assert ratio == pytest.approx(share**2, rel=0.02)
     v8, _ = S.separate_waveform(bundle, noise, sr, full_band=False)
-    assert _band_energy(v8, sr, 4100) < 1e-4 < 0.4 < _band_energy(v, sr, 4100)
+    assert _band_energy(v8, sr, 4100, sr / 2) < 1e-4 * _band_energy(v8, sr, 0, sr / 2)
 
 
 def test_source_masks_match_sources_from_prediction():
@@ -485,9 +490,9 @@ def test_source_masks_match_sources_from_prediction():
         masks = fb.source_masks(pred, mix, target)
         assert np.allclose(masks[0] * mix, v[0, 0].numpy(), atol=1e-6)
         assert np.allclose(masks[1] * mix, a[0, 0].numpy(), atol=1e-6)
-    # the top band: each source's share of the 3-4 kHz magnitude, frame by frame
+    # the top band: each source's share of the estimated 3-4 kHz energy, frame by frame
     masks = np.stack([np.full((512, 20), 0.2), np.full((512, 20), 0.8)]).astype(np.float32)
-    assert np.allclose(fb.top_band_masks(masks, mix), [[0.2], [0.8]], atol=1e-6)
+    assert np.allclose(fb.top_band_masks(masks, mix), [[0.04 / 0.68], [0.64 / 0.68]])
 
 
 def test_layouts(trained, clip):
