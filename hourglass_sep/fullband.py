@@ -60,14 +60,18 @@ class Grid:
         return 1 + samples // self.hop
 
 
-def source_masks(pred: np.ndarray, mix: np.ndarray, target: str) -> np.ndarray:
+def source_masks(
+    pred: np.ndarray, mix: np.ndarray, target: str, inplace: bool = False
+) -> np.ndarray:
     """(2, 512, T) float32 voice and accompaniment masks from the last stack's prediction.
 
     The same estimates as ``model.sources_from_prediction`` (masks clipped at 0; one-mask
     targets give the other source ``max(1 - mask, 0)``; end-to-end magnitudes divided by
-    the mixture's).  ``pred`` is (outputs, 512, T), ``mix`` the normalised magnitude.
+    the mixture's).  ``pred`` is (outputs, 512, T), ``mix`` the normalised magnitude;
+    ``inplace``: ``pred`` (float32) may be overwritten (a long song's largest array).
     """
-    p = np.maximum(np.asarray(pred, np.float32), 0.0)
+    p = np.asarray(pred, np.float32)
+    p = np.maximum(p, 0.0, out=p if inplace else None)
     if target == "masks":
         return p
     if uses_mask(target):
@@ -101,30 +105,32 @@ class MaskLookup:
     """
 
     def __init__(self, masks: np.ndarray, mix: np.ndarray, grid: Grid, zero_nyquist: bool):
-        top = top_band_masks(masks, mix)[:, None]
-        if zero_nyquist:
-            top = np.zeros_like(top)
-        ext = np.concatenate([masks, top], axis=1).transpose(0, 2, 1)  # (2, T, 513)
-        self.ext = torch.from_numpy(np.ascontiguousarray(ext))
+        top = top_band_masks(masks, mix)
+        self.top = torch.from_numpy(np.zeros_like(top) if zero_nyquist else top)  # (2, T)
+        self.masks = torch.from_numpy(masks)  # (2, 512, T), not copied
         hz = np.arange(grid.bins) * grid.sr / grid.n_fft
         q = np.clip(hz * features.N_FFT / features.SR, 0, features.N_BINS)
         q0 = np.floor(q).astype(np.int64)
         self.q0, self.q1 = torch.from_numpy(q0), torch.from_numpy(np.minimum(q0 + 1, q0.max()))
         self.wq = torch.from_numpy((q - q0).astype(np.float32))
         self.freq_integral = not self.wq.any()
-        self.freq_identity = self.freq_integral and np.array_equal(q0, np.arange(ext.shape[-1]))
+        self.freq_identity = self.freq_integral and np.array_equal(q0, np.arange(513))
         self.frame_ratio = grid.hop * features.SR / (grid.sr * features.HOP)
+
+    def _at(self, idx: torch.Tensor) -> torch.Tensor:
+        """(2, len(idx), 513): the masks of the network's frames ``idx``, top band appended."""
+        return torch.cat([self.masks[:, :, idx], self.top[:, None, idx]], 1).transpose(1, 2)
 
     def _frames(self, m0: int, m1: int) -> torch.Tensor:
         """(2, m1 - m0, 513): the masks at the grid's frame times (clamped at the end)."""
-        T = self.ext.shape[1]
+        T = self.masks.shape[-1]
         if self.frame_ratio == 1.0:
-            return self.ext[:, torch.clamp(torch.arange(m0, m1), max=T - 1)]
+            return self._at(torch.clamp(torch.arange(m0, m1), max=T - 1))
         u = np.clip(np.arange(m0, m1) * self.frame_ratio, 0, T - 1)
         u0 = np.floor(u).astype(np.int64)
         wu = torch.from_numpy((u - u0).astype(np.float32))[None, :, None]
         u1 = torch.from_numpy(np.minimum(u0 + 1, T - 1))
-        return self.ext[:, torch.from_numpy(u0)] * (1 - wu) + self.ext[:, u1] * wu
+        return self._at(torch.from_numpy(u0)) * (1 - wu) + self._at(u1) * wu
 
     def __call__(self, m0: int, m1: int) -> torch.Tensor:
         """Masks (2, m1 - m0, bins) for frames m0..m1-1 of the grid."""
@@ -134,6 +140,33 @@ class MaskLookup:
         if self.freq_integral:
             return e[..., self.q0]
         return e[..., self.q0] * (1 - self.wq) + e[..., self.q1] * self.wq
+
+
+def magnitude(x: np.ndarray, grid: Grid, block_frames: int = 4096) -> np.ndarray:
+    """(512, frames) float32 |STFT| (bins 0..511) of ``x`` on ``grid``, computed in blocks.
+
+    The numbers of ``features.stft(x).abs()`` (centred frames, zeros beyond the signal)
+    without its whole-song complex intermediates (a 30-minute song: ~0.7 GB).
+    """
+    n, nf, hop = x.shape[-1], grid.n_fft, grid.hop
+    frames = grid.frames(n)
+    out = np.empty((features.N_BINS, frames), np.float32)
+    window = torch.hann_window(nf, periodic=True)
+    for m0 in range(0, frames, block_frames):
+        m1 = min(frames, m0 + block_frames)
+        seg = _segment(x, m0 * hop - nf // 2, (m1 - m0 - 1) * hop + nf)
+        spec = torch.fft.rfft(torch.from_numpy(seg).unfold(0, nf, hop) * window)
+        out[:, m0:m1] = spec[:, : features.N_BINS].abs().T.numpy()
+    return out
+
+
+def _segment(x: np.ndarray, start: int, length: int) -> np.ndarray:
+    """``x[start : start + length]`` with zeros where that runs past either end."""
+    seg = np.zeros(length, np.float32)
+    lo, hi = max(start, 0), min(start + length, x.shape[-1])
+    if hi > lo:
+        seg[lo - start : hi - start] = x[lo:hi]
+    return seg
 
 
 def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
@@ -168,9 +201,7 @@ def masked_blocks(
         m0 = max(0, (a - nf // 2) // hop + 1)
         m1 = min(last, -(-(b + nf // 2) // hop) - 1) + 1
         start = m0 * hop - nf // 2  # x position of the first frame's first sample
-        seg = np.zeros((m1 - m0 - 1) * hop + nf, np.float32)
-        lo, hi = max(start, 0), min(start + len(seg), n)
-        seg[lo - start : hi - start] = mix[lo:hi]
+        seg = _segment(mix, start, (m1 - m0 - 1) * hop + nf)
         spec = torch.fft.rfft(torch.from_numpy(seg).unfold(0, nf, hop) * window)  # (F, bins)
         waves = torch.fft.irfft(spec * lookup(m0, m1), n=nf) * window  # (2, F, n_fft)
         ola = overlap_add(waves, hop)

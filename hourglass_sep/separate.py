@@ -166,7 +166,7 @@ def song_blocks(
     ``windows_per_batch``: the report's windowed schedule instead (bounded memory too).
     """
     x8 = resample(mono, sr, features.SR)
-    mag = features.stft(x8).abs().numpy()
+    mag = fb.magnitude(x8, fb.Grid.matching(features.SR))
     mag /= max(float(mag.max(initial=0.0)), features.EPS)
     T = mag.shape[-1]
     bar = None
@@ -186,7 +186,7 @@ def song_blocks(
     finally:
         if bar is not None:
             bar.close()
-    masks = fb.source_masks(pred, mag, bundle.arch.target)
+    masks = fb.source_masks(pred, mag, bundle.arch.target, inplace=True)
     del pred
     if full_band and sr != features.SR:
         grid = fb.Grid.matching(sr)

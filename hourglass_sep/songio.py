@@ -97,27 +97,23 @@ def _first_line(exc: Exception) -> str:
 def read_mixture(path: Path) -> tuple[np.ndarray, int, int]:
     """(mono mixture float32 (n,), sample rate, channels) of an audio file, read in blocks.
 
-    The channels are averaged block by block, so a long multi-channel file never sits in
-    memory whole.  Non-finite samples and decoding failures raise ``UserError`` naming the
-    file (and the time of the first bad sample).
+    The channels are averaged block by block into one preallocated array, so a long
+    multi-channel file never sits in memory whole.  Non-finite samples and decoding
+    failures raise ``UserError`` naming the file (and the time of the first bad sample).
     """
     import soundfile as sf
 
-    parts, done = [], 0
+    done = 0
     try:
         with sf.SoundFile(str(path)) as f:
             sr, channels = int(f.samplerate), int(f.channels)
+            mono = np.empty(max(int(f.frames), 0), np.float32)
             for block in f.blocks(blocksize=READ_BLOCK, dtype="float32", always_2d=True):
-                mono = block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0]
-                bad = ~np.isfinite(block).all(axis=1)
-                if bad.any():
-                    at = (done + int(np.argmax(bad))) / sr
-                    raise UserError(
-                        f"{path}: holds NaN or infinite samples (first at {at:.3f} s); "
-                        "the file is damaged — re-export it"
-                    )
-                parts.append(np.array(mono, np.float32))
-                done += block.shape[0]
+                _check_finite(path, block, done, sr)
+                if done + len(block) > len(mono):  # a header that undercounts: grow
+                    mono = np.concatenate([mono[:done], np.empty(len(block) + done, np.float32)])
+                np.mean(block, axis=1, dtype=np.float32, out=mono[done : done + len(block)])
+                done += len(block)
     except UserError:
         raise
     except Exception as exc:
@@ -127,7 +123,17 @@ def read_mixture(path: Path) -> tuple[np.ndarray, int, int]:
         ) from None
     if not done:
         raise UserError(f"{path}: the file holds no samples")
-    return (parts[0] if len(parts) == 1 else np.concatenate(parts)), sr, channels
+    return mono[:done], sr, channels
+
+
+def _check_finite(path: Path, block: np.ndarray, done: int, sr: int) -> None:
+    bad = ~np.isfinite(block).all(axis=1)
+    if bad.any():
+        at = (done + int(np.argmax(bad))) / sr
+        raise UserError(
+            f"{path}: holds NaN or infinite samples (first at {at:.3f} s); the file is "
+            "damaged — re-export it"
+        )
 
 
 def plan_outputs(
