@@ -215,7 +215,7 @@ def predict_chunked(
 
     At most ``chunk`` frames go through the network at once (see the module's notes);
     a clip that fits is one whole pass, the same numbers as :func:`predict_whole`.
-    ``progress(frames_done)`` is called after each segment.
+    ``progress(frames)`` is called after each segment with the frames it newly covered.
     """
     overlap = check_chunking(chunk, overlap, bundle.arch.time_multiple)
     T = mag.shape[-1]
@@ -226,9 +226,11 @@ def predict_chunked(
             progress(T)
         return pred
     out = np.zeros((bundle.arch.outputs, mag.shape[0], T), np.float32)
+    covered = 0
     for (a, b), w in zip(plan, chunk_weights(plan)):
         pred = predict_whole(bundle, [mag[:, a:b]], pad_mode)[0]  # the last one: padded
         out[:, :, a:b] += pred * w.astype(np.float32)
         if progress is not None:
-            progress(b - a)
+            progress(b - covered)  # frames newly covered
+        covered = b
     return out

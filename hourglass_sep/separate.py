@@ -174,7 +174,8 @@ def song_blocks(
         from tqdm import tqdm
 
         desc = progress if isinstance(progress, str) else "separate"
-        bar = tqdm(total=round(len(mono) / sr), unit="s", desc=desc, leave=False)
+        fmt = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]"
+        bar = tqdm(total=len(mono) / sr, desc=desc, leave=False, bar_format=fmt)
     try:
         step = (lambda k: bar.update(k * len(mono) / sr / T)) if bar else None
         if windows_per_batch is not None:
