@@ -133,27 +133,32 @@ def _separate_one(args, bundle, path: Path, outputs: dict, subtype: str) -> None
     from .songio import read_mixture, write_stems
 
     t0 = time.perf_counter()
-    mono, sr, _ = read_mixture(path)
-    full_band = True if args.full_band is None else bool(args.full_band)
+    first, sr, _ = read_mixture(path)
+    held = [first]
+    del first
+
+    def mixture():  # the read array once, then read again (see song_blocks)
+        return held.pop() if held else read_mixture(path)[0]
+
     blocks = song_blocks(
         bundle,
-        mono,
+        mixture,
         sr,
-        full_band=full_band,
+        full_band=True if args.full_band is None else bool(args.full_band),
         chunk=args.chunk_frames,
         overlap=args.overlap_frames,
         pad_mode=args.pad,
         progress=False if args.no_progress else path.name,
         windows_per_batch=args.windows_per_batch if args.schedule == "windowed" else None,
     )
-    peak = write_stems(outputs, sr, subtype, blocks)
+    samples, peak = write_stems(outputs, sr, subtype, blocks)
     if peak > 1.0 and subtype.startswith("PCM"):
         log.warning("%s: the estimates peak at %.2f and were clipped to [-1, 1]", path, peak)
+    first_out = next(iter(outputs.values()))
     names = ",".join(p.stem for p in outputs.values())
-    ext = next(iter(outputs.values())).suffix
     print(
-        f"{path} -> {next(iter(outputs.values())).parent}/{{{names}}}{ext} "
-        f"({len(mono) / sr:.1f} s of audio in {time.perf_counter() - t0:.2f} s)"
+        f"{path} -> {first_out.parent}/{{{names}}}{first_out.suffix} "
+        f"({samples / sr:.1f} s of audio in {time.perf_counter() - t0:.2f} s)"
     )
 
 

@@ -167,8 +167,8 @@ def plan_outputs(
 
 def write_stems(
     paths: dict[str, Path], sr: int, subtype: str, blocks: Iterable[tuple[np.ndarray, ...]]
-) -> float:
-    """Stream (voice, accompaniment) blocks into the stems in ``paths``; the peak |sample|.
+) -> tuple[int, float]:
+    """Stream (voice, accompaniment) blocks into the stems in ``paths``; (samples, peak |x|).
 
     Integer formats clip to [-1, 1].  All stems appear under their final names together,
     once the last block is written; on any error none of them does.
@@ -176,7 +176,7 @@ def write_stems(
     import soundfile as sf
 
     index = {s: STEMS.index(s) for s in paths}
-    peak = 0.0
+    peak, samples = 0.0, 0
     with contextlib.ExitStack() as stack:
         files = {}
         for stem, path in paths.items():
@@ -185,10 +185,11 @@ def write_stems(
                 sf.SoundFile(str(tmp), "w", sr, 1, subtype, format=path.suffix[1:].upper())
             )
         for block in blocks:
+            samples += len(block[0])
             for stem, f in files.items():
                 x = np.asarray(block[index[stem]], np.float32)
                 peak = max(peak, float(np.abs(x).max(initial=0.0)))
                 f.write(np.clip(x, -1.0, 1.0) if subtype.startswith("PCM") else x)
         for f in files.values():
             f.close()  # flush before the renames (ExitStack unwinds: files first, then renames)
-    return peak
+    return samples, peak

@@ -121,9 +121,11 @@ def test_write_stems_is_atomic(tmp_path):
     with pytest.raises(UserError, match="boom"):
         songio.write_stems(paths, 16000, "PCM_16", blocks())
     assert not list((tmp_path / "song").iterdir())
-    peak = songio.write_stems(paths, 16000, "PCM_24", iter([np.full((2, 50), 1.5, np.float32)]))
+    samples, peak = songio.write_stems(
+        paths, 16000, "PCM_24", iter([np.full((2, 50), 1.5, np.float32)])
+    )
     v, sr = sf.read(str(paths["voice"]))
-    assert peak == 1.5 and sr == 16000 and v.max() == pytest.approx(1.0, abs=1e-6)
+    assert (samples, peak) == (50, 1.5) and sr == 16000 and v.max() == pytest.approx(1.0, abs=1e-6)
     assert sf.info(str(paths["voice"])).subtype == "PCM_24"
 
 
