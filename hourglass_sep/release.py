@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
+import io
 import json
 import os
 import sys
@@ -114,6 +115,7 @@ def export_release(
     """
     from .audio import atomic_path
     from .inference import RELEASE_FORMAT, build_loaded, read_model_file
+    from .model import count_parameters
 
     arch, state, rest = read_model_file(model_pt)
     build_loaded(arch, state, str(model_pt))  # refuse weights that do not fit now
@@ -122,8 +124,10 @@ def export_release(
     data = {"format": RELEASE_FORMAT, "arch": arch.to_dict(), "state_dict": compact}
     data.update({k: rest[k] for k in ("step", "device") if k in rest})
     pt = out / RELEASE_PT
+    buffer = io.BytesIO()  # a file object: the archive's inner name does not depend on a
+    torch.save(data, buffer)  # temporary file's name, so the same model gives the same md5
     with atomic_path(pt) as tmp:
-        torch.save(data, tmp)
+        tmp.write_bytes(buffer.getvalue())
     record = {
         "file": RELEASE_PT,
         "md5": file_md5(pt),
@@ -131,7 +135,7 @@ def export_release(
         "format": RELEASE_FORMAT,
         "dtype": dtype,
         "arch": arch.to_dict(),
-        "parameters": int(sum(v.numel() for v in state.values() if v.is_floating_point())),
+        "parameters": count_parameters(build_loaded(arch, state, str(model_pt))),
         "prediction_change_fp16": _prediction_change(arch, state, compact),
         "source": {"path": str(model_pt), "md5": file_md5(Path(model_pt))},
         "training": {k: rest[k] for k in TRAINING_KEYS if k in rest},

@@ -245,7 +245,7 @@ def separate_waveform(
     ``audio``: ``(channels, n)``, ``(n, channels)`` (``soundfile.read``'s layout) or
     ``(n,)``; see :func:`as_channels` for ``layout``.  The ``whole`` schedule runs the
     network on segments of ``chunk_frames`` (a song up to that length — 65 s by default —
-    in one pass, exactly as the workflow does; ``None``: always one pass).
+    in one pass, the workflow's network pass; ``None``: always one pass).
     ``full_band=True`` keeps the content above 4 kHz (:mod:`hourglass_sep.fullband`).
     """
     a = as_channels(audio, layout)
