@@ -16,7 +16,8 @@ import soundfile as sf
 
 from .errors import UserError
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+# what libsndfile reads (MP3 since libsndfile 1.1; Opus inside .ogg/.opus since 1.0.29)
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc")
 
 
 @contextlib.contextmanager
@@ -87,11 +88,21 @@ def write_audio(
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Resample along the last axis with soxr (librosa's default, high quality)."""
-    if sr_in == sr_out:
-        return np.asarray(x, dtype=np.float32)
-    import librosa
+    """Resample along the last axis with soxr's HQ filter.
 
-    return librosa.resample(
-        np.asarray(x, dtype=np.float32), orig_sr=sr_in, target_sr=sr_out, res_type="soxr_hq"
-    )
+    Bit-identical to ``librosa.resample(x, res_type="soxr_hq")`` (the features the models were
+    trained on) without importing librosa (~1.5 s): each row through ``soxr.resample``, then
+    trimmed or zero-padded to ``ceil(n * sr_out / sr_in)`` samples as librosa does.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if sr_in == sr_out:
+        return x
+    import soxr
+
+    n_out = int(np.ceil(x.shape[-1] * float(sr_out) / sr_in))
+    rows = x.reshape(-1, x.shape[-1])
+    out = np.zeros((rows.shape[0], n_out), np.float32)
+    for i, row in enumerate(rows):
+        y = soxr.resample(row, sr_in, sr_out, quality="soxr_hq")
+        out[i, : min(n_out, y.shape[-1])] = y[:n_out]
+    return out.reshape(*x.shape[:-1], n_out)

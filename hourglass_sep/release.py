@@ -1,0 +1,191 @@
+"""The model shipped inside the package, and how a trained ``model.pt`` becomes one.
+
+``hourglass_sep/resources/release.pt`` holds the architecture and the weights in float16
+(half the bytes of a ``model.pt``, no optimizer state); ``release.json`` beside it holds
+its md5 and a summary of how it was trained.  ``hourglass-sep separate`` without
+``--model`` loads it with ``torch.load(weights_only=True)`` after checking the md5, so
+a damaged or replaced file is refused with a message instead of separating with
+garbage.  Make one with::
+
+    python -m hourglass_sep.release results/release/models/release/model.pt hourglass_sep/resources
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from .errors import UserError
+
+RESOURCES = Path(__file__).resolve().parent / "resources"
+RELEASE_PT = "release.pt"
+RELEASE_JSON = "release.json"
+FP16_MAX = 65504.0
+# model.pt fields copied into the release record (the training summary)
+TRAINING_KEYS = (
+    "step",
+    "wall_seconds",
+    "device",
+    "parameters",
+    "torch",
+    "bn_statistics",
+    "weights",
+)
+
+
+def file_md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def shipped_model_path(resources: str | os.PathLike | None = None) -> Path:
+    """The shipped ``release.pt`` after checking its md5 against ``release.json``.
+
+    ``resources``: the folder holding them (default: the package's ``resources/``).
+
+    Raises ``UserError`` when either file is missing, the record is unreadable or the
+    md5 differs, saying what to do (reinstall, or pass ``--model``).
+    """
+    res = Path(RESOURCES if resources is None else resources)
+    pt, record_path = res / RELEASE_PT, res / RELEASE_JSON
+    remedy = "reinstall hourglass-sep, or pass --model model.pt (a model you trained)"
+    for f in (pt, record_path):
+        if not f.is_file():
+            raise UserError(f"{f}: the shipped model is missing from this install; {remedy}")
+    try:
+        record = json.loads(record_path.read_text())
+        expected = str(record["md5"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"{record_path}: unreadable release record ({type(exc).__name__}: {exc}); {remedy}"
+        ) from None
+    got = file_md5(pt)
+    if got != expected:
+        raise UserError(
+            f"{pt}: md5 {got} differs from {expected} recorded in {record_path.name}: the shipped "
+            f"model is damaged or was replaced; {remedy}"
+        )
+    return pt
+
+
+def compact_state(state: dict) -> tuple[dict, str]:
+    """Floating tensors as float16 (float32 where a value would not fit); (state, dtype)."""
+    out, kept = {}, []
+    for k, v in state.items():
+        if not v.is_floating_point():
+            out[k] = v.clone()
+            continue
+        v = v.detach().float()
+        fits = bool(torch.isfinite(v).all()) and (v.numel() == 0 or float(v.abs().max()) < FP16_MAX)
+        out[k] = v.half() if fits else v
+        if not fits:
+            kept.append(k)
+    return out, "float16" if not kept else f"float16 (float32: {', '.join(kept)})"
+
+
+def _prediction_change(arch, state: dict, compact: dict) -> float:
+    """Relative change of the last stack's prediction on 2 s of noise, fp16 vs fp32 weights."""
+    from .inference import build_loaded
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 1, 512, 2 * arch.time_multiple)
+    with torch.inference_mode():
+        ref = build_loaded(arch, state, "model").eval()(x)[-1]
+        est = build_loaded(arch, compact, "release").eval()(x)[-1]
+    return float((est - ref).norm() / ref.norm().clamp_min(1e-30))
+
+
+def export_release(
+    model_pt: str | os.PathLike, out_dir: str | os.PathLike, summary: dict | None = None
+) -> tuple[Path, Path]:
+    """Write ``release.pt`` (float16 weights) and ``release.json`` (md5, training record).
+
+    ``summary``: extra figures for the record (e.g. the test GNSDR).  Returns the paths.
+    """
+    from .audio import atomic_path
+    from .inference import RELEASE_FORMAT, build_loaded, read_model_file
+    from .model import count_parameters
+
+    arch, state, rest = read_model_file(model_pt)
+    build_loaded(arch, state, str(model_pt))  # refuse weights that do not fit now
+    compact, dtype = compact_state(state)
+    out = Path(out_dir)
+    data = {"format": RELEASE_FORMAT, "arch": arch.to_dict(), "state_dict": compact}
+    data.update({k: rest[k] for k in ("step", "device") if k in rest})
+    pt = out / RELEASE_PT
+    buffer = io.BytesIO()  # a file object: the archive's inner name does not depend on a
+    torch.save(data, buffer)  # temporary file's name, so the same model gives the same md5
+    with atomic_path(pt) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    record = {
+        "file": RELEASE_PT,
+        "md5": file_md5(pt),
+        "bytes": pt.stat().st_size,
+        "format": RELEASE_FORMAT,
+        "dtype": dtype,
+        "arch": arch.to_dict(),
+        "parameters": count_parameters(build_loaded(arch, state, str(model_pt))),
+        "prediction_change_fp16": _prediction_change(arch, state, compact),
+        "source": {"path": str(model_pt), "md5": file_md5(Path(model_pt))},
+        "training": {k: rest[k] for k in TRAINING_KEYS if k in rest},
+        "train_config": rest.get("train", {}),
+        "summary": dict(summary or {}),
+        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    js = out / RELEASE_JSON
+    with atomic_path(js) as tmp:
+        tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return pt, js
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("model", help="model.pt written by `hourglass-sep train`")
+    ap.add_argument(
+        "out_dir", nargs="?", default=str(RESOURCES), help="where to write them (the package's)"
+    )
+    ap.add_argument("--summary", help="JSON file of figures to record (e.g. the test GNSDR)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export and print the record's headline (the ``export-release`` verb's body)."""
+    summary = None
+    if args.summary:
+        try:
+            summary = json.loads(Path(args.summary).read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{args.summary}: cannot read as JSON ({exc})") from None
+    pt, js = export_release(args.model, args.out_dir, summary)
+    record = json.loads(js.read_text())
+    print(
+        f"{pt}: {record['bytes'] / 1e6:.1f} MB, md5 {record['md5']}, {record['dtype']}, "
+        f"prediction change {record['prediction_change_fp16']:.1e}; record {js}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m hourglass_sep.release",
+        description="Turn a trained model.pt into the compact release.pt + release.json.",
+    )
+    add_arguments(ap)
+    try:
+        return run(ap.parse_args(argv))
+    except UserError as exc:
+        print(f"release: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
