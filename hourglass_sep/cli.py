@@ -31,7 +31,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "parameters, GFLOP per second of audio, activation memory",
     ),
     "train": ("hourglass_sep.train", "train one network (checkpoints, resume)"),
-    "separate": ("hourglass_sep.separate", "split songs into voice.wav and accompaniment.wav"),
+    "separate": (
+        "hourglass_sep.separate",
+        "split songs (files or folders: wav/flac/ogg/mp3/aiff) into voice and accompaniment stems",
+    ),
+    "export-release": (
+        "hourglass_sep.release",
+        "turn a trained model.pt into the shipped release.pt + release.json",
+    ),
     "baseline": (
         "hourglass_sep.scoring",
         "mixture-as-estimate SDR per test clip (the NSDR baseline)",

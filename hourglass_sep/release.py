@@ -7,7 +7,7 @@ its md5 and a summary of how it was trained.  ``hourglass-sep separate`` without
 a damaged or replaced file is refused with a message instead of separating with
 garbage.  Make one with::
 
-    python -m hourglass_sep.release results/release/models/release/model.pt hourglass_sep/resources
+    hourglass-sep export-release results/release/models/release/model.pt hourglass_sep/resources
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import hashlib
 import io
 import json
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -172,20 +171,3 @@ def run(args: argparse.Namespace) -> int:
         f"prediction change {record['prediction_change_fp16']:.1e}; record {js}"
     )
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m hourglass_sep.release",
-        description="Turn a trained model.pt into the compact release.pt + release.json.",
-    )
-    add_arguments(ap)
-    try:
-        return run(ap.parse_args(argv))
-    except UserError as exc:
-        print(f"release: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -96,7 +96,8 @@ def test_cli_default_model(tmp_path, capsys, exported, monkeypatch):
 def test_export_refuses_bad_models(tmp_path):
     with pytest.raises(UserError, match="model file not found"):
         release.export_release(tmp_path / "nope.pt", tmp_path)
-    assert release.main([str(tmp_path / "nope.pt"), str(tmp_path)]) == 2
+    rc = main(["export-release", str(tmp_path / "nope.pt"), str(tmp_path)])
+    assert rc == 2
 
 
 @pytest.mark.skipif(
