@@ -192,6 +192,12 @@ class TrainConfig:
         metavar="D",
         per_scale=True,
     )
+    grad_clip: float = setting(
+        0.0,
+        "clip the gradients' global L2 norm to this value before each Adam step (0 = off, "
+        "the report's way)",
+        metavar="NORM",
+    )
     # ---- execution: set per job, not per variant
     checkpoint_every: int = setting(
         500,
@@ -245,6 +251,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 problems.append(f"{name}={value} (must be a positive number)")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
+            problems.append(f"grad_clip={self.grad_clip} (must be >= 0; 0 = no clipping)")
         if not (0.0 <= float(self.weight_average) < 1.0):
             problems.append(
                 f"weight_average={self.weight_average} (the decay of the weight average: "

@@ -699,6 +699,8 @@ class Trainer:
             )
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.opt.step()
         if self.average is not None:
             self.average.update(self.model)

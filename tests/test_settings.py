@@ -166,3 +166,16 @@ def test_current_keys_give_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConfigDeprecationWarning)
         validate_config(config, SCHEMA)
+
+
+def test_grad_clip_reaches_the_cli():
+    """grad_clip: a setting added by its field, its schema key, its use in train.py and tests."""
+    from hourglass_sep import train as tr
+    from hourglass_sep.errors import UserError
+
+    assert "--grad-clip 0" in settings.setting_flags(TrainConfig, {"grad_clip": 0.0})
+    with pytest.raises(UserError, match="grad_clip=-1"):
+        TrainConfig(grad_clip=-1.0)
+    parser = argparse.ArgumentParser()
+    tr.add_arguments(parser)
+    assert parser.parse_args(["--cache", "c", "-o", "o", "--grad-clip", "0.5"]).grad_clip == 0.5

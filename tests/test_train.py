@@ -590,3 +590,26 @@ def test_checkpoint_of_the_old_kind_name_resumes(cache_path, tmp_path):
     torch.save(ck, ck_path)
     info = tr.train(cache_path, out, arch, replace(cfg, iterations=6))
     assert info["resumed_from"] == 4 and info["steps"] == 6
+
+
+def test_grad_clip_bounds_the_first_updates(cache_path, tmp_path):
+    """A clip far below the gradients' norm leaves Adam's first steps at ~eps: weights stay."""
+    arch = ArchConfig(**TINY)
+    base = tr.TrainConfig(
+        iterations=2, lr=1e-2, frames=FRAMES, threads=1, device="cpu", checkpoint_every=0
+    )
+    torch.manual_seed(base.seed)  # the trainer's own initialisation
+    init = {k: v.clone() for k, v in build_model(arch).state_dict().items()}
+
+    def moved(cfg, name):
+        tr.train(cache_path, tmp_path / name, arch, cfg)
+        state = _state(tmp_path / name)
+        return max(
+            float((state[k].float() - init[k].float()).abs().max())
+            for k in init
+            if k.endswith("weight") and init[k].dtype.is_floating_point
+        )
+
+    free = moved(base, "free.pt")
+    clipped = moved(replace(base, grad_clip=1e-12), "clipped.pt")
+    assert free > 5e-3 and clipped < 1e-4, (free, clipped)
