@@ -689,14 +689,12 @@ def test_reference_cache_stale_missing_and_bad_files(tmp_path):
 def test_cli_cached_backend_with_reference_cache(tmp_path, capsys):
     """references -> baseline --references -> score --references (two workers): same
     numbers as museval without any cache; a shorter estimate is scored on the fly."""
-    from hourglass_sep import reference_cache as RC
-
     cat, refs = write_corpus(tmp_path)
     for k in (0, 1):
         assert (
-            RC.main(
-                ["--catalogue", str(cat), "--shard", f"{k}/2", "-o", str(tmp_path / f"r{k}.npz")]
-                + ["--workers", "1", "--no-progress"]
+            main(
+                ["references", "--catalogue", str(cat), "--shard", f"{k}/2"]
+                + ["-o", str(tmp_path / f"r{k}.npz"), "--workers", "1", "--no-progress"]
             )
             == 0
         )
