@@ -88,7 +88,61 @@ def _scale_note(inputs: Inputs, markers: bool = False, width: int = 110) -> str:
 
 
 # ----------------------------------------------------------------------------- metrics
+BAR_H = 0.38  # bar height of the metrics figure (rows are 1 apart; two sources a row)
+
+
+def _measured_bars(ax, inputs: Inputs, rows: list[dict], src: str, m: str, ys) -> None:
+    """One source's measured means as bars, each labelled with its value."""
+    vals = np.array([inputs.summary_row(r).get(f"{src}_{m}", np.nan) for r in rows], dtype=float)
+    ax.barh(
+        ys,
+        np.nan_to_num(vals),
+        height=BAR_H,
+        color=SRC_COLORS[src],
+        alpha=0.85,
+        label=f"{src} (measured)",
+    )
+    for yi, v in zip(ys, vals):
+        if np.isfinite(v):
+            ax.text(
+                v,
+                yi,
+                f" {v:.2f}",
+                va="center",
+                ha="left" if v >= 0 else "right",
+                fontsize=7,
+            )
+
+
+def _reported_marks(ax, rows: list[dict], src: str, m: str, ys, legend: bool) -> None:
+    """The report's (or Park's paper's) numbers as diamonds beside each bar, and the paper's
+    figure as a dotted line: the targets the measured bars are read against."""
+    rep = np.array(
+        [np.nan if reported_value(r, src, m) is None else reported_value(r, src, m) for r in rows]
+    )
+    ok = np.isfinite(rep)
+    if ok.any():
+        ax.scatter(
+            rep[ok],
+            ys[ok],
+            marker="D",
+            s=22,
+            color="black",
+            zorder=3,
+            label="reported (report / Park's paper)" if legend else None,
+        )
+    pv = refs.PARK_PAPER.voice if src == "voice" else refs.PARK_PAPER.accompaniment
+    ax.axvline(
+        pv[refs.METRICS.index(m)],
+        color=SRC_COLORS[src],
+        ls=":",
+        lw=1.2,
+        label=f"Park's paper, {src}",
+    )
+
+
 def plot_metrics(inputs: Inputs, path: Path) -> Path | None:
+    """One panel per metric: measured bars per run and source against the reported numbers."""
     plt = _plt()
     rows = [r for r in inputs.rows if inputs.summary_row(r) is not None]
     missing = [r["variant"] + f"@{r['step']}" for r in inputs.rows if inputs.summary_row(r) is None]
@@ -98,56 +152,11 @@ def plot_metrics(inputs: Inputs, path: Path) -> Path | None:
     n = len(rows)
     fig, axes = plt.subplots(1, 3, figsize=(13, 1.2 + 0.42 * n + 0.6), sharey=True)
     y = np.arange(n)
-    h = 0.38
     for ax, m in zip(axes, refs.METRICS):
         for k, src in enumerate(refs.SOURCES):
-            off = (-h / 2) if k == 0 else (h / 2)
-            vals = np.array(
-                [inputs.summary_row(r).get(f"{src}_{m}", np.nan) for r in rows], dtype=float
-            )
-            ax.barh(
-                y + off,
-                np.nan_to_num(vals),
-                height=h,
-                color=SRC_COLORS[src],
-                alpha=0.85,
-                label=f"{src} (measured)",
-            )
-            for yi, v in zip(y + off, vals):
-                if np.isfinite(v):
-                    ax.text(
-                        v,
-                        yi,
-                        f" {v:.2f}",
-                        va="center",
-                        ha="left" if v >= 0 else "right",
-                        fontsize=7,
-                    )
-            rep = np.array(
-                [
-                    np.nan if reported_value(r, src, m) is None else reported_value(r, src, m)
-                    for r in rows
-                ]
-            )
-            ok = np.isfinite(rep)
-            if ok.any():
-                ax.scatter(
-                    rep[ok],
-                    (y + off)[ok],
-                    marker="D",
-                    s=22,
-                    color="black",
-                    zorder=3,
-                    label="reported (report / Park's paper)" if k == 0 else None,
-                )
-            pv = refs.PARK_PAPER.voice if src == "voice" else refs.PARK_PAPER.accompaniment
-            ax.axvline(
-                pv[refs.METRICS.index(m)],
-                color=SRC_COLORS[src],
-                ls=":",
-                lw=1.2,
-                label=f"Park's paper, {src}",
-            )
+            ys = y + ((-BAR_H / 2) if k == 0 else (BAR_H / 2))
+            _measured_bars(ax, inputs, rows, src, m, ys)
+            _reported_marks(ax, rows, src, m, ys, legend=k == 0)
         ax.axvline(0, color="0.3", lw=0.8)
         ax.set_title(refs.METRIC_NAMES[m])
         ax.set_xlabel(f"{refs.METRIC_NAMES[m]} (dB)")
@@ -174,11 +183,8 @@ def plot_metrics(inputs: Inputs, path: Path) -> Path | None:
 
 
 # ----------------------------------------------------------------------------- per-clip NSDR
-def plot_nsdr_distribution(inputs: Inputs, path: Path) -> Path | None:
-    plt = _plt()
-    if inputs.scores is None:
-        log.warning("nsdr_distribution.png skipped: no per-clip score tables given (--scores)")
-        return None
+def _nsdr_data(inputs: Inputs) -> list[tuple[dict, dict[str, np.ndarray]]]:
+    """(experiment row, {source: NSDR of its ok clips}) for rows with any per-clip NSDR."""
     data = []
     for r in inputs.rows:
         s = inputs.clip_scores(r)
@@ -194,6 +200,52 @@ def plot_nsdr_distribution(inputs: Inputs, path: Path) -> Path | None:
         }
         if any(len(v) for v in vals.values()):
             data.append((r, vals))
+    return data
+
+
+def _nsdr_panel(ax, series: list[np.ndarray], src: str) -> None:
+    """Horizontal box plots of one source's per-clip NSDR, one per run, with clip counts."""
+    pos = np.arange(len(series))
+    kw = dict(
+        positions=pos,
+        widths=0.6,
+        patch_artist=True,
+        showmeans=True,
+        meanprops=dict(marker="^", markerfacecolor="white", markeredgecolor="black", markersize=5),
+        medianprops=dict(color="black"),
+        flierprops=dict(marker=".", markersize=3, alpha=0.5),
+    )
+    try:  # matplotlib >= 3.10
+        bp = ax.boxplot(series, orientation="horizontal", **kw)
+    except TypeError:
+        bp = ax.boxplot(series, vert=False, **kw)
+    for patch in bp["boxes"]:
+        patch.set_facecolor(SRC_COLORS[src])
+        patch.set_alpha(0.6)
+    for p, v in zip(pos, series):
+        ax.text(
+            1.0,
+            p,
+            f"n={np.isfinite(v).sum()}",
+            transform=ax.get_yaxis_transform(),
+            fontsize=7,
+            va="center",
+            ha="right",
+            color="0.35",
+        )
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_title(f"{SRC_NAMES[src]} NSDR per clip")
+    ax.set_xlabel("NSDR (dB): SDR of the estimate - SDR of the mixture")
+    ax.grid(axis="y", visible=False)
+
+
+def plot_nsdr_distribution(inputs: Inputs, path: Path) -> Path | None:
+    """Per-clip NSDR spread per run: the means alone hide failing clips."""
+    plt = _plt()
+    if inputs.scores is None:
+        log.warning("nsdr_distribution.png skipped: no per-clip score tables given (--scores)")
+        return None
+    data = _nsdr_data(inputs)
     if not data:
         log.warning(
             "nsdr_distribution.png skipped: the score tables hold no per-clip NSDR of the "
@@ -204,40 +256,7 @@ def plot_nsdr_distribution(inputs: Inputs, path: Path) -> Path | None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 1.4 + 0.45 * n), sharey=True)
     for ax, src in zip(axes, refs.SOURCES):
         series = [d[1][src] if len(d[1][src]) else np.array([np.nan]) for d in data]
-        pos = np.arange(n)
-        kw = dict(
-            positions=pos,
-            widths=0.6,
-            patch_artist=True,
-            showmeans=True,
-            meanprops=dict(
-                marker="^", markerfacecolor="white", markeredgecolor="black", markersize=5
-            ),
-            medianprops=dict(color="black"),
-            flierprops=dict(marker=".", markersize=3, alpha=0.5),
-        )
-        try:  # matplotlib >= 3.10
-            bp = ax.boxplot(series, orientation="horizontal", **kw)
-        except TypeError:
-            bp = ax.boxplot(series, vert=False, **kw)
-        for patch in bp["boxes"]:
-            patch.set_facecolor(SRC_COLORS[src])
-            patch.set_alpha(0.6)
-        for p, v in zip(pos, series):
-            ax.text(
-                1.0,
-                p,
-                f"n={np.isfinite(v).sum()}",
-                transform=ax.get_yaxis_transform(),
-                fontsize=7,
-                va="center",
-                ha="right",
-                color="0.35",
-            )
-        ax.axvline(0, color="0.3", lw=0.8)
-        ax.set_title(f"{SRC_NAMES[src]} NSDR per clip")
-        ax.set_xlabel("NSDR (dB): SDR of the estimate - SDR of the mixture")
-        ax.grid(axis="y", visible=False)
+        _nsdr_panel(ax, series, src)
     axes[0].set_yticks(np.arange(n), [_run_label(d[0]) for d in data])
     axes[0].invert_yaxis()
     fig.suptitle(

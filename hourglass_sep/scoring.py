@@ -809,6 +809,77 @@ def mixture_baseline(
     return df[BASELINE_COLUMNS].sort_values("clip", kind="stable").reset_index(drop=True)
 
 
+def _indexed_baseline(baseline, clips):
+    """The baseline table indexed by clip, checked to cover every clip to score.
+
+    A partial baseline (some shard files forgotten) would silently rescore mixtures; a
+    clear error names the fix instead.
+    """
+    baseline = baseline.set_index(baseline["clip"].astype(str), drop=False)
+    missing = [c for c in clips["clip"].astype(str) if c not in baseline.index]
+    if missing:
+        raise UserError(
+            f"the baseline tables lack {len(missing)} of the {len(clips)} clips to score "
+            f"(e.g. {', '.join(missing[:3])}); pass every shard file of "
+            "`hourglass-sep baseline` to --baseline "
+            "(or omit --baseline to score the mixture here)"
+        )
+    return baseline
+
+
+def _score_tasks(
+    clips, index, baseline, entries: dict, backend: str, max_shortfall_s: float | None
+) -> list[dict]:
+    """One picklable task per clip for the worker pool (estimates may be absent: ``None``)."""
+    tasks = []
+    for r in clips.itertuples(index=False):
+        clip = str(r.clip)
+        b = bs = None
+        if baseline is not None:
+            brow = baseline.loc[clip]
+            if str(brow["status"]) == "ok":  # a failed baseline row: the mixture is rescored here
+                b = {c: float(brow[c]) for c in MIX_COLUMNS}
+                bs = int(brow["samples"])
+        tasks.append(
+            {
+                "clip": clip,
+                "singer": str(r.singer),
+                "path": str(r.path),
+                "samples": int(r.samples),
+                "estimates": index.where.get(clip),
+                "backend": backend,
+                "baseline": b,
+                "baseline_samples": bs,
+                "max_shortfall_s": max_shortfall_s,
+                "references": entries[clip],
+            }
+        )
+    return tasks
+
+
+def _log_extra_estimates(index, clips) -> None:
+    """Say when the estimates hold clips that are not scored (e.g. a wider split)."""
+    expected = set(clips["clip"].astype(str))
+    extra = [c for c in index.where if c not in expected]
+    if extra:
+        log.info(
+            "%d clips in the estimates are not among the clips to score (e.g. %s); ignored",
+            len(extra),
+            extra[0],
+        )
+
+
+def _log_missing_estimates(tasks: list[dict]) -> None:
+    """Warn up front: clips without estimates become failure rows, not a crash."""
+    n_missing = sum(t["estimates"] is None for t in tasks)
+    if n_missing:
+        log.warning(
+            "%d of %d clips are missing from the estimates; recorded as failures",
+            n_missing,
+            len(tasks),
+        )
+
+
 def score_estimates(
     clips,
     estimates: str | os.PathLike | Sequence[str | os.PathLike],
@@ -835,54 +906,11 @@ def score_estimates(
         estimates = [estimates]
     index = EstimatesIndex(estimates)
     if baseline is not None:
-        baseline = baseline.set_index(baseline["clip"].astype(str), drop=False)
-        missing = [c for c in clips["clip"].astype(str) if c not in baseline.index]
-        if missing:
-            raise UserError(
-                f"the baseline tables lack {len(missing)} of the {len(clips)} clips to score "
-                f"(e.g. {', '.join(missing[:3])}); pass every shard file of "
-                "`hourglass-sep baseline` to --baseline "
-                "(or omit --baseline to score the mixture here)"
-            )
+        baseline = _indexed_baseline(baseline, clips)
     entries = reference_entries(clips, references, backend)
-    expected = set(clips["clip"].astype(str))
-    extra = [c for c in index.where if c not in expected]
-    if extra:
-        log.info(
-            "%d clips in the estimates are not among the clips to score (e.g. %s); ignored",
-            len(extra),
-            extra[0],
-        )
-    tasks = []
-    for r in clips.itertuples(index=False):
-        clip = str(r.clip)
-        b = bs = None
-        if baseline is not None:
-            brow = baseline.loc[clip]
-            if str(brow["status"]) == "ok":  # a failed baseline row: the mixture is rescored here
-                b = {c: float(brow[c]) for c in MIX_COLUMNS}
-                bs = int(brow["samples"])
-        tasks.append(
-            {
-                "clip": clip,
-                "singer": str(r.singer),
-                "path": str(r.path),
-                "samples": int(r.samples),
-                "estimates": index.where.get(clip),
-                "backend": backend,
-                "baseline": b,
-                "baseline_samples": bs,
-                "max_shortfall_s": max_shortfall_s,
-                "references": entries[clip],
-            }
-        )
-    n_missing = sum(t["estimates"] is None for t in tasks)
-    if n_missing:
-        log.warning(
-            "%d of %d clips are missing from the estimates; recorded as failures",
-            n_missing,
-            len(tasks),
-        )
+    _log_extra_estimates(index, clips)
+    tasks = _score_tasks(clips, index, baseline, entries, backend, max_shortfall_s)
+    _log_missing_estimates(tasks)
     try:
         rows = run_tasks(_score_task, tasks, workers, backend, progress, desc="score")
     finally:

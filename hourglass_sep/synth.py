@@ -401,8 +401,11 @@ def _chord(
     return (tonic + ivs[0]) % 12, pcs
 
 
-def make_song(seed: int, singer: Singer, song_id: str) -> Song:
-    rng = _rng(seed, "song", singer.name, song_id)
+def _song_harmony(rng: np.random.Generator) -> tuple:
+    """Key, tempo, metre and the chord of each bar of the cycle.
+
+    Drawn first, in this order, so a song's random stream (and the corpus) stays stable.
+    """
     tonic = int(rng.integers(12))
     mode = "minor" if rng.random() < 0.4 else "major"
     scale = MINOR if mode == "minor" else MAJOR
@@ -419,8 +422,11 @@ def make_song(seed: int, singer: Singer, song_id: str) -> Song:
         for k in range(bars_per_chord):
             chords.append(ch)
             span.append((k, bars_per_chord))
+    return tonic, mode, scale, bpm, bpb, prog, bars_per_chord, chords, span
 
-    # melody register inside the singer's range, and the key's notes in it
+
+def _melody_notes(rng: np.random.Generator, singer: Singer, tonic: int, scale: tuple) -> np.ndarray:
+    """The key's notes in a 12-17 semitone register inside the singer's range."""
     width = int(rng.integers(12, 18))
     lo = int(
         np.clip(
@@ -430,9 +436,15 @@ def make_song(seed: int, singer: Singer, song_id: str) -> Song:
         )
     )
     pcs = {(tonic + s) % 12 for s in scale}
-    scale_notes = np.array([m for m in range(lo, lo + width + 1) if m % 12 in pcs])
+    return np.array([m for m in range(lo, lo + width + 1) if m % 12 in pcs])
 
-    # note values (beats) around a preferred syllable length of 0.25-0.45 s (2-4 syllables a second)
+
+def _note_values(rng: np.random.Generator, bpm: float) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Note values (beats), their probabilities and phrase lengths (beats) for the tempo.
+
+    Note values sit around a preferred syllable length of 0.25-0.45 s (2-4 syllables a
+    second) whatever the tempo; phrases last 1.5-4.5 s.
+    """
     beat = 60.0 / bpm
     dur_vals = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0])
     pref = rng.uniform(0.22, 0.4)
@@ -440,10 +452,14 @@ def make_song(seed: int, singer: Singer, song_id: str) -> Song:
         [0.6, 1.0, 0.5, 1.0, 0.4, 0.3]
     )
     dur_p /= dur_p.sum()
-    # phrases of 1.5-4.5 s, in beats
     phrase_beats = tuple(sorted({max(2, int(round(sec / beat))) for sec in (1.6, 2.4, 3.2, 4.2)}))
+    return dur_vals, dur_p, phrase_beats
 
-    # instrument mix
+
+def _arrangement(
+    rng: np.random.Generator, bpm: float, bpb: int, scale_notes: np.ndarray
+) -> tuple[list[dict], dict | None, dict | None]:
+    """The accompaniment: 2-4 harmonic instruments, usually bass and drums, maybe a lead."""
     k = int(rng.integers(2, 5))
     kinds = list(rng.choice(HARMONIC_INSTRUMENTS, size=k, replace=False, p=HARMONIC_P))
     instruments = [_make_instrument(rng, kind, bpm, bpb) for kind in sorted(kinds)]
@@ -463,6 +479,20 @@ def make_song(seed: int, singer: Singer, song_id: str) -> Song:
             vib_depth=rng.uniform(0.08, 0.3),
             phases=rng.uniform(0, 2 * np.pi, TABLE // 2),
         )
+    return instruments, drums, lead
+
+
+def make_song(seed: int, singer: Singer, song_id: str) -> Song:
+    """One song of a singer, from its own random stream (seed, singer, song) only.
+
+    So every clip of the song hears the same key, tempo and band, and changing the corpus
+    size leaves the songs that stay unchanged.
+    """
+    rng = _rng(seed, "song", singer.name, song_id)
+    tonic, mode, scale, bpm, bpb, prog, bars_per_chord, chords, span = _song_harmony(rng)
+    scale_notes = _melody_notes(rng, singer, tonic, scale)
+    dur_vals, dur_p, phrase_beats = _note_values(rng, bpm)
+    instruments, drums, lead = _arrangement(rng, bpm, bpb, scale_notes)
     return Song(
         singer=singer.name,
         id=song_id,
@@ -494,119 +524,156 @@ def make_song(seed: int, singer: Singer, song_id: str) -> Song:
     )
 
 
-def _make_instrument(rng: np.random.Generator, kind: str, bpm: float, bpb: int) -> dict:
-    steps = 4 * bpb
-    inst = dict(kind=kind, phases=rng.uniform(0, 2 * np.pi, TABLE // 2))
-    if kind == "pad":
-        inst.update(
-            gain=10 ** (rng.uniform(-7, -1) / 20),
-            centre=int(rng.integers(55, 65)),
-            cutoff=rng.uniform(700, 2500),
-            detune=rng.uniform(4, 10),
-            attack=rng.uniform(0.15, 0.6),
-            release=rng.uniform(0.3, 0.8),
-            notes=int(rng.integers(3, 5)),
-        )
-    elif kind == "organ":
-        bars = {
-            1: 1.0,
-            2: rng.uniform(0.3, 1.0),
-            3: rng.uniform(0.0, 0.6),
-            4: rng.uniform(0.0, 0.4),
-            6: rng.uniform(0.0, 0.25),
-            8: rng.uniform(0.0, 0.25),
-        }
-        stabs = rng.random() < 0.35
-        inst.update(
-            gain=10 ** (rng.uniform(-8, -2) / 20),
-            centre=int(rng.integers(52, 64)),
-            drawbars=bars,
-            stabs=stabs,
-            trem_rate=rng.uniform(5.5, 7.0),
-            trem_depth=rng.uniform(0.0, 0.3),
-            notes=int(rng.integers(3, 5)),
-        )
-    elif kind == "strings":
-        inst.update(
-            gain=10 ** (rng.uniform(-8, -2) / 20),
-            centre=int(rng.integers(60, 71)),
-            cutoff=rng.uniform(1800, 3500),
-            vib_rate=rng.uniform(4.8, 6.2),
-            vib_depth=rng.uniform(0.06, 0.16),
-            attack=rng.uniform(0.2, 0.5),
-            release=rng.uniform(0.3, 0.7),
-            notes=3,
-        )
-    elif kind == "piano":
+def _pad_settings(rng: np.random.Generator, bpm: float, bpb: int) -> dict:
+    """Sustained, filtered, detuned chords."""
+    return dict(
+        gain=10 ** (rng.uniform(-7, -1) / 20),
+        centre=int(rng.integers(55, 65)),
+        cutoff=rng.uniform(700, 2500),
+        detune=rng.uniform(4, 10),
+        attack=rng.uniform(0.15, 0.6),
+        release=rng.uniform(0.3, 0.8),
+        notes=int(rng.integers(3, 5)),
+    )
+
+
+def _organ_settings(rng: np.random.Generator, bpm: float, bpb: int) -> dict:
+    """Drawbar organ: held chords or, a third of the time, short stabs."""
+    bars = {
+        1: 1.0,
+        2: rng.uniform(0.3, 1.0),
+        3: rng.uniform(0.0, 0.6),
+        4: rng.uniform(0.0, 0.4),
+        6: rng.uniform(0.0, 0.25),
+        8: rng.uniform(0.0, 0.25),
+    }
+    stabs = rng.random() < 0.35
+    return dict(
+        gain=10 ** (rng.uniform(-8, -2) / 20),
+        centre=int(rng.integers(52, 64)),
+        drawbars=bars,
+        stabs=stabs,
+        trem_rate=rng.uniform(5.5, 7.0),
+        trem_depth=rng.uniform(0.0, 0.3),
+        notes=int(rng.integers(3, 5)),
+    )
+
+
+def _strings_settings(rng: np.random.Generator, bpm: float, bpb: int) -> dict:
+    """A string section: slow attack, vibrato, three-note chords."""
+    return dict(
+        gain=10 ** (rng.uniform(-8, -2) / 20),
+        centre=int(rng.integers(60, 71)),
+        cutoff=rng.uniform(1800, 3500),
+        vib_rate=rng.uniform(4.8, 6.2),
+        vib_depth=rng.uniform(0.06, 0.16),
+        attack=rng.uniform(0.2, 0.5),
+        release=rng.uniform(0.3, 0.7),
+        notes=3,
+    )
+
+
+def _piano_settings(rng: np.random.Generator, bpm: float, bpb: int) -> dict:
+    """Struck chords in one of a few rhythms: (16th step, length in steps) per chord."""
+    pats = [
+        [(0, 4), (4, 4), (8, 4), (12, 4)],
+        [(0, 8), (8, 8)],
+        [(2, 2), (6, 2), (10, 2), (14, 2)],
+        [(0, 6), (6, 4), (10, 6)],
+        [(0, 3), (3, 3), (6, 2), (8, 4), (12, 4)],
+    ]
+    pat = pats[int(rng.integers(len(pats)))] if bpb == 4 else [(0, 4), (4, 4), (8, 4)]
+    return dict(
+        gain=10 ** (rng.uniform(-5, 0) / 20),
+        centre=int(rng.integers(58, 67)),
+        pattern=pat,
+        tilt=rng.uniform(0.9, 1.4),
+        decay=rng.uniform(0.7, 2.0),
+        bright_decay=rng.uniform(0.15, 0.4),
+        hammer=rng.uniform(0.08, 0.16),
+        notes=4,
+    )
+
+
+def _guitar_settings(rng: np.random.Generator, bpm: float, bpb: int) -> dict:
+    """Strummed plucked strings on a strumming pattern (16th steps) that fits the metre."""
+    if bpb == 4:
         pats = [
-            [(0, 4), (4, 4), (8, 4), (12, 4)],
-            [(0, 8), (8, 8)],
-            [(2, 2), (6, 2), (10, 2), (14, 2)],
-            [(0, 6), (6, 4), (10, 6)],
-            [(0, 3), (3, 3), (6, 2), (8, 4), (12, 4)],
+            [0, 4, 8, 12],
+            [0, 4, 6, 10, 12, 14],
+            [0, 2, 4, 6, 8, 10, 12, 14],
+            [0, 6, 8, 14],
+            [0, 3, 6, 8, 10, 12, 14],
         ]
-        pat = pats[int(rng.integers(len(pats)))] if bpb == 4 else [(0, 4), (4, 4), (8, 4)]
-        inst.update(
-            gain=10 ** (rng.uniform(-5, 0) / 20),
-            centre=int(rng.integers(58, 67)),
-            pattern=pat,
-            tilt=rng.uniform(0.9, 1.4),
-            decay=rng.uniform(0.7, 2.0),
-            bright_decay=rng.uniform(0.15, 0.4),
-            hammer=rng.uniform(0.08, 0.16),
-            notes=4,
-        )
-    elif kind == "guitar":
-        if bpb == 4:
-            pats = [
-                [0, 4, 8, 12],
-                [0, 4, 6, 10, 12, 14],
-                [0, 2, 4, 6, 8, 10, 12, 14],
-                [0, 6, 8, 14],
-                [0, 3, 6, 8, 10, 12, 14],
-            ]
-        else:
-            pats = [[0, 4, 8], [0, 4, 6, 8, 10]]
-        inst.update(
-            gain=10 ** (rng.uniform(-6, 0) / 20),
-            pattern=pats[int(rng.integers(len(pats)))],
-            pluck=rng.uniform(0.1, 0.25),
-            decay=rng.uniform(0.35, 1.0),
-            bright_decay=rng.uniform(0.08, 0.25),
-            spread=rng.uniform(0.006, 0.016),
-            low=int(rng.integers(40, 47)),
-        )
-    elif kind == "arp":
-        inst.update(
-            gain=10 ** (rng.uniform(-9, -3) / 20),
-            low=int(rng.integers(57, 67)),
-            step=2 if bpm > 95 else int(rng.choice([1, 2])),
-            pluck=rng.uniform(0.15, 0.4),
-            decay=rng.uniform(0.25, 0.6),
-            bright_decay=rng.uniform(0.05, 0.2),
-            updown=bool(rng.random() < 0.5),
-        )
-    elif kind == "bass":
-        if bpb == 4:
-            pats = [
-                [(0, 16, 0)],
-                [(0, 8, 0), (8, 8, 7)],
-                [(0, 4, 0), (4, 4, 0), (8, 4, 7), (12, 4, 0)],
-                [(s, 2, 0) for s in range(0, 16, 2)],
-                [(0, 6, 0), (6, 2, 0), (8, 4, 7), (12, 2, 12), (14, 2, 7)],
-                [(0, 3, 0), (3, 5, 0), (8, 3, 0), (11, 5, 7)],
-            ]
-        else:
-            pats = [[(0, 8, 0), (8, 4, 7)], [(0, 4, 0), (4, 4, 7), (8, 4, 12)]]
-        inst.update(
-            gain=10 ** (rng.uniform(0, 5) / 20),
-            pattern=pats[int(rng.integers(len(pats)))],
-            cutoff=rng.uniform(500, 1500),
-            decay=rng.uniform(0.3, 1.0),
-            low=int(rng.integers(31, 36)),
-            tilt=rng.uniform(1.0, 1.6),
-        )
-    inst["steps"] = steps
+    else:
+        pats = [[0, 4, 8], [0, 4, 6, 8, 10]]
+    return dict(
+        gain=10 ** (rng.uniform(-6, 0) / 20),
+        pattern=pats[int(rng.integers(len(pats)))],
+        pluck=rng.uniform(0.1, 0.25),
+        decay=rng.uniform(0.35, 1.0),
+        bright_decay=rng.uniform(0.08, 0.25),
+        spread=rng.uniform(0.006, 0.016),
+        low=int(rng.integers(40, 47)),
+    )
+
+
+def _arp_settings(rng: np.random.Generator, bpm: float, bpb: int) -> dict:
+    """Plucked chord tones one at a time; only 8ths at fast tempi."""
+    return dict(
+        gain=10 ** (rng.uniform(-9, -3) / 20),
+        low=int(rng.integers(57, 67)),
+        step=2 if bpm > 95 else int(rng.choice([1, 2])),
+        pluck=rng.uniform(0.15, 0.4),
+        decay=rng.uniform(0.25, 0.6),
+        bright_decay=rng.uniform(0.05, 0.2),
+        updown=bool(rng.random() < 0.5),
+    )
+
+
+def _bass_settings(rng: np.random.Generator, bpm: float, bpb: int) -> dict:
+    """A bass line pattern: (16th step, length in steps, semitones above the root)."""
+    if bpb == 4:
+        pats = [
+            [(0, 16, 0)],
+            [(0, 8, 0), (8, 8, 7)],
+            [(0, 4, 0), (4, 4, 0), (8, 4, 7), (12, 4, 0)],
+            [(s, 2, 0) for s in range(0, 16, 2)],
+            [(0, 6, 0), (6, 2, 0), (8, 4, 7), (12, 2, 12), (14, 2, 7)],
+            [(0, 3, 0), (3, 5, 0), (8, 3, 0), (11, 5, 7)],
+        ]
+    else:
+        pats = [[(0, 8, 0), (8, 4, 7)], [(0, 4, 0), (4, 4, 7), (8, 4, 12)]]
+    return dict(
+        gain=10 ** (rng.uniform(0, 5) / 20),
+        pattern=pats[int(rng.integers(len(pats)))],
+        cutoff=rng.uniform(500, 1500),
+        decay=rng.uniform(0.3, 1.0),
+        low=int(rng.integers(31, 36)),
+        tilt=rng.uniform(1.0, 1.6),
+    )
+
+
+_INSTRUMENT_SETTINGS = {
+    "pad": _pad_settings,
+    "organ": _organ_settings,
+    "strings": _strings_settings,
+    "piano": _piano_settings,
+    "guitar": _guitar_settings,
+    "arp": _arp_settings,
+    "bass": _bass_settings,
+}
+
+
+def _make_instrument(rng: np.random.Generator, kind: str, bpm: float, bpb: int) -> dict:
+    """One accompaniment part: its wavetable phases, then the kind's own random settings.
+
+    The phases are drawn before the settings and the keys keep this order, so the draws
+    (and the corpus) do not depend on how the settings are organised.
+    """
+    inst = dict(kind=kind, phases=rng.uniform(0, 2 * np.pi, TABLE // 2))
+    inst.update(_INSTRUMENT_SETTINGS[kind](rng, bpm, bpb))
+    inst["steps"] = 4 * bpb
     return inst
 
 
@@ -732,11 +799,12 @@ def corpus_layout(
     return specs
 
 
-def _melody(
-    song: Song, singer: Singer, rng: np.random.Generator, t0: float, dur: float
-) -> tuple[list[dict], dict]:
-    """The voice's notes of one clip (clip time in seconds) and the instrumental passage."""
-    beat = song.beat
+def _voice_span(rng: np.random.Generator, dur: float) -> tuple[float, float, tuple | None, str]:
+    """When the voice sings in a clip, and the instrumental passage (if any) it leaves free.
+
+    A third of the clips of 4 s or more get an intro, an outro or (from 7.5 s) an interlude
+    without voice, as real karaoke clips do.
+    """
     voice_from, voice_to = (
         rng.uniform(0.05, min(0.8, 0.15 * dur)),
         dur - rng.uniform(0.0, min(0.4, 0.1 * dur)),
@@ -756,12 +824,48 @@ def _melody(
         else:
             c = rng.uniform(0.35, 0.65) * dur
             hole = (c - length / 2, c + length / 2)
+    return voice_from, voice_to, hole, passage
 
-    notes: list[dict] = []
-    sn = song.scale_notes
+
+_MELODY_STEPS = np.arange(-4, 5)
+_MELODY_STEP_P = np.array([0.03, 0.05, 0.15, 0.22, 0.1, 0.22, 0.15, 0.05, 0.03])
+
+
+def _next_pitch(song: Song, rng: np.random.Generator, idx: int, pb: float, first: bool) -> int:
+    """The next note's index in the key's notes: a random walk pulled to the register's
+    centre and reflected at its ends, snapped to a chord tone on strong beats (and at a
+    phrase's start) most of the time."""
+    sn, steps = song.scale_notes, _MELODY_STEPS
+    p = _MELODY_STEP_P * np.exp(-0.25 * steps * (idx - (len(sn) - 1) / 2) / max(len(sn) / 4, 1))
+    idx += int(rng.choice(steps, p=p / p.sum()))
+    if idx < 0:  # reflect at the ends of the register
+        idx = -idx
+    if idx > len(sn) - 1:
+        idx = 2 * (len(sn) - 1) - idx
+    idx = int(np.clip(idx, 0, len(sn) - 1))
+    bar = int(math.floor(pb / song.bpb))
+    in_bar = pb - bar * song.bpb
+    strong = in_bar in ((0.0, 2.0) if song.bpb == 4 else (0.0,))
+    if (strong or first) and rng.random() < 0.7:
+        pcs = song.chord(bar)[1]
+        cand = np.flatnonzero(np.isin(sn % 12, pcs))
+        if len(cand):
+            idx = int(cand[np.argmin(np.abs(cand - idx) + 0.1 * rng.random(len(cand)))])
+    return idx
+
+
+def _phrases(
+    song: Song,
+    singer: Singer,
+    rng: np.random.Generator,
+    t0: float,
+    span: tuple[float, float, tuple | None],
+) -> tuple[list[dict], int]:
+    """The sung notes (onset in clip seconds, length in beats), phrase by phrase with
+    breaths between, skipping the instrumental hole; and the last pitch index."""
+    voice_from, voice_to, hole = span
+    beat, sn, notes = song.beat, song.scale_notes, []
     idx = int(rng.integers(len(sn) // 4, 3 * len(sn) // 4 + 1))
-    steps = np.arange(-4, 5)
-    step_p = np.array([0.03, 0.05, 0.15, 0.22, 0.1, 0.22, 0.15, 0.05, 0.03])
     b = math.ceil((t0 + voice_from) / beat * 2) / 2  # song beat, on the 8th-note grid
     end_b = (t0 + voice_to) / beat
     while b < end_b - 0.5:
@@ -776,23 +880,7 @@ def _melody(
                 break
             d = float(rng.choice(song.dur_vals, p=song.dur_p))
             d = min(d, b + phrase - pb + 0.5)
-            # pitch: a random walk on the key's notes, pulled to the centre, chord tones on
-            # strong beats
-            p = step_p * np.exp(-0.25 * steps * (idx - (len(sn) - 1) / 2) / max(len(sn) / 4, 1))
-            idx += int(rng.choice(steps, p=p / p.sum()))
-            if idx < 0:  # reflect at the ends of the register
-                idx = -idx
-            if idx > len(sn) - 1:
-                idx = 2 * (len(sn) - 1) - idx
-            idx = int(np.clip(idx, 0, len(sn) - 1))
-            bar = int(math.floor(pb / song.bpb))
-            in_bar = pb - bar * song.bpb
-            strong = in_bar in ((0.0, 2.0) if song.bpb == 4 else (0.0,))
-            if (strong or first) and rng.random() < 0.7:
-                pcs = song.chord(bar)[1]
-                cand = np.flatnonzero(np.isin(sn % 12, pcs))
-                if len(cand):
-                    idx = int(cand[np.argmin(np.abs(cand - idx) + 0.1 * rng.random(len(cand)))])
+            idx = _next_pitch(song, rng, idx, pb, first)
             notes.append(
                 dict(
                     on=on,
@@ -808,22 +896,17 @@ def _melody(
             notes[-1]["beats"] += float(rng.choice([0.0, 0.5, 1.0]))  # phrase-final notes are held
         rest = max(0.5, round(rng.uniform(0.15, 1.0) / beat * 2) / 2)  # a breath: 0.2-1 s
         b = math.ceil((pb + rest) * 2) / 2
+    return notes, idx
 
-    if not notes:  # a very short clip: one held note
-        notes.append(
-            dict(
-                on=voice_from,
-                beats=(voice_to - voice_from) / beat,
-                midi=float(sn[idx]),
-                vel=0.9,
-                phrase_start=True,
-            )
-        )
 
-    # articulation, lyrics
+def _note_ends(
+    notes: list[dict], song: Song, rng: np.random.Generator, end_limit: float, hole
+) -> None:
+    """Each note's legato flag and its end (``off``, s): it never overlaps the next note
+    or the instrumental hole, nor runs past ``end_limit``."""
     for i, nt in enumerate(notes):
         nxt = notes[i + 1] if i + 1 < len(notes) else None
-        end = nt["on"] + nt["beats"] * beat
+        end = nt["on"] + nt["beats"] * song.beat
         nt["legato_out"] = bool(
             nxt is not None
             and not nxt["phrase_start"]
@@ -834,7 +917,12 @@ def _melody(
             end = min(end, nxt["on"])
         if hole is not None and nt["on"] < hole[0]:
             end = min(end, hole[0])  # the instrumental passage stays free of voice
-        nt["off"] = min(end, voice_to if passage == "outro" else dur - 0.01)
+        nt["off"] = min(end, end_limit)
+
+
+def _lyrics(notes: list[dict], rng: np.random.Generator) -> None:
+    """A syllable (consonant, vowel, optional diphthong glide) per note; a legato note
+    sometimes continues the previous syllable (melisma) and never opens unvoiced."""
     for i, nt in enumerate(notes):
         lin = i > 0 and notes[i - 1]["legato_out"]
         nt["legato_in"] = lin
@@ -856,7 +944,11 @@ def _melody(
             if nt["cons"] in UNVOICED_CONS
             else rng.uniform(0.04, 0.08)
         )
-    # gaps before non-legato notes (room for the consonant), shortened notes end with a release
+
+
+def _release_gaps(notes: list[dict], rng: np.random.Generator) -> None:
+    """Shorten non-legato notes so the next consonant has room (and the note a release);
+    every note keeps at least 60 ms."""
     for i, nt in enumerate(notes):
         if not nt["legato_out"] and i + 1 < len(notes):
             nxt = notes[i + 1]
@@ -866,6 +958,30 @@ def _melody(
             )
             nt["off"] = min(nt["off"], nxt["on"] - gap)
         nt["off"] = max(nt["off"], nt["on"] + 0.06)
+
+
+def _melody(
+    song: Song, singer: Singer, rng: np.random.Generator, t0: float, dur: float
+) -> tuple[list[dict], dict]:
+    """The voice's notes of one clip (clip time in seconds) and the instrumental passage.
+
+    The steps draw from ``rng`` in a fixed order; reordering them would change the corpus.
+    """
+    voice_from, voice_to, hole, passage = _voice_span(rng, dur)
+    notes, idx = _phrases(song, singer, rng, t0, (voice_from, voice_to, hole))
+    if not notes:  # a very short clip: one held note
+        notes.append(
+            dict(
+                on=voice_from,
+                beats=(voice_to - voice_from) / song.beat,
+                midi=float(song.scale_notes[idx]),
+                vel=0.9,
+                phrase_start=True,
+            )
+        )
+    _note_ends(notes, song, rng, voice_to if passage == "outro" else dur - 0.01, hole)
+    _lyrics(notes, rng)
+    _release_gaps(notes, rng)
     return notes, dict(passage=passage, hole=hole, voice_from=voice_from, voice_to=voice_to)
 
 

@@ -362,14 +362,8 @@ def claims_sheet(verdicts: pd.DataFrame) -> pd.DataFrame:
     return verdicts[[c for c in CLAIMS_SHEET_COLUMNS if c in verdicts.columns]]
 
 
-def write_workbook(inputs: Inputs, out: str | Path) -> Path:
-    """Write ``result.xlsx`` atomically; returns its path."""
-    from openpyxl.formatting.rule import FormulaRule
-    from openpyxl.styles import Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    out = Path(out)
-    exp = experiment_table(inputs)
+def _workbook_sheets(inputs: Inputs, exp: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The sheets in workbook order: claims (when given) first, intervals (when given) last."""
     per_clip = (
         inputs.scores
         if inputs.scores is not None
@@ -387,8 +381,15 @@ def write_workbook(inputs: Inputs, out: str | Path) -> Path:
         sheets = {"claims": claims_sheet(inputs.claims), **sheets}
     if inputs.intervals is not None:
         sheets["intervals"] = inputs.intervals
-    # cell comments of the experiments sheet
-    cols = list(exp.columns)
+    return sheets
+
+
+def _experiment_comments(inputs: Inputs, cols: list[str]) -> dict[tuple[int, int], str]:
+    """Cell comments of the experiments sheet, keyed by (row, column), 1-based.
+
+    Headers say what each column measures and where it comes from; the reported cells say
+    which source printed the number, so a reader can check it without the docs.
+    """
     comments: dict[tuple[int, int], str] = {}
     for name, text in HEADER_NOTES.items():
         if name in cols:
@@ -413,7 +414,42 @@ def write_workbook(inputs: Inputs, out: str | Path) -> Path:
                 comments[(i + 2, cols.index(metric_col(src, m, "reported")) + 1)] = text
         if row.get("note"):
             comments[(i + 2, 1)] = str(row["note"])
+    return comments
 
+
+def _highlight_experiments(ws, exp: pd.DataFrame) -> None:
+    """Colour the measured - reported columns (green >= 0, red < 0) and bold the measured
+    ones, so the comparison with the report reads at a glance."""
+    from openpyxl.formatting.rule import FormulaRule
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    cols = list(exp.columns)
+    green = PatternFill("solid", start_color="C6EFCE", end_color="C6EFCE")
+    red = PatternFill("solid", start_color="FFC7CE", end_color="FFC7CE")
+    n = len(exp) + 1
+    for src in SOURCES:
+        for m in METRICS:
+            j = cols.index(metric_col(src, m, "diff")) + 1
+            L = get_column_letter(j)
+            rng = f"{L}2:{L}{max(n, 2)}"
+            ws.conditional_formatting.add(
+                rng, FormulaRule(formula=[f"AND(ISNUMBER({L}2),{L}2>=0)"], fill=green)
+            )
+            ws.conditional_formatting.add(
+                rng, FormulaRule(formula=[f"AND(ISNUMBER({L}2),{L}2<0)"], fill=red)
+            )
+            jm = cols.index(metric_col(src, m)) + 1
+            for i in range(2, n + 1):
+                ws.cell(row=i, column=jm).font = Font(bold=True)
+
+
+def write_workbook(inputs: Inputs, out: str | Path) -> Path:
+    """Write ``result.xlsx`` atomically; returns its path."""
+    out = Path(out)
+    exp = experiment_table(inputs)
+    sheets = _workbook_sheets(inputs, exp)
+    comments = _experiment_comments(inputs, list(exp.columns))
     with atomic_path(out) as tmp:
         with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
             for name, df in sheets.items():
@@ -426,24 +462,7 @@ def write_workbook(inputs: Inputs, out: str | Path) -> Path:
                     freeze="C2" if name == "experiments" else "A2",
                     comments=comments if name == "experiments" else None,
                 )
-            ws = xw.sheets["experiments"]
-            green = PatternFill("solid", start_color="C6EFCE", end_color="C6EFCE")
-            red = PatternFill("solid", start_color="FFC7CE", end_color="FFC7CE")
-            n = len(exp) + 1
-            for src in SOURCES:
-                for m in METRICS:
-                    j = cols.index(metric_col(src, m, "diff")) + 1
-                    L = get_column_letter(j)
-                    rng = f"{L}2:{L}{max(n, 2)}"
-                    ws.conditional_formatting.add(
-                        rng, FormulaRule(formula=[f"AND(ISNUMBER({L}2),{L}2>=0)"], fill=green)
-                    )
-                    ws.conditional_formatting.add(
-                        rng, FormulaRule(formula=[f"AND(ISNUMBER({L}2),{L}2<0)"], fill=red)
-                    )
-                    jm = cols.index(metric_col(src, m)) + 1
-                    for i in range(2, n + 1):
-                        ws.cell(row=i, column=jm).font = Font(bold=True)
+            _highlight_experiments(xw.sheets["experiments"], exp)
     log.info("wrote %s (%d experiment rows)", out, len(exp))
     return out
 
