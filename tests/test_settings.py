@@ -106,6 +106,7 @@ def test_resume_keys_come_from_the_fields():
         "seed",
         "precise_bn",
         "weight_average",
+        "grad_clip",
     }
     assert set(train.EXECUTION_KEYS) == {"device", "amp", "threads"}
 
