@@ -693,6 +693,7 @@ TINY_GROUPS = {
         "import_local_mir1k",
         "catalogue",
         "spectrogram_cache",
+        "references",
         "baseline",
     ],
 }

@@ -22,7 +22,7 @@ PRODUCTS = [
     "speed.tsv",
     *(
         f"figures/{n}.png"
-        for n in ("metrics", "nsdr_distribution", "training_loss", "example", "speed")
+        for n in ("metrics", "nsdr_distribution", "training_loss", "example", "speed", "claims")
     ),
 ]
 
