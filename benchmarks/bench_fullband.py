@@ -76,7 +76,7 @@ def quick_model(steps: int, path: Path, wavs: Path, seed: int = 0) -> Path:
         opt.step()
         if step % 100 == 0:
             dt = time.perf_counter() - t
-            print(f"  fit step {step}/{steps} loss {float(loss):.4f} ({dt:.0f} s)", flush=True)
+            print(f"  fit step {step}/{steps} loss {loss.item():.4f} ({dt:.0f} s)", flush=True)
     net.eval()
     record = {"format": MODEL_FORMAT, "arch": arch.to_dict(), "state_dict": net.state_dict()}
     record.update(step=steps, train={"steps": steps, "lr": 2e-3, "seed": seed, "quick": True})
@@ -117,6 +117,7 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def evaluate(bundle, clips: list[tuple[str, np.ndarray, int]]) -> dict:
+    from hourglass_sep.scoring import ClipError
     from hourglass_sep.separate import separate_waveform
 
     out: dict = {}
@@ -125,9 +126,14 @@ def evaluate(bundle, clips: list[tuple[str, np.ndarray, int]]) -> dict:
         for name, audio, sr in clips:
             v, a = separate_waveform(bundle, audio, sr, full_band=full)
             refs = np.stack([audio[1], audio[0]]).astype(np.float64)
-            rows.append(
-                {"clip": name, "samples": audio.shape[1], **score(refs, np.stack([v, a]), sr)}
-            )
+            try:
+                scores = score(refs, np.stack([v, a]), sr)
+            except ClipError as exc:  # e.g. a barely fitted model's all-zero mask
+                raise SystemExit(
+                    f"{name} ({mode}): {exc}; BSS Eval cannot score it. A model fitted only a "
+                    "few steps can predict nothing for a source: raise --fit-steps or pass --model"
+                ) from None
+            rows.append({"clip": name, "samples": audio.shape[1], **scores})
         out[mode] = summarise(rows)
     return out
 
