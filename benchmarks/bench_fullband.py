@@ -3,14 +3,14 @@
     python benchmarks/bench_fullband.py --model results/release/models/release/model.pt
     python benchmarks/bench_fullband.py --fit-steps 600 --save-model /tmp/quick.pt  # no model
 
-For MIR-1K test clips (16 kHz; ``../shared/data/mir1k/Wavfile``, singers other than
-abjones/amy, the first ``--clips`` by name) and for the 64-s song annar_4 resampled to
-44.1 kHz, separates the mixture (mean of the channels) twice — the report's 8 kHz
-protocol (silent above 4 kHz) and full band (``hourglass_sep.fullband``) — and scores both
-against the clip's own channels (voice = right, accompaniment = left) with BSS Eval v3
-(``scoring.bss_eval_sources``, fast_bss_eval backend).  Prints SDR per source, the
-length-weighted mean NSDR (SDR minus the mixture's SDR, as GNSDR) and the SDR of the band
-below 4 kHz alone.  Without ``--model`` a release-size network (4 stacks, F=20, +20,
+For MIR-1K test clips (16 kHz; ``../shared/data/mir1k/Wavfile`` or ``--data``, singers
+other than abjones/amy, the first ``--clips`` by name) and for the 64-s song annar_4 (or
+``--song``) resampled to 44.1 kHz, separates the mixture (mean of the channels) twice —
+the report's 8 kHz protocol (silent above 4 kHz) and full band (``hourglass_sep.fullband``) —
+and scores both against the clip's own channels (voice = right, accompaniment = left) with
+BSS Eval v3 (``scoring.bss_eval_sources``, fast_bss_eval backend).  Prints SDR per source,
+the length-weighted mean NSDR (SDR minus the mixture's SDR, as GNSDR) and the SDR of the
+band below 4 kHz alone.  Without ``--model`` a release-size network (4 stacks, F=20, +20,
 stem 20-40-40) is trained for ``--fit-steps`` steps on the MIR-1K training clips first.
 """
 
@@ -29,13 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 # the reference data beside the checkout, or where HOURGLASS_SEP_SHARED points
 SHARED = Path(os.environ.get("HOURGLASS_SEP_SHARED") or REPO.parent / "shared") / "data"
-WAVS = SHARED / "mir1k" / "Wavfile"
+MIR1K = SHARED / "mir1k"
 SONG = SHARED / "seed" / "annar_4.flac"
 TRAIN_SINGERS = ("abjones", "amy")
 
 
-def quick_model(steps: int, path: Path, seed: int = 0) -> Path:
-    """A release-size network trained ``steps`` steps (batch 4, 64 frames, Adam 2e-3) on MIR-1K."""
+def quick_model(steps: int, path: Path, wavs: Path, seed: int = 0) -> Path:
+    """A release-size network trained ``steps`` steps (batch 4, 64 frames, Adam 2e-3) on the
+    training singers' clips in ``wavs``."""
     import torch
 
     from hourglass_sep.audio import read_audio
@@ -45,11 +46,17 @@ def quick_model(steps: int, path: Path, seed: int = 0) -> Path:
 
     arch = ArchConfig(channels=20, growth=20, stem=(20, 40, 40))
     feats = []
-    for f in sorted(WAVS.glob("*")):
+    for f in sorted(wavs.glob("*")):
         if f.name.split("_")[0] in TRAIN_SINGERS:
             a, sr = read_audio(f)
             c = clip_features(a, sr)
-            feats.append([torch.from_numpy(x) for x in (c.mixture, c.voice, c.accompaniment)])
+            if c.mixture.shape[1] > 64:  # room for one 64-frame patch
+                feats.append([torch.from_numpy(x) for x in (c.mixture, c.voice, c.accompaniment)])
+    if not feats:
+        raise SystemExit(
+            f"{wavs}: no training clips ({'/'.join(TRAIN_SINGERS)}_*, over 2 s) to fit a "
+            "model on; pass --model or a --data folder that has them"
+        )
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = build_model(arch).train()
@@ -69,7 +76,7 @@ def quick_model(steps: int, path: Path, seed: int = 0) -> Path:
         opt.step()
         if step % 100 == 0:
             dt = time.perf_counter() - t
-            print(f"  fit step {step}/{steps} loss {float(loss):.4f} ({dt:.0f} s)", flush=True)
+            print(f"  fit step {step}/{steps} loss {loss.item():.4f} ({dt:.0f} s)", flush=True)
     net.eval()
     record = {"format": MODEL_FORMAT, "arch": arch.to_dict(), "state_dict": net.state_dict()}
     record.update(step=steps, train={"steps": steps, "lr": 2e-3, "seed": seed, "quick": True})
@@ -110,6 +117,7 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def evaluate(bundle, clips: list[tuple[str, np.ndarray, int]]) -> dict:
+    from hourglass_sep.scoring import ClipError
     from hourglass_sep.separate import separate_waveform
 
     out: dict = {}
@@ -118,9 +126,14 @@ def evaluate(bundle, clips: list[tuple[str, np.ndarray, int]]) -> dict:
         for name, audio, sr in clips:
             v, a = separate_waveform(bundle, audio, sr, full_band=full)
             refs = np.stack([audio[1], audio[0]]).astype(np.float64)
-            rows.append(
-                {"clip": name, "samples": audio.shape[1], **score(refs, np.stack([v, a]), sr)}
-            )
+            try:
+                scores = score(refs, np.stack([v, a]), sr)
+            except ClipError as exc:  # e.g. a barely fitted model's all-zero mask
+                raise SystemExit(
+                    f"{name} ({mode}): {exc}; BSS Eval cannot score it. A model fitted only a "
+                    "few steps can predict nothing for a source: raise --fit-steps or pass --model"
+                ) from None
+            rows.append({"clip": name, "samples": audio.shape[1], **scores})
         out[mode] = summarise(rows)
     return out
 
@@ -143,32 +156,49 @@ def main(argv=None) -> int:
     ap.add_argument("--fit-steps", type=int, default=600)
     ap.add_argument("--save-model", help="where to keep the quickly trained model")
     ap.add_argument("--clips", type=int, default=40, help="MIR-1K test clips to score")
+    ap.add_argument(
+        "--data", default=str(MIR1K), help="MIR-1K-format folder (holding Wavfile/ or the clips)"
+    )
+    ap.add_argument(
+        "--song", default=str(SONG), help="a song to score at 44.1 kHz too (skipped when absent)"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
     import torch
 
     from hourglass_sep.audio import read_audio, resample
+    from hourglass_sep.catalogue import find_wav_dir
+    from hourglass_sep.errors import UserError
     from hourglass_sep.separate import load_model
 
     torch.set_num_threads(args.threads)
+    try:
+        wavs = find_wav_dir(args.data)
+    except UserError as exc:
+        raise SystemExit(f"--data: {exc}") from None
     model = args.model
     if not model:
         path = Path(args.save_model or "/tmp/hourglass_sep_quick_model.pt")
         print(f"training a release-size network for {args.fit_steps} steps -> {path}")
-        model = str(quick_model(args.fit_steps, path))
+        model = str(quick_model(args.fit_steps, path, wavs))
     bundle = load_model(model, device="cpu")
     print(bundle.describe())
     res: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "model": model}
-    test = sorted(f for f in WAVS.glob("*") if f.name.split("_")[0] not in TRAIN_SINGERS)
+    test = sorted(f for f in wavs.glob("*") if f.name.split("_")[0] not in TRAIN_SINGERS)
     clips = [(f.stem, *read_audio(f)) for f in test[: args.clips]]
+    if not clips:
+        raise SystemExit(f"{wavs}: no test clips (singers other than {'/'.join(TRAIN_SINGERS)})")
     res["mir1k_16k"] = evaluate(bundle, clips)
     show(f"MIR-1K test clips at 16 kHz ({len(clips)}):", res["mir1k_16k"])
-    if SONG.exists():
-        audio, sr = read_audio(SONG)
-        song = [("annar_4 @ 44.1 kHz", resample(audio, sr, 44100), 44100)]
-        res["annar_4_44k"] = evaluate(bundle, song)
-        show("annar_4 resampled to 44.1 kHz (no content above 8 kHz):", res["annar_4_44k"])
+    song_path = Path(args.song)
+    if song_path.exists():
+        audio, sr = read_audio(song_path)
+        name = song_path.stem
+        song = [(f"{name} @ 44.1 kHz", resample(audio, sr, 44100), 44100)]
+        res[f"{name}_44k"] = evaluate(bundle, song)
+        above = f"no content above {sr // 2000} kHz"
+        show(f"{name} resampled to 44.1 kHz ({above}):", res[f"{name}_44k"])
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
     return 0

@@ -69,8 +69,11 @@ def matmul_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> dict:
     return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
 
 
-def calibration(res: dict, key: str) -> None:
-    res[key] = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
+def calibration(res: dict, key: str, n: int = 2048) -> None:
+    res[key] = {
+        "fp32": matmul_gflops(torch.float32, n),
+        "bf16": matmul_gflops(torch.bfloat16, n),
+    }
     print(f"matmul {key}: fp32 {res[key]['fp32']:.0f}, bf16 {res[key]['bf16']:.0f} GFLOP/s")
 
 
@@ -310,15 +313,23 @@ def main(argv=None) -> int:
     ap.add_argument("--fit-steps", type=int, default=60, help="quality network steps (0: skip)")
     ap.add_argument("--int8", action="store_true", help="also the int8 experiment")
     ap.add_argument("--train", action="store_true", help="also training-step timings")
+    ap.add_argument(
+        "--calib-size",
+        type=int,
+        default=2048,
+        help="matrix size of the matmul calibration (smaller: quicker, noisier)",
+    )
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
+    if args.calib_size < 1:
+        raise SystemExit(f"--calib-size {args.calib_size}: must be >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     res: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "threads": torch.get_num_threads()}
     res.update(torch=torch.__version__, malloc_tuned=S.reuse_freed_memory())
     res["cpu_bf16_native"] = S.cpu_has_native_bf16()
     print(f"torch {torch.__version__}, {res['threads']} thread(s), bf16: {res['cpu_bf16_native']}")
-    calibration(res, "before")
+    calibration(res, "before", args.calib_size)
     audio, sr, res["song"], song = load_song(args)
     net, arch, model_file = prepare_network(args)
     frames = n_frames(int(round(audio.shape[1] * SR / sr)))
@@ -329,6 +340,7 @@ def main(argv=None) -> int:
         f"network {info['parameters']:,} parameters"
     )
     speed(args, res, net, arch, model_file, audio, sr, song)
+    small = None  # the fitted quality network (a two-channel song and --fit-steps only)
     if args.fit_steps and audio.shape[0] == 2:
         small = briefly_trained(audio, sr, QUALITY_ARCH, args.fit_steps)
         q = res["quality_fitted"] = quality(small, QUALITY_ARCH, audio, sr)
@@ -339,7 +351,7 @@ def main(argv=None) -> int:
             f"bf16 relative change {q.get('bf16_rel_change', float('nan')):.1e}"
         )
     if args.int8:
-        runs = [("fitted small network", small if args.fit_steps else None, QUALITY_ARCH)]
+        runs = [("fitted small network", small, QUALITY_ARCH)]
         runs.append(("--model" if args.model else "random Ours", net, arch))
         res["int8"] = {}
         for name, n, a in runs:
@@ -356,7 +368,7 @@ def main(argv=None) -> int:
         for name, bf16, cl in [("fp32", False, False), ("bf16 + channels_last", True, True)]:
             res["train_step_s"][name] = train_step_seconds(arch, bf16, cl, 1 if args.quick else 2)
             print(f"training step (batch 4, 512x64), {name}: {res['train_step_s'][name]:.2f} s")
-    calibration(res, "after")
+    calibration(res, "after", args.calib_size)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
     return 0

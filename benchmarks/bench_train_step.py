@@ -164,8 +164,8 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main() -> None:
-    args = _parser().parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     arch = _arch(args)
     settings = [s for s in args.settings.split(",") if s]
@@ -177,7 +177,16 @@ def main() -> None:
     )
     results = []
     for setting in settings:
-        r = time_steps(arch, setting, args.steps, args.warmup, 4, 64, args.device, args.seconds)
+        r = time_steps(
+            arch,
+            setting,
+            args.steps,
+            args.warmup,
+            args.batch,
+            args.frames,
+            args.device,
+            args.seconds,
+        )
         results.append(r)
         print(
             f"{setting:>16}: {r['median_s']:.4f} s/step median, {r['min_s']:.4f} min "
