@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from .settings import DEVICES  # --device choices, defined once (re-exported)
+
 
 def cpu_bf16_usable() -> bool:
     """True when oneDNN can run bfloat16 convolutions on this CPU (natively or emulated)."""
@@ -41,9 +43,6 @@ def bf16_support(device: torch.device) -> tuple[bool, bool, str]:
         ok = torch.cuda.is_bf16_supported()
         return ok, ok, f"the GPU {torch.cuda.get_device_name(device)}"
     return cpu_bf16_usable(), cpu_has_native_bf16(), "this CPU (needs AVX-512 and oneDNN)"
-
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(requested: str = "auto", allow_cpu: bool = False) -> torch.device:

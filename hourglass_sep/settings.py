@@ -56,7 +56,7 @@ KINDS = ("hourglass", "park-original")
 LEGACY_KINDS = {"seed": "hourglass"}
 SAMPLING = ("per_clip", "uniform")
 AMPS = ("auto", "off", "bf16")
-DEVICES = ("auto", "cpu", "cuda")  # the same as hardware.DEVICES (tests/test_settings.py)
+DEVICES = ("auto", "cpu", "cuda")  # --device choices (hardware.resolve_device takes cuda:N too)
 RESUME = ("match", "free", "warn")
 
 

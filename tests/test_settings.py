@@ -111,12 +111,6 @@ def test_resume_keys_come_from_the_fields():
     assert set(train.EXECUTION_KEYS) == {"device", "amp", "threads"}
 
 
-def test_device_choices_match_the_hardware_module():
-    from hourglass_sep import hardware
-
-    assert settings.DEVICES == hardware.DEVICES
-
-
 def test_weight_average_rule_is_checked_by_the_dataclass_only():
     """One rule, one place: the config error (naming the variant) and the CLI error both
     come from TrainConfig."""
