@@ -167,17 +167,10 @@ class _InferenceHourglass(Hourglass):
 class _InferenceStackedHourglass(StackedHourglass):
     """``StackedHourglass`` whose stack merge adds in place (inference only)."""
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self.stem(x)
-        preds = []
-        for i in range(self.cfg.stacks):
-            feat = self.features[i](self.hourglasses[i](x))
-            pred = self.heads[i](feat)
-            preds.append(pred)
-            if i < self.cfg.stacks - 1:
-                x = self.merge_feat[i](feat)
-                x += self.merge_pred[i](pred)
-        return preds
+    def merge(self, i: int, feat: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+        x = self.merge_feat[i](feat)
+        x += self.merge_pred[i](pred)
+        return x
 
 
 def use_inplace_forward(model: nn.Module) -> int:

@@ -106,8 +106,12 @@ class StackedHourglass(nn.Module):
             pred = self.heads[i](feat)
             preds.append(pred)
             if i < self.cfg.stacks - 1:
-                x = self.merge_pred[i](pred) + self.merge_feat[i](feat)
+                x = self.merge(i, feat, pred)
         return preds
+
+    def merge(self, i: int, feat: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+        """The next stack's input: both branches re-projected and added (no identity term)."""
+        return self.merge_pred[i](pred) + self.merge_feat[i](feat)
 
 
 # ------------------------------------------------------- Park's original network
