@@ -13,7 +13,13 @@ import openpyxl
 import pytest
 from conftest import REPO, snakemake
 
-PRESETS = ["config.yaml", "configs/demo.yaml", "configs/cpu.yaml", "configs/tiny.yaml"]
+PRESETS = [
+    "config.yaml",
+    "configs/demo.yaml",
+    "configs/cpu.yaml",
+    "configs/tiny.yaml",
+    "configs/release.yaml",
+]
 
 
 def jobs_of(dry_run_output: str) -> dict[str, int]:
