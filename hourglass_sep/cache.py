@@ -21,7 +21,6 @@ mixture is kept at full precision so the inverse STFT restores the waveform.
 from __future__ import annotations
 
 import argparse
-import struct
 import time
 import zipfile
 from pathlib import Path
@@ -33,6 +32,7 @@ from . import catalogue as cat
 from .audio import atomic_path, read_audio
 from .errors import UserError
 from .features import N_BINS, clip_features
+from .npz_map import map_npz
 
 FORMAT_VERSION = 1
 
@@ -86,39 +86,6 @@ def write_cache(clips: cat.pd.DataFrame, path: str | Path, progress: bool = True
     return dict(clips=len(names), frames=offsets[-1], seconds=time.perf_counter() - t0)
 
 
-def _memmap_npz(path: Path) -> dict[str, np.ndarray]:
-    """Memory-map every member of an uncompressed ``.npz`` (np.load would read them whole)."""
-    out = {}
-    with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
-        for info in zf.infolist():
-            if info.compress_type != zipfile.ZIP_STORED:
-                raise UserError(f"{path}: member {info.filename} is compressed; rebuild the cache")
-            fh.seek(info.header_offset)
-            header = fh.read(30)
-            name_len, extra_len = struct.unpack("<HH", header[26:30])
-            fh.seek(info.header_offset + 30 + name_len + extra_len)
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-            key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-            if dtype.hasobject:
-                raise UserError(f"{path}: member {key} holds Python objects; refusing to load it")
-            if int(np.prod(shape)) == 0:
-                out[key] = np.empty(shape, dtype=dtype)
-            else:
-                out[key] = np.memmap(
-                    path,
-                    dtype=dtype,
-                    mode="r",
-                    offset=fh.tell(),
-                    shape=shape,
-                    order="F" if fortran else "C",
-                )
-    return out
-
-
 class SpectrogramCache:
     """Read access to one split's cache file (memory-mapped, cheap to open)."""
 
@@ -129,7 +96,7 @@ class SpectrogramCache:
                 f"{self.path}: spectrogram cache not found; build it with `hourglass-sep cache`"
             )
         try:
-            a = _memmap_npz(self.path)
+            a = map_npz(self.path, "rebuild the cache")
         except zipfile.BadZipFile:
             raise UserError(
                 f"{self.path}: not a spectrogram cache (corrupt or truncated); "

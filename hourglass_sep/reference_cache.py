@@ -20,12 +20,9 @@ Build it with ``hourglass-sep references --catalogue C --shard I/N -o FILE``
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
-import mmap
 import os
-import struct
 import time
 import zipfile
 from collections.abc import Sequence
@@ -37,6 +34,7 @@ import numpy as np
 from . import bss_eval
 from .audio import atomic_path
 from .errors import UserError
+from .npz_map import map_npz
 from .scoring import (
     ClipError,
     _check_paths,
@@ -156,47 +154,15 @@ class ReferenceCache:
 _MAPS: dict[tuple, dict[str, np.ndarray]] = {}
 
 
-def _map_npz(path: str) -> dict[str, np.ndarray]:
-    """Every array of an uncompressed npz as a view of one read-only memory map.
-
-    The factors are then read in place (np.load would copy and checksum 3 MB a clip).  Same
-    idea as ``hourglass_sep.cache._memmap_npz``, which cannot be imported here: its module
-    imports torch (seconds in every worker process).
-    """
-    with open(path, "rb") as fh:
-        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    out = {}
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
-                raise UserError(f"{path}: member {info.filename} is compressed; rebuild it")
-            n_name, n_extra = struct.unpack_from("<HH", mm, info.header_offset + 26)
-            start = info.header_offset + 30 + n_name + n_extra  # after the local header
-            header = io.BytesIO(mm[start : start + 4096])
-            version = np.lib.format.read_magic(header)
-            read_header = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, fortran, dtype = read_header(header)
-            if dtype.hasobject:
-                raise UserError(f"{path}: member {info.filename} holds Python objects")
-            flat = np.frombuffer(
-                mm, dtype=dtype, count=int(np.prod(shape)), offset=start + header.tell()
-            )
-            out[info.filename[:-4]] = flat.reshape(shape, order="F" if fortran else "C")
-    return out
-
-
 def _members(path: str) -> dict[str, np.ndarray]:
-    """:func:`_map_npz` of the cache file, kept across the clips a worker scores."""
+    """The cache file's factors read in place (:func:`npz_map.map_npz`; np.load would copy and
+    checksum 3 MB a clip), kept across the clips a worker scores."""
     st = os.stat(path)
     key = (path, st.st_mtime_ns, st.st_size)  # a rebuilt file is mapped afresh
     if key not in _MAPS:
         if len(_MAPS) >= 8:
             _MAPS.clear()  # arrays still in use keep their map alive
-        _MAPS[key] = _map_npz(path)
+        _MAPS[key] = map_npz(path, "rebuild it with `hourglass-sep references`")
     return _MAPS[key]
 
 
