@@ -5,7 +5,9 @@ every table as Markdown and hands the template a context of strings and small
 dicts, so the template holds the prose and the layout only.
 
 Tables (each run: a *measured* line, the line the report / Park's paper
-printed, and their difference):
+printed, and their difference at paper scale; at a reduced scale, where that
+difference would only measure the scale gap, the run's rank among the runs of its
+paper-scale step, measured / reported):
 
 - Table 1: "Ours" (report row 15) vs "Park's" (row 16): parameters + 6 metrics;
 - Table 2: the best runs (rows 18, 19) vs Park's paper (row 17);
@@ -130,6 +132,7 @@ class Tables:
     def __init__(self, inputs: Inputs):
         self.inputs = inputs
         self.exp = experiment_table(inputs)
+        self.reduced = scale_info(inputs.meta, inputs.rows)["reduced"]
         self.recs = self.exp.to_dict("records")
         self.by_row: dict[int, list[tuple[dict, dict]]] = {}
         for row, rec in zip(inputs.rows, self.recs):
@@ -181,7 +184,10 @@ class Tables:
             lines.append(["", f"{src}: {note or 'no value printed'}", *rep_mid, *[DASH] * 6])
         else:
             lines.append(["", src, *rep_mid, *[fmt(v) for v in rep_vals]])
-        if rec is not None and rep is not None and self._measured(rec):
+        if rec is not None and rep is not None and self._measured(rec) and self.reduced:
+            rank = self._rank_line(rec, len(mid))
+            lines += [rank] if rank else []
+        elif rec is not None and rep is not None and self._measured(rec):
             md = mid_diff if mid_diff is not None else [""] * len(mid)
             lines.append(
                 [
@@ -192,6 +198,27 @@ class Tables:
                 ]
             )
         return lines
+
+    @staticmethod
+    def _rank_line(rec: dict, n_mid: int) -> list | None:
+        """Reduced scale: the run's rank among the runs of its paper-scale step, measured /
+        reported, per metric (the comparable part when the values are not); None when the
+        run is alone in its step."""
+        pairs = [
+            (
+                _num(rec.get(metric_col(s, m, "rank"))),
+                _num(rec.get(metric_col(s, m, "reported rank"))),
+            )
+            for s in refs.SOURCES
+            for m in refs.METRICS
+        ]
+        among = _num(rec.get("ranked among"))
+        if among is None or all(a is None for a, _ in pairs):
+            return None
+        step = int(_num(rec.get("paper-scale step")) or 0)
+        label = f"rank of {int(among)} runs at paper step {step:,} (measured / reported)"
+        cells = [DASH if a is None or b is None else f"{int(a)} / {int(b)}" for a, b in pairs]
+        return ["", label, *[""] * n_mid, *cells]
 
     def _pick(self, report_row: int) -> tuple[dict | None, dict | None]:
         hits = self.by_row.get(report_row) or []

@@ -8,7 +8,10 @@ Sheets:
 - ``experiments``: one row per (variant, evaluated step): the report's log columns
   (architecture, parameters, training settings, device, train time, test clips,
   scoring time) and the six metrics, each beside the value the report (or
-  Park's paper) printed and the difference measured - reported;
+  Park's paper) printed and, at paper scale, the difference measured - reported; at a
+  reduced scale that difference would measure the scale gap, so it is replaced by what
+  stays comparable: each run's rank among the runs of the same paper-scale step,
+  measured and reported (:func:`add_ranks`);
 - ``per_clip``: every per-clip score row;
 - ``training``: the loss histories in long format;
 - ``speed``: measured timings (``speed.tsv``) and the report's timing claims;
@@ -115,7 +118,9 @@ def row_status(inputs: Inputs, row: dict, summ: dict | None) -> str:
 
 
 def experiment_table(inputs: Inputs) -> pd.DataFrame:
-    """The ``experiments`` sheet as a DataFrame (one row per experiments.json row)."""
+    """The ``experiments`` sheet as a DataFrame (one row per experiments.json row):
+    ``diff`` columns at paper scale, rank columns (:func:`add_ranks`) at a reduced one."""
+    reduced = scale_info(inputs.meta, inputs.rows)["reduced"]
     recs = []
     for row in inputs.rows:
         arch = row.get("arch") or {}
@@ -162,19 +167,66 @@ def experiment_table(inputs: Inputs) -> pd.DataFrame:
             "failed clips": None if summ is None else _num(summ.get("failed")),
             "test time (s)": test_time,
         }
-        for src in SOURCES:
-            for m in METRICS:
-                meas = None if summ is None else _num(summ.get(f"{src}_{m}"))
-                rep = reported_value(row, src, m)
-                rec[metric_col(src, m)] = meas
-                rec[metric_col(src, m, "reported")] = rep
-                rec[metric_col(src, m, "diff")] = (
-                    None if meas is None or rep is None else meas - rep
-                )
+        rec.update(_metric_cells(row, summ, with_diff=not reduced))
         rec["reported source"] = reported_source(row) or (row.get("reported_note") or "")
         rec["scorer"] = None if summ is None else summ.get("scorer")
         recs.append(rec)
-    return pd.DataFrame.from_records(recs)
+    df = pd.DataFrame.from_records(recs)
+    return add_ranks(df) if reduced else df
+
+
+def _metric_cells(row: dict, summ: dict | None, with_diff: bool) -> dict:
+    """The six metrics of a run: measured, reported and (paper scale) measured - reported."""
+    cells = {}
+    for src in SOURCES:
+        for m in METRICS:
+            meas = None if summ is None else _num(summ.get(f"{src}_{m}"))
+            rep = reported_value(row, src, m)
+            cells[metric_col(src, m)] = meas
+            cells[metric_col(src, m, "reported")] = rep
+            if with_diff:
+                cells[metric_col(src, m, "diff")] = (
+                    None if meas is None or rep is None else meas - rep
+                )
+    return cells
+
+
+def add_ranks(df: pd.DataFrame) -> pd.DataFrame:
+    """Rank columns for a reduced-scale table: per metric, ``<metric> rank`` and
+    ``<metric> reported rank`` (1 = highest) among the runs of the same paper-scale step
+    that have both a measured and a reported value, and ``ranked among`` (how many).
+
+    The report compared runs trained for the same number of iterations (1,000 for the
+    ablations, 15,000 for its main rows); a reduced-scale run keeps that grouping through
+    its paper-scale step, so the orderings compare where the absolute values cannot.
+    A group of one is not an ordering: its cells stay empty.
+    """
+    df = df.copy()
+    group = df["paper-scale step"]
+    among = pd.Series([None] * len(df), index=df.index, dtype=object)
+    for src in SOURCES:
+        for m in METRICS:
+            meas, rep = metric_col(src, m), metric_col(src, m, "reported")
+            both = df[meas].notna() & df[rep].notna()
+            size = both.groupby(group).transform("sum")
+            ok = both & (size >= 2)
+            for col, kind in ((meas, "rank"), (rep, "reported rank")):
+                ranks = df[col].where(ok).groupby(group).rank(ascending=False, method="min")
+                df[metric_col(src, m, kind)] = ranks.where(ok)
+            if src == SOURCES[0] and m == METRICS[0]:
+                among = size.where(ok)
+    df["ranked among"] = among
+    order = []  # each metric's ranks beside its values, where the diff would be
+    for c in df.columns:
+        if c.endswith(" rank") or c == "ranked among":
+            continue
+        order.append(c)
+        src_m = [(s, m) for s in SOURCES for m in METRICS if c == metric_col(s, m, "reported")]
+        if src_m:
+            order += [metric_col(*src_m[0], "rank"), metric_col(*src_m[0], "reported rank")]
+        if c == "paper-scale step":
+            order.append("ranked among")
+    return df[order]
 
 
 def training_table(inputs: Inputs) -> pd.DataFrame:
@@ -243,7 +295,8 @@ def about_table(inputs: Inputs) -> pd.DataFrame:
         ("scale", sc["name"] + (f" ({sc['details']})" if sc["details"] else "")),
         (
             "reduced scale",
-            "yes: measured numbers are not comparable with the reported ones"
+            "yes: measured values are not comparable with the reported ones; the rank columns "
+            "compare orderings within a paper-scale step"
             if sc["reduced"]
             else "no",
         ),
@@ -264,6 +317,8 @@ def about_table(inputs: Inputs) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- writing
 def _formats_for(sheet: str, col: str) -> str | None:
     lc = col.lower()
+    if lc.endswith(" rank") or lc == "ranked among":
+        return "0"
     if any(lc.startswith(f"{s} {MN[m].lower()}") for s in SOURCES for m in METRICS):
         return "0.000"
     if any(lc.startswith(f"{s}_") for s in SOURCES):  # per-clip metrics
@@ -347,6 +402,10 @@ HEADER_NOTES = {
     ),
     "test time (s)": "scoring time: sum of the per-clip BSS Eval seconds",
     "test clips": "test clips scored (length-weighted means over them)",
+    "ranked among": (
+        "reduced scale: how many runs of this paper-scale step have both a measured and a "
+        "reported value (the rank columns order them)"
+    ),
 }
 
 
@@ -384,6 +443,17 @@ def _workbook_sheets(inputs: Inputs, exp: pd.DataFrame) -> dict[str, pd.DataFram
     return sheets
 
 
+_COLUMN_NOTES = {
+    "diff": "measured - reported (dB); green >= 0, red < 0",
+    "rank": (
+        "rank of the measured value (1 = highest) among the runs of the same paper-scale step "
+        "that have a reported value; at a reduced scale the orderings compare, the values do "
+        "not; green: same rank as reported"
+    ),
+    "reported rank": "rank of the reported value among the same runs (1 = highest)",
+}
+
+
 def _experiment_comments(inputs: Inputs, cols: list[str]) -> dict[tuple[int, int], str]:
     """Cell comments of the experiments sheet, keyed by (row, column), 1-based.
 
@@ -404,9 +474,9 @@ def _experiment_comments(inputs: Inputs, cols: list[str]) -> dict[tuple[int, int
                 f"{src} {MN[m]} (dB) printed by the report / Park's paper for this row "
                 "(references sheet)"
             )
-            comments[(1, cols.index(metric_col(src, m, "diff")) + 1)] = (
-                "measured - reported (dB); green >= 0, red < 0"
-            )
+            for kind, text in _COLUMN_NOTES.items():
+                if metric_col(src, m, kind) in cols:
+                    comments[(1, cols.index(metric_col(src, m, kind)) + 1)] = text
     for i, row in enumerate(inputs.rows):
         text = reported_comment(row)
         for src in SOURCES:
@@ -430,15 +500,18 @@ def _highlight_experiments(ws, exp: pd.DataFrame) -> None:
     n = len(exp) + 1
     for src in SOURCES:
         for m in METRICS:
-            j = cols.index(metric_col(src, m, "diff")) + 1
-            L = get_column_letter(j)
+            if metric_col(src, m, "diff") in cols:
+                L = get_column_letter(cols.index(metric_col(src, m, "diff")) + 1)
+                good, bad = f"{L}2>=0", f"{L}2<0"
+            else:  # reduced scale: the measured rank agrees with the reported one, or not
+                L = get_column_letter(cols.index(metric_col(src, m, "rank")) + 1)
+                R = get_column_letter(cols.index(metric_col(src, m, "reported rank")) + 1)
+                good, bad = f"{L}2={R}2", f"{L}2<>{R}2"
             rng = f"{L}2:{L}{max(n, 2)}"
-            ws.conditional_formatting.add(
-                rng, FormulaRule(formula=[f"AND(ISNUMBER({L}2),{L}2>=0)"], fill=green)
-            )
-            ws.conditional_formatting.add(
-                rng, FormulaRule(formula=[f"AND(ISNUMBER({L}2),{L}2<0)"], fill=red)
-            )
+            for cond, fill in ((good, green), (bad, red)):
+                ws.conditional_formatting.add(
+                    rng, FormulaRule(formula=[f"AND(ISNUMBER({L}2),{cond})"], fill=fill)
+                )
             jm = cols.index(metric_col(src, m)) + 1
             for i in range(2, n + 1):
                 ws.cell(row=i, column=jm).font = Font(bold=True)

@@ -314,17 +314,22 @@ def test_workbook_round_trip(fx, tmp_path):
         "test time (s)",
         "voice GNSDR",
         "voice GNSDR reported",
-        "voice GNSDR diff",
+        "voice GNSDR rank",
+        "voice GNSDR reported rank",
         "accompaniment GSAR",
         "accompaniment GSAR reported",
-        "accompaniment GSAR diff",
+        "accompaniment GSAR reported rank",
+        "ranked among",
     ]:
         assert col in header, col
+    # reduced scale (demo): no "measured - reported" column, it would measure the scale gap
+    assert not [h for h in header if h.endswith(" diff")]
     assert ws.freeze_panes == "C2"
     assert ws.cell(1, 1).font.bold
     assert ws.max_row == len(RUNS) + 1
     hc = {name: j + 1 for j, name in enumerate(header)}
     summary = pd.read_csv(fx["summary"], sep="\t")
+    ranks = {}
     for i, run in enumerate(RUNS):
         r = i + 2
         variant, step, report_row = run[0], run[1], run[3]
@@ -338,23 +343,39 @@ def test_workbook_round_trip(fx, tmp_path):
                 name = f"{src} {refs.METRIC_NAMES[m]}"
                 meas = ws.cell(r, hc[name]).value
                 rep = ws.cell(r, hc[f"{name} reported"]).value
-                diff = ws.cell(r, hc[f"{name} diff"]).value
+                rank = ws.cell(r, hc[f"{name} rank"]).value
                 assert ws.cell(r, hc[name]).number_format == "0.000"
-                assert ws.cell(r, hc[f"{name} diff"]).number_format == "0.000"
+                assert ws.cell(r, hc[f"{name} rank"]).number_format == "0"
                 expected_rep = refs.reported_of(report_row)
                 if srow.empty:
-                    assert meas is None and diff is None
+                    assert meas is None and rank is None
                 else:
                     assert meas == pytest.approx(float(srow.iloc[0][f"{src}_{m}"]))
                 if expected_rep is None:
-                    assert rep is None and diff is None
+                    assert rep is None and rank is None
                 else:
                     assert rep == pytest.approx(expected_rep[src][m])
-                    if meas is not None:
-                        assert diff == pytest.approx(meas - rep)
+                    ranks[(variant, step, src, m)] = (
+                        rank,
+                        ws.cell(r, hc[f"{name} reported rank"]).value,
+                    )
         if refs.reported_of(report_row) is not None:
             comment = ws.cell(r, hc["voice GNSDR reported"]).comment
             assert comment is not None and f"row {report_row}" in comment.text
+    # ranks among the runs of the same paper-scale step that have a reported value:
+    # 15,000 = Ours (row 15), Park's (16), Ours' best (18); 1,000 = grow-1stack (4), acc-mask
+    # (10); the 30,000- and 20,000-step runs are alone in their step: no rank
+    for src in refs.SOURCES:
+        for m in refs.METRICS:
+            for group in ([("ours", 150), ("parks", 150), ("uniform-lr1e-3", 150)],
+                          [("grow-1stack", 10), ("acc-mask", 10)]):  # fmt: skip
+                meas = [_measured([r[:2] for r in RUNS].index(k), src, m) for k in group]
+                rep = [refs.reported_of(RUNS[[r[:2] for r in RUNS].index(k)][3])[src][m]
+                       for k in group]  # fmt: skip
+                for k, a, b in zip(group, meas, rep):
+                    want = (1 + sum(x > a for x in meas), 1 + sum(x > b for x in rep))
+                    assert ranks[(*k, src, m)] == want, (k, src, m)
+            assert ranks[("ours", 300, src, m)] == (None, None)
     # the run that never trained: status note, empty training columns
     e2e = [c.value for c in ws[1 + 1 + [r[0] for r in RUNS].index("end-to-end")]]
     assert e2e[hc["status"] - 1] == "not trained"
@@ -521,8 +542,11 @@ def test_report_tables(fx, tmp_path):
         assert f"{refs.REPORT_BY_ROW[report_row].voice[0]:.3f}" in rep_line
         assert f"{refs.REPORT_BY_ROW[report_row].parameters:,}" in rep_line
         assert f"{RUNS[i][5]:,}" in line
-    diff = _measured(idx[("ours", 150)], "voice", "gnsdr") - 10.284
-    assert f"{diff:+.3f}" in t1
+    # reduced scale: no "measured - reported" line, the ranks instead
+    assert "difference (measured − reported)" not in text
+    ours_rank = next(x for x in t1.splitlines() if "rank of 3 runs at paper step 15,000" in x)
+    cells = [c.strip() for c in ours_rank.split("|")[4:10]]
+    assert cells[0] == "3 / 3" and all(c[0] in "123" and c[1:4] == " / " for c in cells), cells
     # Table 2: rows 18 and 19 measured, Park's paper printed, the original network not run here
     for key in (("uniform-lr1e-3", 150), ("uniform-lr1e-3", 200)):
         assert _numbers(idx[key], "accompaniment", "gsir") in t2
@@ -552,6 +576,16 @@ def test_report_missing_variants_and_paper_scale(tmp_path, monkeypatch):
     t1 = text.split("## Table 1")[1].split("## Table 2")[0]
     assert "**Park's**" in t1 and "not run in this configuration" in t1
     assert "10.433" in t1  # the report's row 16 is still shown
+    # paper scale: measured - reported is printed, and is a column of the workbook
+    diff = _measured([r[:2] for r in RUNS].index(("ours", 150)), "voice", "gnsdr") - 10.284
+    assert "difference (measured − reported)" in t1 and f"{diff:+.3f}" in t1
+    assert "rank of" not in text
+    import openpyxl
+
+    wb = tmp_path / "r.xlsx"
+    assert main(["workbook", *_args(fx), "-o", str(wb)]) == 0
+    header = [c.value for c in openpyxl.load_workbook(wb)["experiments"][1]]
+    assert "voice GNSDR diff" in header and "voice GNSDR rank" not in header
     assert "No speed table was given" in text and "No figures folder" in text
 
 
