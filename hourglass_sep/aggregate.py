@@ -155,10 +155,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def subset_scores(scores: pd.DataFrame, catalogue: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """The rows of ``scores`` whose clip is in a fixed stratified subset of ``n`` of the scored
-    clips (catalogue.pick_test_subset: by singer, seeded), so that a test-subset evaluation
-    needs no separation of its own.  ``n`` >= the scored clips keeps them all."""
+MIN_SUBSET = 5  # a scaled-down subset keeps at least this many clips
+
+
+def subset_size(n: int, scored: int, of: int | None = None) -> int:
+    """Clips in a test subset of ``n`` clips "of ``of``": with fewer than ``of`` clips scored
+    (a reduced test set), the same fraction of the scored clips, at least MIN_SUBSET; else
+    ``n``.  The report's 100-clip subset of the 825 test clips is 7 of a 60-clip test set."""
+    if of and scored < of:
+        return min(scored, max(MIN_SUBSET, round(n * scored / of)))
+    return min(n, scored)
+
+
+def subset_scores(
+    scores: pd.DataFrame, catalogue: pd.DataFrame, n: int, seed: int, of: int | None = None
+) -> pd.DataFrame:
+    """The rows of ``scores`` whose clip is in a fixed stratified subset of the scored clips
+    (:func:`subset_size` of them; catalogue.pick_test_subset: by singer, seeded), so that a
+    test-subset evaluation needs no separation of its own."""
     from .catalogue import pick_test_subset
 
     scored = catalogue[catalogue["clip"].isin(set(scores["clip"]))].copy()
@@ -166,6 +180,7 @@ def subset_scores(scores: pd.DataFrame, catalogue: pd.DataFrame, n: int, seed: i
     if missing:
         raise UserError(f"clip {missing[0]!r} of the scores is not in the catalogue")
     scored["split"] = "test"
+    n = subset_size(n, len(scored), of)
     chosen = set(pick_test_subset(scored, n, seed)["clip"])
     return scores[scores["clip"].isin(chosen)].reset_index(drop=True)
 
@@ -175,6 +190,13 @@ def add_subset_scores_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalogue", required=True, help="catalogue.tsv (singer of each clip)")
     p.add_argument("--clips", type=int, required=True, help="clips in the subset")
     p.add_argument("--seed", type=int, default=0, help="seed of the subset (dataset.subset_seed)")
+    p.add_argument(
+        "--of",
+        type=int,
+        default=None,
+        help="--clips is a subset of this many clips (the workflow: MIR-1K's 825 test clips); "
+        "a reduced test set gets the same fraction (at least 5)",
+    )
     p.add_argument("--variant", required=True, help="run name written in the variant column")
     p.add_argument("-o", "--output", required=True, help="scores TSV to write")
 
@@ -185,7 +207,7 @@ def run_subset_scores(args: argparse.Namespace) -> int:
     if args.clips < 1:
         raise UserError(f"--clips {args.clips}: give at least 1 clip")
     df = read_scores(args.scores)
-    out = subset_scores(df, read_catalogue(args.catalogue), args.clips, args.seed)
+    out = subset_scores(df, read_catalogue(args.catalogue), args.clips, args.seed, args.of)
     out["variant"] = args.variant
     write_table(out, args.output)
     print(

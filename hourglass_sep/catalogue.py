@@ -19,6 +19,7 @@ from .audio import AUDIO_SUFFIXES, atomic_path
 from .errors import UserError
 
 TRAIN_SINGERS = ("abjones", "amy")
+MIR1K_TEST_CLIPS = 825  # the full MIR-1K test set (every clip not sung by TRAIN_SINGERS)
 CLIP_RE = re.compile(r"^(?P<singer>[A-Za-z0-9]+)_(?P<song>[A-Za-z0-9]+)_(?P<clip>[A-Za-z0-9]+)$")
 COLUMNS = ["clip", "singer", "song", "split", "samples", "sr", "path"]
 

@@ -155,6 +155,8 @@ def _check_form(c: dict, where: str) -> None:
         raise UserError(f"{where}.compare.a: missing (the run the claim is about)")
     if form == "threshold" and "b" in cmp:
         raise UserError(f"{where}.compare: give either b or threshold, not both")
+    if cmp.get("clips", "same") != "same" and (form != "b" or expect == "faster"):
+        raise UserError(f"{where}.compare.clips: 'own' compares two runs' scores ({{a, b}})")
     allowed = {
         "greater": ("b", "chain"),
         "less": ("b", "chain"),
@@ -178,6 +180,8 @@ def _check_form(c: dict, where: str) -> None:
         raise UserError(f"{where}.margin: used only with expect {' / '.join(MARGIN_EXPECTS)}")
     if "factor" in c and expect != "faster":
         raise UserError(f"{where}.factor: used only with expect faster")
+    if "timing" in c and expect != "faster":
+        raise UserError(f"{where}.timing: used only with expect faster")
     thr = cmp.get("threshold")
     if isinstance(thr, dict):
         lacking = [s for s in sources_of(c) if s not in thr]
@@ -192,7 +196,7 @@ def sources_of(claim: dict) -> list[str]:
 
 def _resolve_claim_runs(c: dict, known: KnownRuns, speed_whats, where: str) -> dict:
     cmp = c["compare"]
-    if c["expect"] == "faster":
+    if c["expect"] == "faster" and c.get("timing") != "scoring":
         for key in ("a", "b"):
             if speed_whats is not None and cmp[key] not in speed_whats:
                 raise UserError(
@@ -301,12 +305,20 @@ def _interval_pairs(scores, claim: dict, source: str, opts: dict) -> list[dict]:
         else [(runs["a"], runs["b"])]
     )
     margin = float(claim.get("margin", 0.0))
+    own = claim["compare"].get("clips") == "own"
+    compare = st.compare_own_clips if own else st.compare_runs
+    opts = dict(opts)
+    models = opts.pop("models", None) or {}
     out = []
     for a, b in pairs:
         names = {"a": run_name(a), "b": run_name(b), "margin": margin}
+        # one trained model under two evaluations: replicate r of A is replicate r of B
+        same = a[1] == b[1] and models.get(a[0], a[0]) == models.get(b[0], b[0])
         out.append(
             _measure(
-                lambda a=a, b=b: st.compare_runs(scores, a, b, claim["metric"], source, **opts),
+                lambda a=a, b=b, same=same: compare(
+                    scores, a, b, claim["metric"], source, paired_replicates=same, **opts
+                ),
                 names,
                 expect,
                 margin,
@@ -319,7 +331,7 @@ def _threshold_pairs(scores, claim: dict, source: str, opts: dict) -> list[dict]
     thr = claim["compare"]["threshold"]
     t = float(thr[source] if isinstance(thr, dict) else thr)
     a = claim["runs"]["a"]
-    kw = {k: v for k, v in opts.items() if k != "n_perm"}
+    kw = {k: v for k, v in opts.items() if k not in ("n_perm", "models")}
     names = {"a": run_name(a), "b": f"{t:g}", "margin": 0.0, "threshold": t}
     fn = lambda: st.compare_threshold(scores, a, t, claim["metric"], source, **kw)  # noqa: E731
     rec = _measure(fn, names, claim["expect"], 0.0)
@@ -426,10 +438,32 @@ def _faster_row(speed, claim) -> dict:
     return {**base, "effect": ratio, "verdict": verdict, "detail": detail}
 
 
+def _scoring_speed_row(scores, claim, opts) -> dict:
+    """Speed-up of A's scoring over B's from the per-clip scoring seconds of the scores, with
+    a bootstrap interval over the clips: holds when it lies above ``factor`` (1 by default),
+    contradicted when below, inconclusive when it straddles."""
+    a, b = claim["runs"]["a"], claim["runs"]["b"]
+    factor = float(claim.get("factor", 1.0))
+    base = {"unit": "speed-up (x)", "variance": "clips", "margin": math.nan}
+    kw = {k: v for k, v in opts.items() if k in ("unit", "n_boot", "seed", "confidence")}
+    try:
+        r = st.speed_up(scores, a, b, **kw)
+    except UserError as exc:
+        return {**base, "verdict": "no data", "detail": str(exc)}
+    verdict = (
+        "holds" if r["lo"] > factor else "contradicted" if r["hi"] < factor else "inconclusive"
+    )
+    ta, tb = r.pop("seconds")
+    detail = f"scoring {ta:.3g} s vs {tb:.3g} s over {r['n_clips']} clips; needs x{factor:g}"
+    return {**base, **r, "verdict": verdict, "detail": detail}
+
+
 def _compare_text(claim: dict, source: str) -> str:
     runs, expect = claim["runs"], claim["expect"]
     if "chain" in runs:
         return (" < " if expect == "less" else " > ").join(run_name(r) for r in runs["chain"])
+    if expect == "faster" and claim.get("timing") == "scoring":
+        return f"scoring {run_name(runs['a'])} vs {run_name(runs['b'])}"
     if expect == "faster":
         return f"{runs['a']} vs {runs['b']}"
     if expect == "silent":
@@ -437,14 +471,17 @@ def _compare_text(claim: dict, source: str) -> str:
     if "threshold" in claim["compare"]:
         thr = claim["compare"]["threshold"]
         return f"{run_name(runs['a'])} vs {thr[source] if isinstance(thr, dict) else thr:g}"
-    return f"{run_name(runs['a'])} - {run_name(runs['b'])}"
+    own = " (each on its own clips)" if claim["compare"].get("clips") == "own" else ""
+    return f"{run_name(runs['a'])} - {run_name(runs['b'])}{own}"
 
 
 def _claim_rows(scores, claim, speed, paper_scale, opts) -> list[dict]:
     sources = ["-"] if claim["expect"] == "faster" else sources_of(claim)
     rows = []
     for source in sources:
-        if claim["expect"] == "faster":
+        if claim["expect"] == "faster" and claim.get("timing") == "scoring":
+            row = _scoring_speed_row(scores, claim, opts)
+        elif claim["expect"] == "faster":
             row = _faster_row(speed, claim)
         elif claim["expect"] == "silent":
             row = _silent_row(scores, claim, source, opts)
@@ -485,6 +522,7 @@ def evaluate_claims(
     seed: int = 0,
     unit: str = "clip",
     confidence: float = st.CONFIDENCE,
+    models: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per claim and source: verdict, effect (dB), its interval, p, n clips, n
     replicates and which variance the interval covers (``COLUMNS``).
@@ -492,6 +530,8 @@ def evaluate_claims(
     ``claims``: a claims document or list (validated here).  ``known_runs``: the configured
     variants (:func:`known_runs_from_config`); every variant of ``scores`` is known as well.
     ``paper_scale`` defaults to ``preset == "paper"``.  ``seed`` fixes the resampling.
+    ``models``: variant -> the variant whose trained model it evaluates
+    (:func:`model_of_variants`); runs of one model pair their replicates.
     """
     scores = st.prepare_scores(scores)
     known = {**known_runs_from_scores(scores), **dict(known_runs or {})}
@@ -499,6 +539,7 @@ def evaluate_claims(
     checked = validate_claims(claims, known, whats)
     paper = (preset == "paper") if paper_scale is None else bool(paper_scale)
     opts = dict(n_boot=n_boot, n_perm=n_perm, seed=seed, unit=unit, confidence=confidence)
+    opts["models"] = dict(models or {})
     rows = [r for c in checked for r in _claim_rows(scores, c, speed, paper, opts)]
     return pd.DataFrame(rows).reindex(columns=COLUMNS)
 
@@ -555,6 +596,16 @@ def known_runs_from_experiments(rows: Sequence[dict]) -> dict[str, list[tuple[in
     return out
 
 
+def model_of_variants(rows: Sequence[dict]) -> dict[str, str]:
+    """variant -> the variant whose trained model it evaluates (itself, or an evaluation
+    variant's ``model``), from the replicate-0 rows of ``experiments.json``."""
+    out = {}
+    for r in rows:
+        if not int(r.get("replicate") or 0):
+            out[str(r.get("base_variant") or r["variant"])] = str(r.get("model") or r["variant"])
+    return out
+
+
 def replicate_map(rows: Sequence[dict]) -> dict[str, tuple[str, int]]:
     """replicate run name (the scores' ``variant``, e.g. ``ours.s1``) -> (base variant,
     replicate), from experiments.json; a run named as its variant is not listed."""
@@ -592,8 +643,9 @@ def claims_for_runs(claims: Sequence[dict], runs: Iterable[str]) -> tuple[list, 
     kept, dropped = [], []
     for c in claims:
         cmp = c.get("compare") or {}
-        names = [] if c.get("expect") == "faster" else [*cmp.get("chain", [])]
-        names += [cmp[k] for k in ("a", "b") if k in cmp and c.get("expect") != "faster"]
+        on_runs = c.get("expect") != "faster" or c.get("timing") == "scoring"
+        names = [*cmp.get("chain", []), *[cmp[k] for k in ("a", "b") if k in cmp]]
+        names = names if on_runs else []  # speed-table rows are not runs
         ok = all(str(n).partition("@")[0] in runs for n in names)
         (kept if ok else dropped).append(c if ok else c.get("id"))
     return kept, dropped
@@ -667,6 +719,7 @@ def run(args: argparse.Namespace) -> int:
         n_perm=args.permutations,
         seed=args.seed,
         unit=args.unit,
+        models=model_of_variants(rows),
     )
     write_table(table, args.output)
     if args.intervals:

@@ -312,6 +312,22 @@ def seed_terms(reps: Sequence[np.ndarray]) -> tuple[list[tuple[float, float]], f
     return [(pooled * sum(1 / k for k in n), pooled_df)], math.sqrt(pooled)
 
 
+def difference_terms(
+    ga: np.ndarray, gb: np.ndarray, paired: bool = False
+) -> tuple[list[tuple[float, float]], float]:
+    """Seed terms of a difference of two runs' per-replicate global metrics.
+
+    ``paired``: replicate r of A and of B are the *same* trained model (one model under two
+    evaluations, e.g. 1 vs 4 windows per pass), so the seed noise cancels in the
+    replicate-by-replicate differences, whose variance is the term; otherwise the two runs'
+    seed variances add (:func:`seed_terms`)."""
+    if paired and len(ga) == len(gb) and len(ga) > 1:
+        d = np.asarray(ga) - np.asarray(gb)
+        var = float(np.var(d, ddof=1))
+        return [(var / len(d), len(d) - 1)], math.sqrt(var)
+    return seed_terms([ga, gb])
+
+
 def combine(estimate: float, clip_se: float, n_units: int, terms, confidence=CONFIDENCE):
     """t interval over clip + seed variance, Welch-Satterthwaite degrees of freedom.
 
@@ -346,12 +362,14 @@ def paired_effect(
     seed: int = 0,
     n_dropped: int = 0,
     confidence: float = CONFIDENCE,
+    paired_replicates: bool = False,
 ) -> Effect:
     """(c) A - B on the same clips; ``a``/``b`` are (replicates, clips) or (clips,).
 
     One replicate each: the length-weighted mean difference, its bootstrap percentile
     interval over clips, the sign-flip p.  With replicates: the interval adds the
-    seed-to-seed variance of the per-replicate global metrics (:func:`combine`).
+    seed-to-seed variance of the per-replicate global metrics (:func:`combine`;
+    ``paired_replicates``: see :func:`difference_terms`).
     """
     a, b = np.atleast_2d(a).astype(float), np.atleast_2d(b).astype(float)
     w = np.asarray(weights, dtype=float)
@@ -361,7 +379,7 @@ def paired_effect(
     boot = bootstrap_means(d, w, groups, n_boot, seed)
     clo, chi = percentile_interval(boot, confidence)
     se = float(boot.std())
-    terms, seed_sd = seed_terms([_per_replicate(a, w), _per_replicate(b, w)])
+    terms, seed_sd = difference_terms(_per_replicate(a, w), _per_replicate(b, w), paired_replicates)
     common = dict(
         n_clips=int(w.size),
         n_dropped=int(n_dropped),
@@ -445,6 +463,123 @@ def compare_threshold(
     return threshold_effect(
         al.values[0], al.weights, threshold, al.groups, n_dropped=al.n_dropped, **kw
     )
+
+
+def own_clips_effect(
+    a: np.ndarray,
+    b: np.ndarray,
+    w: np.ndarray,
+    in_a: np.ndarray,
+    in_b: np.ndarray,
+    groups=None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    paired_replicates: bool = False,
+    confidence: float = CONFIDENCE,
+) -> Effect:
+    """(e) A - B where each run is averaged over its own clips (e.g. a test subset vs the
+    full test set): not paired clip by clip.  ``a``/``b``: (replicates, clips) over the
+    union of the clips, NaN where a run has no score; ``in_a``/``in_b``: membership masks.
+
+    The bootstrap resamples the union once per resample and averages each run over its own
+    drawn clips, so clips the runs share move together (a nested subset's correlation with
+    its full set is kept).  Resamples that draw no clip of a run are skipped.  With
+    replicates: the replicate-by-replicate differences (``paired_replicates``: the same
+    trained models, e.g. one model under two evaluations) or the two runs' seed variances."""
+    a, b = np.atleast_2d(a).astype(float), np.atleast_2d(b).astype(float)
+    w = np.asarray(w, dtype=float)
+    groups = np.arange(w.size) if groups is None else np.asarray(groups)
+    wa, wb = w * in_a, w * in_b
+    ya, yb = np.nan_to_num(a.mean(axis=0)), np.nan_to_num(b.mean(axis=0))
+    est = float(ya @ wa / wa.sum() - yb @ wb / wb.sum())
+    counts = resample_counts(groups, n_boot, seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = (counts @ (wa * ya)) / (counts @ wa) - (counts @ (wb * yb)) / (counts @ wb)
+    boot = boot[np.isfinite(boot)]
+    clo, chi = percentile_interval(boot, confidence)
+    se = float(boot.std())
+    ga = np.nan_to_num(a) @ wa / wa.sum()  # per-replicate global metrics
+    gb = np.nan_to_num(b) @ wb / wb.sum()
+    terms, seed_sd = difference_terms(ga, gb, paired_replicates)
+    common = dict(
+        n_clips=int(w.size),
+        n_dropped=0,
+        replicates=(a.shape[0], b.shape[0]),
+        clips_lo=clo,
+        clips_hi=chi,
+        seed_sd=seed_sd,
+    )
+    if not terms:
+        return Effect(est, clo, chi, se, _z_p(est, se), "bootstrap z", variance=CLIPS, **common)
+    n_units = int(groups.max()) + 1
+    lo, hi, se, df, p = combine(est, se, n_units, terms, confidence)
+    return Effect(est, lo, hi, se, p, "t (Satterthwaite)", variance=CLIPS_SEEDS, df=df, **common)
+
+
+def compare_own_clips(
+    scores: pd.DataFrame,
+    a: tuple[str, object],
+    b: tuple[str, object],
+    metric: str = "gnsdr",
+    source: str = "voice",
+    unit: str = "clip",
+    **kw,
+) -> Effect:
+    """A - B of a global metric, each run over its own ok clips (:func:`own_clips_effect`)."""
+    column = metric_column(metric, source)
+    al = [align_runs(scores, [run], column, unit) for run in (a, b)]
+    union = np.union1d(al[0].clips, al[1].clips)
+    pos = {c: i for i, c in enumerate(union)}
+    w = np.zeros(union.size)
+    vals, masks = [], []
+    for x in al:
+        idx = np.array([pos[c] for c in x.clips])
+        v = np.full((x.values[0].shape[0], union.size), np.nan)
+        v[:, idx] = x.values[0]
+        w[idx] = x.weights
+        m = np.zeros(union.size, dtype=bool)
+        m[idx] = True
+        vals.append(v)
+        masks.append(m)
+    rows = scores[scores["clip"].isin(set(union))].drop_duplicates("clip").set_index("clip")
+    singers = rows["singer"].reindex(union) if "singer" in rows.columns else None
+    singers = pd.Series([None] * union.size) if singers is None else singers.reset_index(drop=True)
+    groups = pd.factorize(_unit_of(pd.Series(union), singers, unit))[0]
+    kw.pop("n_perm", None)
+    eff = own_clips_effect(*vals, w, *masks, groups, **kw)
+    eff.n_dropped = al[0].n_dropped + al[1].n_dropped
+    return eff
+
+
+def speed_up(
+    scores: pd.DataFrame,
+    a: tuple[str, object],
+    b: tuple[str, object],
+    unit: str = "clip",
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+    **_,
+) -> dict:
+    """How many times faster A's scoring is than B's: total per-clip ``seconds`` of B over
+    A's on the clips both scored (each clip's mean over replicates), a bootstrap interval
+    over the clips and a Wilcoxon signed-rank p of the per-clip log ratios."""
+    al = align_runs(scores, [a, b], "seconds", unit)
+    ta, tb = al.values[0].mean(axis=0), al.values[1].mean(axis=0)
+    counts = resample_counts(al.groups, n_boot, seed)
+    lo, hi = percentile_interval((counts @ tb) / (counts @ ta), confidence)
+    good = (ta > 0) & (tb > 0)
+    return {
+        "effect": float(tb.sum() / ta.sum()),
+        "lo": lo,
+        "hi": hi,
+        "p_value": wilcoxon_p(np.log(tb[good] / ta[good])),
+        "p_method": "Wilcoxon signed-rank (log ratio)",
+        "n_clips": int(ta.size),
+        "n_dropped": al.n_dropped,
+        "n_replicates": min(al.values[0].shape[0], al.values[1].shape[0]),
+        "seconds": (float(ta.sum()), float(tb.sum())),
+    }
 
 
 def replicate_table(

@@ -148,3 +148,23 @@ def test_library_rejects_non_scores_frame():
         aggregate(pd.DataFrame({"clip": ["x"]}))
     with pytest.raises(UserError, match="no scores tables"):
         read_scores([])
+
+
+def test_a_test_subset_keeps_the_report_fraction_of_a_reduced_test_set():
+    """The report's 100 of 825 test clips: at 825 scored, 100; at the cpu preset's 60, the
+    same fraction (7); never below 5 clips nor above the scored ones; without ``of``, n."""
+    import pandas as pd
+
+    from hourglass_sep.aggregate import subset_scores, subset_size
+
+    assert subset_size(100, 825, 825) == 100
+    assert subset_size(100, 60, 825) == 7
+    assert subset_size(100, 16, 825) == 5 and subset_size(100, 3, 825) == 3
+    assert subset_size(100, 60) == 60 and subset_size(10, 60) == 10
+    clips = [f"s{i % 6}_1_{i:02d}" for i in range(60)]
+    cat = pd.DataFrame({"clip": clips, "singer": [c.split("_")[0] for c in clips],
+                        "song": "1", "split": "test", "samples": 1000, "sr": 16000, "path": ""})  # fmt: skip
+    scores = pd.DataFrame({"clip": clips, "voice_nsdr": range(60)})
+    out = subset_scores(scores, cat, 100, seed=0, of=825)
+    assert len(out) == 7 and out["clip"].is_unique and set(out["clip"]) <= set(clips)
+    assert out.equals(subset_scores(scores, cat, 100, seed=0, of=825))  # fixed by the seed

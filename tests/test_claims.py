@@ -203,6 +203,69 @@ def test_faster_compares_the_speed_table():
     )
 
 
+def test_a_subset_against_its_full_set_is_not_paired_clip_by_clip(base):
+    """One model scored on all clips (``ours``) and on a subset of them (``ours-sub``): paired
+    on their common clips the difference would be 0 by construction; each on its own clips
+    it is the subset's mean minus the full set's, with an interval from a joint bootstrap."""
+    full = run_scores("ours", 75, base)
+    rest = np.arange(N) >= 60
+    sub = full[~rest].assign(variant="ours-sub")
+    df = pd.concat([full, sub])
+    c = [claim(compare={"a": "ours-sub", "b": "ours@15000", "clips": "own"}, expect="equivalent",
+               margin=2.0, source="voice")]  # fmt: skip
+    out = evaluate(c, df)
+    w = full["samples"].to_numpy(float)
+    want = np.average(base[:60], weights=w[:60]) - np.average(base, weights=w)
+    assert out["effect"][0] == pytest.approx(want) and out["n_clips"][0] == N
+    assert out["lo"][0] < want < out["hi"][0] and out["hi"][0] - out["lo"][0] > 0.3
+    assert "own clips" in out["compare"][0]
+    paired = evaluate([dict(c[0], compare={"a": "ours-sub", "b": "ours@15000"})], df)
+    assert paired["effect"][0] == 0 and paired["hi"][0] == paired["lo"][0] == 0
+    # a planted +1 dB on the subset's clips: detected, the interval covers the shift
+    shifted = full.copy()
+    for col in ("voice_nsdr", "accompaniment_nsdr"):
+        shifted.loc[~rest, col] += 1.0
+    df = pd.concat([full, shifted[~rest].assign(variant="ours-sub")])
+    out = evaluate([{k: v for k, v in c[0].items() if k != "margin"} | {"expect": "greater"}], df)
+    d = out["effect"][0] - want
+    assert d == pytest.approx(1.0) and out["lo"][0] < want + 1.0 < out["hi"][0]
+    refused([claim(compare={"a": "s1", "threshold": 0, "clips": "own"}, expect="above")],
+            r"claims\[c\]\.compare\.clips: 'own' compares two runs")  # fmt: skip
+
+
+def test_one_model_under_two_evaluations_pairs_its_replicates(base):
+    """Two evaluations of the same three trained models (e.g. 1 vs 4 windows per pass) that
+    give identical outputs: the seed noise cancels replicate by replicate, so equivalence
+    holds with a zero-width interval; treated as independent runs it could not."""
+    reps = [run_scores("m", 40, noisy(base, s, r), replicate=r) for r, s in enumerate((-1, 0, 1))]
+    one = pd.concat(reps)
+    df = pd.concat([one, one.assign(variant="m-4win")])
+    known = {**KNOWN, "m": [(40, 1000)], "m-4win": [(40, 1000)]}
+    c = [claim(compare={"a": "m-4win", "b": "m"}, expect="equivalent", margin=0.01)]
+    same = cl.evaluate_claims(c, df, known_runs=known, n_perm=500, models={"m-4win": "m"})
+    assert (same["verdict"] == "holds").all() and (same["hi"] - same["lo"] == 0).all()
+    apart = cl.evaluate_claims(c, df, known_runs=known, n_perm=500)
+    assert (apart["verdict"] == "inconclusive").all()
+
+
+def test_faster_scoring_from_the_per_clip_seconds(base):
+    rng = np.random.default_rng(3)
+    a = run_scores("s1", 40, base).assign(seconds=rng.uniform(0.05, 0.1, N))
+    b = run_scores("s2", 40, base).assign(seconds=a["seconds"] * rng.uniform(1.5, 2.5, N))
+    c = [claim(compare={"a": "s1", "b": "s2"}, expect="faster", timing="scoring")]
+    out = evaluate(c, pd.concat([a, b]))
+    assert out["verdict"][0] == "holds" and out["unit"][0] == "speed-up (x)"
+    assert 1.5 < out["lo"][0] < out["effect"][0] < out["hi"][0] < 2.5
+    assert out["effect"][0] == pytest.approx(b["seconds"].sum() / a["seconds"].sum())
+    assert evaluate([dict(c[0], factor=3)], pd.concat([a, b]))["verdict"][0] == "contradicted"
+    same = evaluate(c, pd.concat([a, a.assign(variant="s2")]))
+    assert same["verdict"][0] == "inconclusive" and same["effect"][0] == pytest.approx(1.0)
+    refused([claim(compare={"a": "s1", "b": "s2"}, expect="greater", timing="scoring")],
+            r"claims\[c\]\.timing: used only with expect faster")  # fmt: skip
+    refused([claim(compare={"a": "s1", "b": "nope"}, expect="faster", timing="scoring")],
+            r"claims\[c\]\.compare\.b: run 'nope' is not a variant")  # fmt: skip
+
+
 def refused(claims, match, known=KNOWN):
     with pytest.raises(UserError, match=match):
         cl.validate_claims(claims, known)

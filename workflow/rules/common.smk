@@ -9,6 +9,7 @@ from pathlib import Path
 
 from snakemake.logging import logger
 
+from hourglass_sep.catalogue import MIR1K_TEST_CLIPS
 from hourglass_sep.claims import claims_for_runs, write_claims_file
 from hourglass_sep.config import upgrade_legacy, validate_config
 from hourglass_sep.experiments import (

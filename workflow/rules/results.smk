@@ -66,9 +66,11 @@ rule subset_scores:
     params:
         clips=lambda wc: VARIANTS[wc.variant].subset,
         seed=DATASET["subset_seed"],
+        of=MIR1K_TEST_CLIPS,
     shell:
         "hourglass-sep subset-scores --scores {input.scores} --catalogue {input.catalogue} "
-        "--clips {params.clips} --seed {params.seed} --variant {wildcards.variant} "
+        "--clips {params.clips} --of {params.of} --seed {params.seed} "
+        "--variant {wildcards.variant} "
         "-o {output} > {log} 2>&1"
 
 
