@@ -162,8 +162,8 @@ def test_a_test_subset_keeps_the_report_fraction_of_a_reduced_test_set():
     assert subset_size(100, 16, 825) == 5 and subset_size(100, 3, 825) == 3
     assert subset_size(100, 60) == 60 and subset_size(10, 60) == 10
     clips = [f"s{i % 6}_1_{i:02d}" for i in range(60)]
-    cat = pd.DataFrame({"clip": clips, "singer": [c.split("_")[0] for c in clips],
-                        "song": "1", "split": "test", "samples": 1000, "sr": 16000, "path": ""})  # fmt: skip
+    cat = pd.DataFrame({"clip": clips, "singer": [c.split("_")[0] for c in clips]})
+    cat = cat.assign(song="1", split="test", samples=1000, sr=16000, path="")
     scores = pd.DataFrame({"clip": clips, "voice_nsdr": range(60)})
     out = subset_scores(scores, cat, 100, seed=0, of=825)
     assert len(out) == 7 and out["clip"].is_unique and set(out["clip"]) <= set(clips)
