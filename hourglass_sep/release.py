@@ -48,6 +48,16 @@ def file_md5(path: Path) -> str:
     return h.hexdigest()
 
 
+def _portable(path) -> str:
+    """``path`` relative to the working directory when it lies below it (a record shipped in
+    the package should not name the exporting machine's folders), else as given."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def shipped_model_path(resources: str | os.PathLike | None = None) -> Path:
     """The shipped ``release.pt`` after checking its md5 against ``release.json``.
 
@@ -136,7 +146,7 @@ def export_release(
         "arch": arch.to_dict(),
         "parameters": count_parameters(build_loaded(arch, state, str(model_pt))),
         "prediction_change_fp16": _prediction_change(arch, state, compact),
-        "source": {"path": str(model_pt), "md5": file_md5(Path(model_pt))},
+        "source": {"path": _portable(model_pt), "md5": file_md5(Path(model_pt))},
         "training": {k: rest[k] for k in TRAINING_KEYS if k in rest},
         "train_config": rest.get("train", {}),
         "summary": dict(summary or {}),

@@ -114,3 +114,20 @@ def test_the_shipped_model():
     audio = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
     v, a = separate_waveform(bundle, audio, 16000)
     assert v.shape == a.shape == (16000,) and np.isfinite(v).all() and np.abs(v).max() > 0
+
+
+def test_the_export_record_names_its_source_relative_to_the_working_directory(
+    tmp_path, model_pt, monkeypatch
+):
+    """A record shipped in the package must not carry the exporting machine's folders."""
+    import shutil
+
+    work = tmp_path / "work"
+    (work / "models").mkdir(parents=True)
+    shutil.copy(model_pt, work / "models" / "model.pt")
+    monkeypatch.chdir(work)
+    release.export_release((work / "models" / "model.pt").resolve(), work / "res")
+    record = json.loads((work / "res" / "release.json").read_text())
+    assert record["source"]["path"] == "models/model.pt"
+    shipped = json.loads((release.RESOURCES / "release.json").read_text())
+    assert not Path(shipped["source"]["path"]).is_absolute()
