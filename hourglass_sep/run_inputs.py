@@ -306,6 +306,33 @@ def reported_comment(row: dict) -> str:
     return f"reported value ({reported_source(row) or 'source not given'})"
 
 
+def _settings_parts(settings: dict) -> tuple[bool, list[str]]:
+    """(reduced?, the settings in words): smaller widths, stem or iterations make a reduced
+    scale; precise BN and averaged weights are said, but evaluate paper widths as well."""
+    div = num(settings.get("width_divisor")) or 1.0
+    it = num(settings.get("iterations")) or 1.0
+    parts = []
+    if div != 1:
+        parts.append(f"widths / {div:g}")
+    if settings.get("stem"):
+        parts.append(f"stem {list(settings['stem'])}")
+    if it != 1:
+        parts.append(f"iterations x {it:g}")
+    reduced = bool(parts)
+    if num(settings.get("precise_bn")):
+        parts.append(
+            f"BatchNorm statistics re-estimated over {int(settings['precise_bn'])} batches "
+            "before evaluation (the report kept the running averages)"
+        )
+    if num(settings.get("weight_average")):
+        parts.append(
+            "moving average of the weights "
+            f"(decay {float(settings['weight_average']):g}) saved "
+            "instead of the last step's weights"
+        )
+    return reduced, parts
+
+
 def scale_info(meta: dict, rows: list[dict]) -> dict:
     """``{"name", "preset", "reduced", "details"}``: the run's scale and whether it is reduced.
 
@@ -323,29 +350,9 @@ def scale_info(meta: dict, rows: list[dict]) -> dict:
     elif scale is not None:
         name = str(scale)
     preset = meta.get("preset")
-    reduced = False
-    parts = []
+    reduced, parts = False, []
     if isinstance(settings, dict):
-        div = num(settings.get("width_divisor")) or 1.0
-        it = num(settings.get("iterations")) or 1.0
-        if div != 1:
-            parts.append(f"widths / {div:g}")
-        if settings.get("stem"):
-            parts.append(f"stem {list(settings['stem'])}")
-        if it != 1:
-            parts.append(f"iterations x {it:g}")
-        reduced = bool(parts)
-        if num(settings.get("precise_bn")):
-            parts.append(
-                f"BatchNorm statistics re-estimated over {int(settings['precise_bn'])} batches "
-                "before evaluation (the report kept the running averages)"
-            )
-        if num(settings.get("weight_average")):
-            parts.append(
-                "moving average of the weights "
-                f"(decay {float(settings['weight_average']):g}) saved "
-                "instead of the last step's weights"
-            )
+        reduced, parts = _settings_parts(settings)
     elif name is not None:
         reduced = name.lower() != "paper"
     name = str(name or preset or ("reduced" if reduced else "unknown"))

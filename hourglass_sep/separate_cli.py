@@ -21,14 +21,13 @@ log = logging.getLogger("hourglass_sep.separate")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .schedules import (
-        DEFAULT_CHUNK,
-        DEFAULT_MAX_BATCH_FRAMES,
-        DEFAULT_OVERLAP,
-        PAD_MODES,
-        SCHEDULES,
-    )
+    """The separate verb's options: inputs and outputs, the schedule, the execution."""
+    _io_arguments(p)
+    _schedule_arguments(p)
+    _execution_arguments(p)
 
+
+def _io_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "inputs",
         nargs="*",
@@ -49,6 +48,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="keep the content above 4 kHz (song files: on; workflow mode: off, 8 kHz protocol)",
     )
+    p.add_argument("--catalogue", help="workflow mode: clip catalogue TSV (evaluated test clips)")
+    p.add_argument(
+        "--shard", default="0/1", help="workflow mode: I/N, separate the clips k with k %% N == I"
+    )
+    p.add_argument("--estimates", help="workflow mode: the .npz to write")
+
+
+def _schedule_arguments(p: argparse.ArgumentParser) -> None:
+    from .schedules import (
+        DEFAULT_CHUNK,
+        DEFAULT_MAX_BATCH_FRAMES,
+        DEFAULT_OVERLAP,
+        PAD_MODES,
+        SCHEDULES,
+    )
+
     p.add_argument(
         "--chunk-frames",
         type=int,
@@ -81,6 +96,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_BATCH_FRAMES,
         help="workflow mode: most frames per pass when clips of equal length are batched",
     )
+
+
+def _execution_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision",
         choices=("auto", "fp32", "bf16"),
@@ -92,11 +110,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=None, help="CPU threads (default: OMP_NUM_THREADS or all)"
     )
     p.add_argument("--no-fold", action="store_true", help="keep BatchNorm layers (comparisons)")
-    p.add_argument("--catalogue", help="workflow mode: clip catalogue TSV (evaluated test clips)")
-    p.add_argument(
-        "--shard", default="0/1", help="workflow mode: I/N, separate the clips k with k %% N == I"
-    )
-    p.add_argument("--estimates", help="workflow mode: the .npz to write")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
