@@ -414,17 +414,18 @@ def threshold_effect(
     y = a.mean(axis=0)
     est = weighted_mean(y, w) - threshold
     boot = bootstrap_means(y, w, groups, n_boot, seed) - threshold
+    seeds = seed_terms([_per_replicate(a, w)])
+    counts = dict(n_clips=int(w.size), n_dropped=int(n_dropped), replicates=(a.shape[0],))
+    return _z_or_t_effect(est, boot, groups, seeds, confidence, **counts)
+
+
+def _z_or_t_effect(est, boot, groups, seeds, confidence, **counts) -> Effect:
+    """An unpaired effect from its bootstrap: the clips-only percentile interval with a
+    bootstrap z p-value, or, with seed terms, the t interval over clips + seeds."""
+    terms, seed_sd = seeds
     clo, chi = percentile_interval(boot, confidence)
     se = float(boot.std())
-    terms, seed_sd = seed_terms([_per_replicate(a, w)])
-    common = dict(
-        n_clips=int(w.size),
-        n_dropped=int(n_dropped),
-        replicates=(a.shape[0],),
-        clips_lo=clo,
-        clips_hi=chi,
-        seed_sd=seed_sd,
-    )
+    common = dict(clips_lo=clo, clips_hi=chi, seed_sd=seed_sd, **counts)
     if not terms:
         return Effect(est, clo, chi, se, _z_p(est, se), "bootstrap z", variance=CLIPS, **common)
     n_units = int(groups.max()) + 1
@@ -496,24 +497,11 @@ def own_clips_effect(
     with np.errstate(invalid="ignore", divide="ignore"):
         boot = (counts @ (wa * ya)) / (counts @ wa) - (counts @ (wb * yb)) / (counts @ wb)
     boot = boot[np.isfinite(boot)]
-    clo, chi = percentile_interval(boot, confidence)
-    se = float(boot.std())
     ga = np.nan_to_num(a) @ wa / wa.sum()  # per-replicate global metrics
     gb = np.nan_to_num(b) @ wb / wb.sum()
-    terms, seed_sd = difference_terms(ga, gb, paired_replicates)
-    common = dict(
-        n_clips=int(w.size),
-        n_dropped=0,
-        replicates=(a.shape[0], b.shape[0]),
-        clips_lo=clo,
-        clips_hi=chi,
-        seed_sd=seed_sd,
-    )
-    if not terms:
-        return Effect(est, clo, chi, se, _z_p(est, se), "bootstrap z", variance=CLIPS, **common)
-    n_units = int(groups.max()) + 1
-    lo, hi, se, df, p = combine(est, se, n_units, terms, confidence)
-    return Effect(est, lo, hi, se, p, "t (Satterthwaite)", variance=CLIPS_SEEDS, df=df, **common)
+    seeds = difference_terms(ga, gb, paired_replicates)
+    counts = dict(n_clips=int(w.size), n_dropped=0, replicates=(a.shape[0], b.shape[0]))
+    return _z_or_t_effect(est, boot, groups, seeds, confidence, **counts)
 
 
 def compare_own_clips(
