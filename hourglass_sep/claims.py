@@ -307,7 +307,7 @@ def _interval_pairs(scores, claim: dict, source: str, opts: dict) -> list[dict]:
     margin = float(claim.get("margin", 0.0))
     own = claim["compare"].get("clips") == "own"
     compare = st.compare_own_clips if own else st.compare_runs
-    opts = dict(opts)
+    opts = {k: v for k, v in opts.items() if k != "parameters"}
     models = opts.pop("models", None) or {}
     out = []
     for a, b in pairs:
@@ -331,7 +331,7 @@ def _threshold_pairs(scores, claim: dict, source: str, opts: dict) -> list[dict]
     thr = claim["compare"]["threshold"]
     t = float(thr[source] if isinstance(thr, dict) else thr)
     a = claim["runs"]["a"]
-    kw = {k: v for k, v in opts.items() if k not in ("n_perm", "models")}
+    kw = {k: v for k, v in opts.items() if k not in ("n_perm", "models", "parameters")}
     names = {"a": run_name(a), "b": f"{t:g}", "margin": 0.0, "threshold": t}
     fn = lambda: st.compare_threshold(scores, a, t, claim["metric"], source, **kw)  # noqa: E731
     rec = _measure(fn, names, claim["expect"], 0.0)
@@ -475,6 +475,20 @@ def _compare_text(claim: dict, source: str) -> str:
     return f"{run_name(runs['a'])} - {run_name(runs['b'])}{own}"
 
 
+def _parameter_text(claim: dict, parameters: Mapping[str, float]) -> str:
+    """ "parameters A / B = r (a / b)" for a claim on two runs of different sizes, so that a
+    claim like "Ours matches Park's with ~20 % fewer parameters" shows the ratio it rests on."""
+    runs = claim["runs"]
+    if "a" not in runs or "b" not in runs or claim.get("timing") == "speed-table":
+        return ""
+    if not all(isinstance(runs[k], tuple) for k in ("a", "b")):
+        return ""
+    pa, pb = (parameters.get(runs[k][0]) for k in ("a", "b"))
+    if not pa or not pb or pa == pb:
+        return ""
+    return f"parameters {runs['a'][0]} / {runs['b'][0]} = {pa / pb:.2f} ({pa:,.0f} / {pb:,.0f})"
+
+
 def _claim_rows(scores, claim, speed, paper_scale, opts) -> list[dict]:
     sources = ["-"] if claim["expect"] == "faster" else sources_of(claim)
     rows = []
@@ -492,6 +506,9 @@ def _claim_rows(scores, claim, speed, paper_scale, opts) -> list[dict]:
                 x for x in (f"at this scale: {row['verdict']}", row.get("detail")) if x
             )
             row["verdict"] = "needs paper scale"
+        sizes = _parameter_text(claim, opts.get("parameters") or {})
+        if sizes:
+            row["detail"] = "; ".join(x for x in (row.get("detail"), sizes) if x)
         evidence = claim.get("evidence")
         rows.append(
             {
@@ -523,6 +540,7 @@ def evaluate_claims(
     unit: str = "clip",
     confidence: float = st.CONFIDENCE,
     models: Mapping[str, str] | None = None,
+    parameters: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """One row per claim and source: verdict, effect (dB), its interval, p, n clips, n
     replicates and which variance the interval covers (``COLUMNS``).
@@ -531,7 +549,8 @@ def evaluate_claims(
     variants (:func:`known_runs_from_config`); every variant of ``scores`` is known as well.
     ``paper_scale`` defaults to ``preset == "paper"``.  ``seed`` fixes the resampling.
     ``models``: variant -> the variant whose trained model it evaluates
-    (:func:`model_of_variants`); runs of one model pair their replicates.
+    (:func:`model_of_variants`); runs of one model pair their replicates.  ``parameters``:
+    variant -> parameter count; a claim on two runs of different sizes prints their ratio.
     """
     scores = st.prepare_scores(scores)
     known = {**known_runs_from_scores(scores), **dict(known_runs or {})}
@@ -540,6 +559,7 @@ def evaluate_claims(
     paper = (preset == "paper") if paper_scale is None else bool(paper_scale)
     opts = dict(n_boot=n_boot, n_perm=n_perm, seed=seed, unit=unit, confidence=confidence)
     opts["models"] = dict(models or {})
+    opts["parameters"] = dict(parameters or {})
     rows = [r for c in checked for r in _claim_rows(scores, c, speed, paper, opts)]
     return pd.DataFrame(rows).reindex(columns=COLUMNS)
 
@@ -720,6 +740,11 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         unit=args.unit,
         models=model_of_variants(rows),
+        parameters={
+            str(r.get("base_variant") or r["variant"]): r["parameters"]
+            for r in rows
+            if r.get("parameters") and not int(r.get("replicate") or 0)
+        },
     )
     write_table(table, args.output)
     if args.intervals:

@@ -423,3 +423,13 @@ def test_claims_on_variants_a_preset_does_not_run_are_left_out():
     kept, dropped = cl.claims_for_runs(claims, {"ours", "grow-4stack"})
     assert [c["id"] for c in kept] == ["thr", "speed"]
     assert dropped == ["ab", "chain"]
+
+
+def test_a_claim_on_two_sizes_prints_the_parameter_ratio(base):
+    """ "Ours matches Park's with ~20 % fewer parameters": the verdict shows the ratio."""
+    df = pd.concat([run_scores("ours", 75, base), run_scores("parks", 75, base)])
+    c = [claim(compare={"a": "ours@15000", "b": "parks"}, expect="equivalent", margin=0.5)]
+    out = evaluate(c, df, parameters={"ours": 34_700_000, "parks": 42_800_000})
+    assert out["detail"].str.contains(r"parameters ours / parks = 0\.81 \(34,700,000").all()
+    same = evaluate(c, df, parameters={"ours": 1_000, "parks": 1_000})
+    assert not same["detail"].fillna("").str.contains("parameters").any()
