@@ -129,6 +129,7 @@ def test_tiny_run_products(tiny_run):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report.index("## Claims") < report.index("## Table 1")
     assert "ours-trains" in report and "interval over" in report
+    assert "\n\n| claim | the report's evidence |" in report  # a table needs a blank line above
     assert {"claims", "intervals"} <= set(wb.sheetnames)
     assert not list(res.rglob("*.part*")), "temporary files left behind"
     assert not (res / "estimates").exists() or not any((res / "estimates").rglob("*.npz")), (
