@@ -59,6 +59,9 @@ def test_replicates_are_separate_jobs_and_evaluation_variants_do_not_retrain(tmp
     extra.write_text(
         "replicates: 3\nrun_variants: [const-2stack, const-2stack-1win, grow-4stack-100]\n"
         "claims: null\nevaluation: {backend: fast_bss_eval}\n"
+        # its own results folder: a demo already run in the checkout (README command 1
+        # before command 2) must not make replicate 0 up to date
+        f"results: {tmp_path / 'results'}\n"
     )
     r = snakemake(REPO, "-n", "-p", "--configfile", "configs/demo.yaml", str(extra))
     out = r.stdout + r.stderr
