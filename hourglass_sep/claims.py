@@ -297,7 +297,7 @@ def _measure(fn, names: dict, expect: str, margin: float) -> dict:
     return {**names, **_effect_fields(eff), "verdict": st.decide(eff.lo, eff.hi, expect, margin)}
 
 
-def _interval_pairs(scores, claim: dict, source: str, opts: dict) -> list[dict]:
+def _interval_pairs(scores, claim: dict, source: str, opts: dict, models) -> list[dict]:
     runs, expect = claim["runs"], claim["expect"]
     pairs = (
         list(zip(runs["chain"][:-1], runs["chain"][1:]))
@@ -307,8 +307,6 @@ def _interval_pairs(scores, claim: dict, source: str, opts: dict) -> list[dict]:
     margin = float(claim.get("margin", 0.0))
     own = claim["compare"].get("clips") == "own"
     compare = st.compare_own_clips if own else st.compare_runs
-    opts = {k: v for k, v in opts.items() if k != "parameters"}
-    models = opts.pop("models", None) or {}
     out = []
     for a, b in pairs:
         names = {"a": run_name(a), "b": run_name(b), "margin": margin}
@@ -331,7 +329,7 @@ def _threshold_pairs(scores, claim: dict, source: str, opts: dict) -> list[dict]
     thr = claim["compare"]["threshold"]
     t = float(thr[source] if isinstance(thr, dict) else thr)
     a = claim["runs"]["a"]
-    kw = {k: v for k, v in opts.items() if k not in ("n_perm", "models", "parameters")}
+    kw = {k: v for k, v in opts.items() if k != "n_perm"}
     names = {"a": run_name(a), "b": f"{t:g}", "margin": 0.0, "threshold": t}
     fn = lambda: st.compare_threshold(scores, a, t, claim["metric"], source, **kw)  # noqa: E731
     rec = _measure(fn, names, claim["expect"], 0.0)
@@ -361,9 +359,11 @@ def _weakest(pairs: list[dict], expect: str, verdict: str) -> dict:
     return min(pairs, key=lambda p: p["lo"])
 
 
-def _interval_row(scores, claim, source, opts) -> dict:
-    maker = _threshold_pairs if "threshold" in claim["compare"] else _interval_pairs
-    pairs = maker(scores, claim, source, opts)
+def _interval_row(scores, claim, source, opts, models) -> dict:
+    if "threshold" in claim["compare"]:
+        pairs = _threshold_pairs(scores, claim, source, opts)
+    else:
+        pairs = _interval_pairs(scores, claim, source, opts, models)
     verdict = combine_verdicts([p["verdict"] for p in pairs])
     rep = _weakest(pairs, claim["expect"], verdict)
     detail = rep.get("why", "")
@@ -450,9 +450,7 @@ def _scoring_speed_row(scores, claim, opts) -> dict:
         r = st.speed_up(scores, a, b, **kw)
     except UserError as exc:
         return {**base, "verdict": "no data", "detail": str(exc)}
-    verdict = (
-        "holds" if r["lo"] > factor else "contradicted" if r["hi"] < factor else "inconclusive"
-    )
+    verdict = st.decide(r["lo"] - factor, r["hi"] - factor, "greater")
     ta, tb = r.pop("seconds")
     detail = f"scoring {ta:.3g} s vs {tb:.3g} s over {r['n_clips']} clips; needs x{factor:g}"
     return {**base, **r, "verdict": verdict, "detail": detail}
@@ -479,9 +477,7 @@ def _parameter_text(claim: dict, parameters: Mapping[str, float]) -> str:
     """ "parameters A / B = r (a / b)" for a claim on two runs of different sizes, so that a
     claim like "Ours matches Park's with ~20 % fewer parameters" shows the ratio it rests on."""
     runs = claim["runs"]
-    if "a" not in runs or "b" not in runs or claim.get("timing") == "speed-table":
-        return ""
-    if not all(isinstance(runs[k], tuple) for k in ("a", "b")):
+    if not all(isinstance(runs.get(k), tuple) for k in ("a", "b")):  # not speed-table rows
         return ""
     pa, pb = (parameters.get(runs[k][0]) for k in ("a", "b"))
     if not pa or not pb or pa == pb:
@@ -489,7 +485,9 @@ def _parameter_text(claim: dict, parameters: Mapping[str, float]) -> str:
     return f"parameters {runs['a'][0]} / {runs['b'][0]} = {pa / pb:.2f} ({pa:,.0f} / {pb:,.0f})"
 
 
-def _claim_rows(scores, claim, speed, paper_scale, opts) -> list[dict]:
+def _claim_rows(scores, claim, speed, paper_scale, opts, models, parameters) -> list[dict]:
+    """The claim's rows, one per source.  ``opts``: the stats options (resampling);
+    ``models`` / ``parameters``: per variant (:func:`evaluate_claims`)."""
     sources = ["-"] if claim["expect"] == "faster" else sources_of(claim)
     rows = []
     for source in sources:
@@ -500,13 +498,13 @@ def _claim_rows(scores, claim, speed, paper_scale, opts) -> list[dict]:
         elif claim["expect"] == "silent":
             row = _silent_row(scores, claim, source, opts)
         else:
-            row = _interval_row(scores, claim, source, opts)
+            row = _interval_row(scores, claim, source, opts, models)
         if claim.get("needs") == "paper-scale" and not paper_scale and row["verdict"] != "no data":
             row["detail"] = "; ".join(
                 x for x in (f"at this scale: {row['verdict']}", row.get("detail")) if x
             )
             row["verdict"] = "needs paper scale"
-        sizes = _parameter_text(claim, opts.get("parameters") or {})
+        sizes = _parameter_text(claim, parameters)
         if sizes:
             row["detail"] = "; ".join(x for x in (row.get("detail"), sizes) if x)
         evidence = claim.get("evidence")
@@ -558,9 +556,8 @@ def evaluate_claims(
     checked = validate_claims(claims, known, whats)
     paper = (preset == "paper") if paper_scale is None else bool(paper_scale)
     opts = dict(n_boot=n_boot, n_perm=n_perm, seed=seed, unit=unit, confidence=confidence)
-    opts["models"] = dict(models or {})
-    opts["parameters"] = dict(parameters or {})
-    rows = [r for c in checked for r in _claim_rows(scores, c, speed, paper, opts)]
+    info = (dict(models or {}), dict(parameters or {}))
+    rows = [r for c in checked for r in _claim_rows(scores, c, speed, paper, opts, *info)]
     return pd.DataFrame(rows).reindex(columns=COLUMNS)
 
 
@@ -603,27 +600,33 @@ def verdict_counts(verdicts: pd.DataFrame) -> dict[str, int]:
 # --------------------------------------------------------------------------- command line
 
 
+def _replicate0(rows: Sequence[dict]) -> Iterable[tuple[str, dict]]:
+    """(base variant, row) of the replicate-0 rows of ``experiments.json``: what a variant
+    is (its steps, model, size) is the same in every replicate."""
+    for r in rows:
+        if not int(r.get("replicate") or 0):
+            yield str(r.get("base_variant") or r["variant"]), r
+
+
 def known_runs_from_experiments(rows: Sequence[dict]) -> dict[str, list[tuple[int, int]]]:
     """base variant -> [(step, paper_step)] from the rows of ``experiments.json`` (the
     steps of replicate 0; other replicates evaluate the same steps)."""
     out: dict[str, list] = {}
-    for r in rows:
-        if int(r.get("replicate") or 0):
-            continue
+    for base, r in _replicate0(rows):
         step = int(r["step"])
-        base = str(r.get("base_variant") or r["variant"])
         out.setdefault(base, []).append((step, int(r.get("paper_step") or step)))
     return out
 
 
 def model_of_variants(rows: Sequence[dict]) -> dict[str, str]:
     """variant -> the variant whose trained model it evaluates (itself, or an evaluation
-    variant's ``model``), from the replicate-0 rows of ``experiments.json``."""
-    out = {}
-    for r in rows:
-        if not int(r.get("replicate") or 0):
-            out[str(r.get("base_variant") or r["variant"])] = str(r.get("model") or r["variant"])
-    return out
+    variant's ``model``)."""
+    return {base: str(r.get("model") or r["variant"]) for base, r in _replicate0(rows)}
+
+
+def parameters_of_variants(rows: Sequence[dict]) -> dict[str, float]:
+    """variant -> its network's parameter count, where experiments.json has one."""
+    return {base: r["parameters"] for base, r in _replicate0(rows) if r.get("parameters")}
 
 
 def replicate_map(rows: Sequence[dict]) -> dict[str, tuple[str, int]]:
@@ -740,11 +743,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         unit=args.unit,
         models=model_of_variants(rows),
-        parameters={
-            str(r.get("base_variant") or r["variant"]): r["parameters"]
-            for r in rows
-            if r.get("parameters") and not int(r.get("replicate") or 0)
-        },
+        parameters=parameters_of_variants(rows),
     )
     write_table(table, args.output)
     if args.intervals:

@@ -137,12 +137,19 @@ def _unit_of(clips: pd.Series, singers: pd.Series, unit: str) -> pd.Series:
 
 
 def align_runs(
-    scores: pd.DataFrame, runs: Sequence[tuple[str, object]], column: str, unit: str = "clip"
+    scores: pd.DataFrame,
+    runs: Sequence[tuple[str, object]],
+    column: str,
+    unit: str = "clip",
+    union: bool = False,
 ) -> Aligned:
     """Per-clip values of ``runs`` on the clips that are ``ok`` with a finite value in every
     replicate of every run; the others are counted in ``n_dropped``.  Weights: the mean
-    ``samples`` of the clip over the runs (equal when the runs scored the same lengths)."""
-    every, wides, ok_rows = set(), [], []
+    ``samples`` of the clip over the runs (equal when the runs scored the same lengths).
+
+    ``union``: on the clips usable in *any* run instead, NaN where a run has none (each run
+    keeps its own clips); ``n_dropped`` then counts each run's unusable clips."""
+    every, wides, ok_rows, dropped = set(), [], [], 0
     for run in runs:
         rows = run_rows(scores, run)
         every |= set(rows["clip"])
@@ -151,7 +158,9 @@ def align_runs(
         wide = wide.reindex(columns=sorted(rows["replicate"].unique()))
         wides.append(wide[np.isfinite(wide.to_numpy(dtype=float)).all(axis=1)])
         ok_rows.append(ok)
-    common = sorted(set.intersection(*(set(w.index) for w in wides)))
+        dropped += rows["clip"].nunique() - len(wides[-1])
+    merge = set.union if union else set.intersection
+    common = sorted(merge(*(set(w.index) for w in wides)))
     if not common:
         names = ", ".join(f"{v}@{s}" for v, s in runs)
         raise UserError(f"runs {names} have no clip scored ok in all of them ({column})")
@@ -164,9 +173,9 @@ def align_runs(
     return Aligned(
         clips=np.asarray(common),
         weights=w.loc[common].to_numpy(dtype=float),
-        values=[wd.loc[common].to_numpy(dtype=float).T for wd in wides],
+        values=[wd.reindex(common).to_numpy(dtype=float).T for wd in wides],
         groups=pd.factorize(units)[0],
-        n_dropped=len(every) - len(common),
+        n_dropped=dropped if union else len(every) - len(common),
     )
 
 
@@ -514,28 +523,11 @@ def compare_own_clips(
     **kw,
 ) -> Effect:
     """A - B of a global metric, each run over its own ok clips (:func:`own_clips_effect`)."""
-    column = metric_column(metric, source)
-    al = [align_runs(scores, [run], column, unit) for run in (a, b)]
-    union = np.union1d(al[0].clips, al[1].clips)
-    pos = {c: i for i, c in enumerate(union)}
-    w = np.zeros(union.size)
-    vals, masks = [], []
-    for x in al:
-        idx = np.array([pos[c] for c in x.clips])
-        v = np.full((x.values[0].shape[0], union.size), np.nan)
-        v[:, idx] = x.values[0]
-        w[idx] = x.weights
-        m = np.zeros(union.size, dtype=bool)
-        m[idx] = True
-        vals.append(v)
-        masks.append(m)
-    rows = scores[scores["clip"].isin(set(union))].drop_duplicates("clip").set_index("clip")
-    singers = rows["singer"].reindex(union) if "singer" in rows.columns else None
-    singers = pd.Series([None] * union.size) if singers is None else singers.reset_index(drop=True)
-    groups = pd.factorize(_unit_of(pd.Series(union), singers, unit))[0]
+    al = align_runs(scores, [a, b], metric_column(metric, source), unit, union=True)
+    masks = [np.isfinite(v[0]) for v in al.values]
     kw.pop("n_perm", None)
-    eff = own_clips_effect(*vals, w, *masks, groups, **kw)
-    eff.n_dropped = al[0].n_dropped + al[1].n_dropped
+    eff = own_clips_effect(*al.values, al.weights, *masks, al.groups, **kw)
+    eff.n_dropped = al.n_dropped
     return eff
 
 

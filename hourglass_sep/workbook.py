@@ -203,7 +203,7 @@ def add_ranks(df: pd.DataFrame) -> pd.DataFrame:
     """
     df = df.copy()
     group = df["paper-scale step"]
-    among = pd.Series([None] * len(df), index=df.index, dtype=object)
+    among = None  # the group sizes shown: those of the first metric
     for src in SOURCES:
         for m in METRICS:
             meas, rep = metric_col(src, m), metric_col(src, m, "reported")
@@ -213,7 +213,7 @@ def add_ranks(df: pd.DataFrame) -> pd.DataFrame:
             for col, kind in ((meas, "rank"), (rep, "reported rank")):
                 ranks = df[col].where(ok).groupby(group).rank(ascending=False, method="min")
                 df[metric_col(src, m, kind)] = ranks.where(ok)
-            if src == SOURCES[0] and m == METRICS[0]:
+            if among is None:
                 among = size.where(ok)
     df["ranked among"] = among
     order = []  # each metric's ranks beside its values, where the diff would be
