@@ -28,6 +28,7 @@ from scipy import stats as sps
 
 from . import stats as st
 from .aggregate import SOURCES
+from .clip_status import is_silent
 from .errors import UserError
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "claims.schema.yaml"
@@ -388,13 +389,6 @@ def _interval_row(scores, claim, source, opts, models) -> dict:
         "detail": detail,
         "pairs": json.dumps([_jsonable(p) for p in pairs]),
     }
-
-
-def is_silent(status: pd.Series, source: str) -> pd.Series:
-    """Clips whose estimate of ``source`` was all zeros (scoring's status text)."""
-    s = status.astype(str).str.strip().str.lower()
-    listed = s.str.partition(":")[2]
-    return s.str.startswith("silent estimate") & listed.str.contains(source, regex=False)
 
 
 def _silent_row(scores, claim, source, opts) -> dict:

@@ -43,7 +43,10 @@ def _margin_lines(expect: str, margin: float) -> tuple[float, ...]:
 def x_limit(effects: pd.DataFrame) -> float:
     """Half-width of the x axis: the bulk of the intervals and margins, so that one far
     threshold effect (e.g. +9 dB over 0) does not squash the sub-dB differences."""
-    cols = [effects[c].astype(float).fillna(0).abs().to_numpy() for c in ("lo", "hi", "margin")]
+    cols = [
+        effects[c].astype(float).replace([np.inf, -np.inf], np.nan).fillna(0).abs().to_numpy()
+        for c in ("lo", "hi", "margin")
+    ]
     reach = np.maximum.reduce(cols)
     bulk = float(np.quantile(reach, 0.8)) if len(reach) else 1.0
     return max(1.15 * min(float(reach.max()), 3 * bulk), 0.5)

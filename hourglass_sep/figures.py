@@ -25,6 +25,7 @@ import pandas as pd
 
 from . import references as refs
 from .audio import atomic_path
+from .clip_status import failure_note
 from .errors import UserError
 from .run_inputs import Inputs, add_inputs_arguments, load_inputs, reported_value, scale_info
 from .speed import is_ratio
@@ -68,6 +69,36 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _message_figure(path: Path, title: str, lines: list[str]) -> Path:
+    """A figure that says why there is nothing to plot (the workflow still gets its PNG)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.3 * len(lines)))
+    ax.set_axis_off()
+    ax.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", fontsize=8, family="monospace")
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def _failure_lines(inputs: Inputs, rows: list[dict]) -> list[str]:
+    """One line per run: its label and why none of its clips is usable."""
+    out = []
+    for r in rows:
+        s = inputs.clip_scores(r)
+        note = "no score rows" if s is None else failure_note(s)
+        out.append(f"{_run_label(r)}: {note}")
+    return out
+
+
+def _failed_suffix(summ: dict) -> str:
+    """ "  (2 of 60 clips failed)" for a summary row with failed clips, else ""."""
+    failed, ok = (pd.to_numeric(summ.get(k), errors="coerce") for k in ("failed", "clips"))
+    failed, ok = (int(x) if pd.notna(x) else 0 for x in (failed, ok))
+    if not failed:
+        return ""
+    total = failed + ok
+    return f"  ({failed} of {total} clips failed)"
+
+
 def _run_label(row: dict) -> str:
     lab = row.get("label") or row["variant"]
     if row.get("report_row") is not None:
@@ -103,15 +134,16 @@ def _measured_bars(ax, inputs: Inputs, rows: list[dict], src: str, m: str, ys) -
         label=f"{src} (measured)",
     )
     for yi, v in zip(ys, vals):
-        if np.isfinite(v):
-            ax.text(
-                v,
-                yi,
-                f" {v:.2f}",
-                va="center",
-                ha="left" if v >= 0 else "right",
-                fontsize=7,
-            )
+        finite = np.isfinite(v)
+        ax.text(
+            v if finite else 0.0,
+            yi,
+            f" {v:.2f}" if finite else " no usable clip",
+            va="center",
+            ha="left" if not finite or v >= 0 else "right",
+            fontsize=7,
+            color="black" if finite else "0.4",
+        )
 
 
 def _reported_marks(ax, rows: list[dict], src: str, m: str, ys, legend: bool) -> None:
@@ -161,7 +193,7 @@ def plot_metrics(inputs: Inputs, path: Path) -> Path | None:
         ax.set_title(refs.METRIC_NAMES[m])
         ax.set_xlabel(f"{refs.METRIC_NAMES[m]} (dB)")
         ax.grid(axis="y", visible=False)
-    axes[0].set_yticks(y, [_run_label(r) for r in rows])
+    axes[0].set_yticks(y, [_run_label(r) + _failed_suffix(inputs.summary_row(r)) for r in rows])
     axes[0].invert_yaxis()
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(
@@ -247,11 +279,16 @@ def plot_nsdr_distribution(inputs: Inputs, path: Path) -> Path | None:
         return None
     data = _nsdr_data(inputs)
     if not data:
-        log.warning(
-            "nsdr_distribution.png skipped: the score tables hold no per-clip NSDR of the "
-            "experiment rows"
+        scored = [r for r in inputs.rows if inputs.clip_scores(r) is not None]
+        if not scored:
+            log.warning(
+                "nsdr_distribution.png skipped: the score tables hold none of the experiment rows"
+            )
+            return None
+        log.warning("nsdr_distribution.png: no run has a usable clip score")
+        return _message_figure(
+            path, "Per-clip NSDR: no run has a usable clip score", _failure_lines(inputs, scored)
         )
-        return None
     n = len(data)
     fig, axes = plt.subplots(1, 2, figsize=(12, 1.4 + 0.45 * n), sharey=True)
     for ax, src in zip(axes, refs.SOURCES):
@@ -259,9 +296,14 @@ def plot_nsdr_distribution(inputs: Inputs, path: Path) -> Path | None:
         _nsdr_panel(ax, series, src)
     axes[0].set_yticks(np.arange(n), [_run_label(d[0]) for d in data])
     axes[0].invert_yaxis()
+    shown = {id(d[0]) for d in data}
+    dead = [_run_label(r) for r in inputs.rows
+            if id(r) not in shown and inputs.clip_scores(r) is not None]  # fmt: skip
+    note = f"\nno usable clip (not shown): {', '.join(dead)}" if dead else ""
     fig.suptitle(
         "Per-clip NSDR (box: quartiles, line: median, triangle: unweighted mean)\n"
-        + _scale_note(inputs),
+        + _scale_note(inputs)
+        + textwrap.fill(note, width=110, replace_whitespace=False),
         fontsize=11,
     )
     fig.tight_layout()

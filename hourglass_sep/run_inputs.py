@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import references as refs
+from .clip_status import screen
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def load_scores(paths) -> pd.DataFrame | None:
         read_tsv(p, "per-clip score table", SCORE_REQUIRED, "`hourglass-sep score` writes it")
         for p in paths or []
     ]
-    frames = [f for f in frames if len(f)]
+    frames = [screen(f) for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else None
 
 

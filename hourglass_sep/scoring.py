@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from .catalogue import evaluated_clips, parse_shard  # one sharding rule for separate/baseline/score
+from .clip_status import METRIC_COLUMNS, non_finite_status, silent_status
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -267,7 +268,8 @@ def _as_sources(x: Any, what: str) -> np.ndarray:
 
 def check_signals(refs: np.ndarray, ests: np.ndarray, names: Sequence[str] = SOURCES) -> None:
     """Raise ``ClipError`` (message = the clip's status) for inputs BSS Eval cannot score:
-    mismatched shapes, fewer samples than the filter length, NaN/inf, all-zero signals."""
+    mismatched shapes, fewer samples than the filter length, NaN/inf, all-zero references,
+    silent or near-silent estimates (``clip_status.silent_status``)."""
     if refs.ndim != 2 or refs.shape != ests.shape:
         raise ClipError(f"length mismatch: references {refs.shape}, estimates {ests.shape}")
     names = list(names) if len(names) == refs.shape[0] else [str(i) for i in range(refs.shape[0])]
@@ -279,9 +281,12 @@ def check_signals(refs: np.ndarray, ests: np.ndarray, names: Sequence[str] = SOU
         bad = [s for s, row in zip(names, arr) if not np.all(np.isfinite(row))]
         if bad:
             raise ClipError(f"non-finite {name} (NaN or inf): {', '.join(bad)}")
-        silent = [s for s, row in zip(names, arr) if not np.any(row)]
-        if silent:
-            raise ClipError(f"silent {name} (all zeros): {', '.join(silent)}")
+    silent = [s for s, row in zip(names, refs) if not np.any(row)]
+    if silent:
+        raise ClipError(f"silent reference (all zeros): {', '.join(silent)}")
+    faint = silent_status(refs, ests, names)  # BSS Eval of a faint estimate measures rounding
+    if faint:
+        raise ClipError(faint)
 
 
 def bss_eval_sources(
@@ -397,6 +402,11 @@ def score_clip(
             for k in METRICS:
                 row[f"{s}_mix_{k}"] = mix[f"{s}_mix_{k}"]
             row[f"{s}_nsdr"] = row[f"{s}_sdr"] - row[f"{s}_mix_sdr"]
+        bad = non_finite_status(row)
+        if bad:  # never a mean's -inf: the clip fails with the metrics named
+            for c in METRIC_COLUMNS:
+                row[c] = math.nan
+            raise ClipError(bad)
     except ClipError as exc:
         row["status"] = str(exc)
     except UserError:

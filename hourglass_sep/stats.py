@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from .aggregate import GLOBAL, REQUIRED, SOURCES
+from .clip_status import failure_note, screen
 from .errors import UserError
 
 CONFIDENCE = 0.95
@@ -78,7 +79,7 @@ def prepare_scores(df: pd.DataFrame) -> pd.DataFrame:
         raise UserError(
             f"not a scores table (missing columns {missing}); write it with `hourglass-sep score`"
         )
-    out = df.copy()
+    out = screen(df)  # non-finite metrics of an "ok" row: a failed clip, never a -inf mean
     if "replicate" not in out.columns:
         out["replicate"] = 0
     rep = pd.to_numeric(out["replicate"], errors="coerce")
@@ -153,7 +154,10 @@ def align_runs(
     for run in runs:
         rows = run_rows(scores, run)
         every |= set(rows["clip"])
-        ok = rows[rows["status"] == "ok"].assign(_v=pd.to_numeric(rows[column], errors="coerce"))
+        ok = rows[rows["status"] == "ok"]
+        ok = ok.assign(_v=pd.to_numeric(ok[column], errors="coerce"))  # not rows': pandas aligns
+        if ok.empty:
+            raise UserError(f"run {run[0]}@{run[1]}: {failure_note(rows)}")
         wide = ok.pivot(index="clip", columns="replicate", values="_v")
         wide = wide.reindex(columns=sorted(rows["replicate"].unique()))
         wides.append(wide[np.isfinite(wide.to_numpy(dtype=float)).all(axis=1)])
