@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .clip_status import screen, usable
 from .errors import UserError
 
 SOURCES = ("voice", "accompaniment")
@@ -58,7 +59,8 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     df["variant"] = df["variant"].fillna("").astype(str)
     groups = df.groupby(["variant", "step"], sort=False, dropna=False)
     for (variant, step), g in groups:
-        ok = g[g["status"].astype(str).str.strip() == "ok"]
+        g = screen(g)
+        ok = g[usable(g)]
         w = pd.to_numeric(ok["samples"], errors="coerce").to_numpy(dtype=float)
         row = {
             "variant": variant,
@@ -129,7 +131,7 @@ def read_scores(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
             "scored in more "
             f"than one of the tables ({int(dup.sum())} duplicates); pass each shard's scores once"
         )
-    return df
+    return screen(df)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -147,9 +149,13 @@ def run(args: argparse.Namespace) -> int:
     write_table(out, args.output)
     print(f"{args.output}: {len(out)} (variant, step) rows from {len(df)} clip scores")
     for r in out.itertuples(index=False):
+        head = f"  {r.variant} @ {r.step}: {r.clips} clips ({r.failed} failed"
+        head += f": {r.failure})" if r.failed else ")"
+        if not r.clips:
+            print(f"{head}, no GNSDR: no usable clip")
+            continue
         print(
-            f"  {r.variant} @ {r.step}: {r.clips} clips ({r.failed} failed), "
-            f"GNSDR voice {r.voice_gnsdr:.3f} dB, "
+            f"{head}, GNSDR voice {r.voice_gnsdr:.3f} dB, "
             f"accompaniment {r.accompaniment_gnsdr:.3f} dB"
         )
     return 0
@@ -206,6 +212,11 @@ def run_subset_scores(args: argparse.Namespace) -> int:
 
     if args.clips < 1:
         raise UserError(f"--clips {args.clips}: give at least 1 clip")
+    if args.of is not None and args.of < args.clips:
+        raise UserError(
+            f"--of {args.of}: the full test set the subset is drawn from must hold at least "
+            f"--clips ({args.clips}) clips; omit --of to take --clips of the scored clips"
+        )
     df = read_scores(args.scores)
     out = subset_scores(df, read_catalogue(args.catalogue), args.clips, args.seed, args.of)
     out["variant"] = args.variant

@@ -168,3 +168,19 @@ def test_a_test_subset_keeps_the_report_fraction_of_a_reduced_test_set():
     out = subset_scores(scores, cat, 100, seed=0, of=825)
     assert len(out) == 7 and out["clip"].is_unique and set(out["clip"]) <= set(clips)
     assert out.equals(subset_scores(scores, cat, 100, seed=0, of=825))  # fixed by the seed
+
+
+@pytest.mark.parametrize("of", ["0", "-5", "50"])
+def test_subset_scores_refuses_an_of_smaller_than_the_subset(tmp_path, capsys, of):
+    """--of is the size of the full test set the subset is drawn from: 0, a negative number
+    or fewer clips than --clips is refused with a message naming the option."""
+    scores = tmp_path / "s.tsv"
+    scores_table("v", 1, [("amy_1_01", 100, "ok", (1, 2, 3, 4), (1, 2, 3, 4))]).to_csv(
+        scores, sep="\t", index=False
+    )
+    args = ["subset-scores", "--scores", str(scores), "--catalogue", str(tmp_path / "c.tsv")]
+    args += ["--clips", "100", "--of", of, "--variant", "v", "-o", str(tmp_path / "o.tsv")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"--of {of}: the full test set" in err and "--clips (100)" in err
+    assert not (tmp_path / "o.tsv").exists()
