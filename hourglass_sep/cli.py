@@ -79,8 +79,9 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    for name, (module, help_) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_, description=help_, formatter_class=_Formatter)
+    for name, (module, text) in COMMANDS.items():
+        help_ = text.replace("%", "%%")  # argparse %-formats help, not descriptions
+        p = sub.add_parser(name, help=help_, description=text, formatter_class=_Formatter)
         if name == verb:  # only the chosen verb's module is imported
             mod = importlib.import_module(module)
             adder = (
