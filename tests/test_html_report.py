@@ -54,3 +54,80 @@ def test_html_report_names_every_product(tiny_run: Path, tmp_path: Path):
         assert base64.b64decode(payload) == (res / key.split("results/tiny/", 1)[1]).read_bytes()
     # the workflow description names the preset and links the categories
     assert "Preset" in html and "showCategory('Results')" in html
+
+
+# ----------------------------------------------------------------------------- dependencies
+def _closure(name: str, extras: frozenset = frozenset(), seen: dict | None = None) -> dict:
+    """Distribution name -> installed distribution, for ``name`` and what it requires
+    (markers evaluated for this interpreter and the extras asked for)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen = {} if seen is None else seen
+    key = canonicalize_name(name)
+    if key in seen:
+        return seen
+    try:
+        dist = metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return seen
+    seen[key] = dist
+    for text in dist.requires or []:
+        req = Requirement(text)
+        if req.marker and not any(req.marker.evaluate({"extra": e}) for e in extras or {""}):
+            continue
+        _closure(req.name, frozenset(req.extras), seen)
+    return seen
+
+
+def _top_level_names(dist) -> set[str]:
+    names = set()
+    for f in dist.files or []:
+        head = f.parts[0]
+        if head.endswith((".dist-info", ".egg-info", ".pth")) or head in ("..", "__pycache__"):
+            continue
+        names.add(head[:-3] if head.endswith(".py") else head)
+    return {n for n in names if n.isidentifier()}
+
+
+BLOCKER = """
+import sys
+BLOCKED = set({names!r})
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (not a dependency)", name=name)
+sys.meta_path.insert(0, _Block())
+import pkgutil  # plugin registries (Snakemake's executors) discover modules by name
+_iter = pkgutil.iter_modules
+pkgutil.iter_modules = lambda *a, **k: (m for m in _iter(*a, **k) if m.name not in BLOCKED)
+"""
+
+
+def test_html_report_needs_only_the_main_dependencies(tiny_run: Path, tmp_path: Path):
+    """`pip install hourglass-sep` (no test extras) must be enough for `snakemake --report`:
+    every module of an installed distribution outside the package's dependency closure
+    (pytest, ruff, snakefmt and theirs) is made unimportable for this run."""
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
+    keep = _closure("hourglass-sep")
+    assert "pygments" in keep, "snakemake --report imports pygments: a main dependency"
+    allowed = set().union(*(_top_level_names(d) for d in keep.values()))
+    blocked = set()
+    for dist in metadata.distributions():
+        if canonicalize_name(dist.metadata["Name"]) not in keep:
+            blocked |= _top_level_names(dist) - allowed
+    assert {"pytest", "ruff"} & blocked  # the test extras are really out of reach
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BLOCKER.format(names=sorted(blocked)))
+    out = tmp_path / "report.html"
+    r = snakemake(
+        tiny_run, "--report", str(out), "--configfile", "configs/tiny.yaml", pythonpath=site
+    )
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    assert "</html>" in out.read_text(encoding="utf-8")[-200:]
