@@ -84,7 +84,8 @@ def test_prep_packs_train_at_8k_and_test_lossless(packed):
 def test_tiny_run_end_to_end(packed, tmp_path):
     _corpus, inputs = packed
     out = tmp_path / "out"
-    done = _sh("--tiny", "--inputs", str(inputs), out=out)
+    # fp32: how well 4 steps train in bf16 depends on the CPU (AMX vs AVX512-BF16)
+    done = _sh("--tiny", "--inputs", str(inputs), "--amp", "off", out=out)
     assert "tiny check (not paper scale)" in done.stdout
     s = json.loads((out / "gpu_paper_scale.json").read_text())
     assert [r["setting"] for r in s["bench"]["results"]] == ["fp32", "bf16+cl"]
