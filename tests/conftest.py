@@ -87,11 +87,16 @@ def small_corpus(tmp_path) -> Path:
     return tmp_path / "corpus"
 
 
-def snakemake(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run this venv's ``snakemake`` in ``cwd``; its bin/ first on PATH, so rules find the CLI."""
+def snakemake(
+    cwd: Path, *args: str, timeout: int = 900, pythonpath: Path | None = None
+) -> subprocess.CompletedProcess:
+    """Run this venv's ``snakemake`` in ``cwd``; its bin/ first on PATH, so rules find the CLI.
+    ``pythonpath``: a folder put first on PYTHONPATH (e.g. holding a sitecustomize.py)."""
     env = dict(
         os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1"
     )
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
     cmd = [str(BIN / "snakemake"), *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -107,4 +112,23 @@ def tiny_run(tmp_path_factory) -> Path:
     r = snakemake(work, "--cores", "2", "--configfile", "configs/tiny.yaml")
     assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
     print(f"tiny preset end to end: {time.perf_counter() - t0:.1f} s")
+    keep_pristine(work)
     return work
+
+
+PRISTINE = ["summary.tsv", "claims", "scores"]  # the products later tests compare against
+
+
+def keep_pristine(work: Path) -> None:
+    """Copy the tiny run's tables to ``work/../pristine`` before later tests change the run
+    (new variants, retrained ones), so a test can compare another run with the original."""
+    import shutil
+
+    res, dest = work / "results" / "tiny", work.parent / "pristine"
+    for name in PRISTINE:
+        src = res / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("*.npz"))
+        else:
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)

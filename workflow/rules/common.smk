@@ -19,6 +19,11 @@ from hourglass_sep.experiments import (
     train_flags,
     training_priorities,
 )
+from hourglass_sep.workflow_locks import clear_stale_locks
+
+# a run killed by SIGKILL leaves its locks: the same command resumes (main process only)
+if workflow.is_main_process:
+    clear_stale_locks(os.getcwd(), logger.warning)
 
 _extra_rules = config.pop("extra_rules", None)
 # old config keys (seed_row, kind: seed) are renamed in place, each with a warning in the log
