@@ -6,7 +6,8 @@
 For MIR-1K test clips (16 kHz; ``../shared/data/mir1k/Wavfile`` or ``--data``, singers
 other than abjones/amy, the first ``--clips`` by name) and for the 64-s song annar_4 (or
 ``--song``) resampled to 44.1 kHz, separates the mixture (mean of the channels) twice —
-the report's 8 kHz protocol (silent above 4 kHz) and full band (``hourglass_sep.fullband``) —
+the report's 8 kHz protocol (silent above 4 kHz) and full band
+(``hourglass_sep.separation.fullband``) —
 and scores both against the clip's own channels (voice = right, accompaniment = left) with
 BSS Eval v3 (``scoring.bss_eval_sources``, fast_bss_eval backend).  Prints SDR per source,
 the length-weighted mean NSDR (SDR minus the mixture's SDR, as GNSDR) and the SDR of the
@@ -39,10 +40,10 @@ def quick_model(steps: int, path: Path, wavs: Path, seed: int = 0) -> Path:
     training singers' clips in ``wavs``."""
     import torch
 
-    from hourglass_sep.audio import read_audio
-    from hourglass_sep.features import clip_features
-    from hourglass_sep.inference import MODEL_FORMAT
-    from hourglass_sep.model import ArchConfig, build_model, loss_terms
+    from hourglass_sep.data.audio import read_audio
+    from hourglass_sep.data.features import clip_features
+    from hourglass_sep.nets.inference import MODEL_FORMAT
+    from hourglass_sep.nets.model import ArchConfig, build_model, loss_terms
 
     arch = ArchConfig(channels=20, growth=20, stem=(20, 40, 40))
     feats = []
@@ -86,8 +87,8 @@ def quick_model(steps: int, path: Path, wavs: Path, seed: int = 0) -> Path:
 
 def score(refs: np.ndarray, ests: np.ndarray, sr: int) -> dict:
     """SDR per source (dB), the mixture's SDR, and SDR of the band below 4 kHz."""
-    from hourglass_sep.audio import resample
-    from hourglass_sep.scoring import bss_eval_sources
+    from hourglass_sep.data.audio import resample
+    from hourglass_sep.scoring.score import bss_eval_sources
 
     backend = "fast_bss_eval"
     sdr = bss_eval_sources(refs, ests, backend)["sdr"]
@@ -117,8 +118,8 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def evaluate(bundle, clips: list[tuple[str, np.ndarray, int]]) -> dict:
-    from hourglass_sep.scoring import ClipError
-    from hourglass_sep.separate import separate_waveform
+    from hourglass_sep.scoring.score import ClipError
+    from hourglass_sep.separation.separate import separate_waveform
 
     out: dict = {}
     for mode, full in (("8 kHz", False), ("full band", True)):
@@ -167,10 +168,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    from hourglass_sep.audio import read_audio, resample
-    from hourglass_sep.catalogue import find_wav_dir
+    from hourglass_sep.data.audio import read_audio, resample
+    from hourglass_sep.data.catalogue import find_wav_dir
     from hourglass_sep.errors import UserError
-    from hourglass_sep.separate import load_model
+    from hourglass_sep.separation.separate import load_model
 
     torch.set_num_threads(args.threads)
     try:

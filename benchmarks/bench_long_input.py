@@ -47,7 +47,7 @@ def base_song(rate: int, song: Path = SONG) -> np.ndarray:
     """(samples, 2) float32: ``song`` (annar_4) at ``rate`` (or 64 s of generated audio)."""
     import soundfile as sf
 
-    from hourglass_sep.audio import resample
+    from hourglass_sep.data.audio import resample
 
     if song.exists():
         x, sr = sf.read(str(song), dtype="float32", always_2d=True)
@@ -81,8 +81,8 @@ def model_file(args, tmp: Path) -> str:
         return args.model
     import torch
 
-    from hourglass_sep.inference import MODEL_FORMAT
-    from hourglass_sep.model import ArchConfig, build_model
+    from hourglass_sep.nets.inference import MODEL_FORMAT
+    from hourglass_sep.nets.model import ArchConfig, build_model
 
     arch = (
         ArchConfig()
@@ -109,7 +109,7 @@ def run_cli(song: Path, model: str, out: Path, extra: list[str]) -> dict:
 
 def chunk_sdr(model: str, base: np.ndarray, rate: int, chunk: int) -> dict:
     """SDR (dB) of the segmented estimate against the one-pass estimate of the base song."""
-    from hourglass_sep.separate import load_model, separate_waveform
+    from hourglass_sep.separation.separate import load_model, separate_waveform
 
     bundle = load_model(model, device="cpu")
     one = separate_waveform(bundle, base, rate, chunk_frames=None, full_band=True)

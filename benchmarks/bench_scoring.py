@@ -5,7 +5,7 @@ clips; ``shared`` beside the repository root, or $HOURGLASS_SEP_SHARED) against 
 deterministic, non-trivial estimate (source + leak of the other source + a small non-linear
 artefact), both sources:
 
-1. builds the reference cache (``hourglass_sep.reference_cache``), ``--workers`` processes;
+1. builds the reference cache (``hourglass_sep.scoring.reference_cache``), ``--workers`` processes;
 2. per backend (``cached`` reading that cache, ``fast_bss_eval``, ``museval``): the mixture
    baseline once, then one model's ``score`` step, ``--workers`` processes (one BLAS thread
    each) -- the work of ``hourglass-sep baseline`` / ``score``, estimates read from an npz;
@@ -73,7 +73,7 @@ def fixed_estimates(refs):
 def write_estimates(clips, path: Path) -> None:
     import numpy as np
 
-    from hourglass_sep import scoring as S
+    from hourglass_sep.scoring import score as S
 
     arrays = {"clips": np.array(clips["clip"].tolist())}
     for r in clips.itertuples(index=False):
@@ -87,7 +87,7 @@ def write_estimates(clips, path: Path) -> None:
 
 def time_backends(clips, est_path, refs_path, workers):
     """Baseline + one model's scores per backend -> (tables, figures)."""
-    from hourglass_sep import scoring as S
+    from hourglass_sep.scoring import score as S
 
     tables, figures = {}, {}
     for backend in BACKENDS:
@@ -122,7 +122,7 @@ def time_report_way(clips, est_path):
     import numpy as np
     import pandas as pd
 
-    from hourglass_sep import scoring as S
+    from hourglass_sep.scoring import score as S
 
     mm = S.load_museval_metrics()
     rows = []
@@ -153,9 +153,9 @@ def breakdown(clips, est_path, refs_path):
     (summed over clips; CPU is what a loaded machine does not inflate)."""
     import numpy as np
 
-    from hourglass_sep import bss_eval as B
-    from hourglass_sep import reference_cache as RC
-    from hourglass_sep import scoring as S
+    from hourglass_sep.scoring import bss_eval as B
+    from hourglass_sep.scoring import reference_cache as RC
+    from hourglass_sep.scoring import score as S
 
     entries = S.reference_entries(clips, [refs_path], "cached")
     names = ["read estimates", "read references (audio)", "read cached factors", "checks"]
@@ -192,7 +192,7 @@ def breakdown(clips, est_path, refs_path):
 def agreement(tables, report):
     """Largest |backend - museval| over all clips and numbers (the mixture's SAR excepted:
     +inf in theory, numerical noise in practice) and |museval - report's way| (SDR, NSDR)."""
-    from hourglass_sep import scoring as S
+    from hourglass_sep.scoring import score as S
 
     cols = [
         c
@@ -269,9 +269,9 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from hourglass_sep import reference_cache as RC
-    from hourglass_sep import scoring as S
-    from hourglass_sep.catalogue import build_catalogue
+    from hourglass_sep.data.catalogue import build_catalogue
+    from hourglass_sep.scoring import reference_cache as RC
+    from hourglass_sep.scoring import score as S
 
     cat = build_catalogue(data)
     cat["evaluate"] = cat["split"] == "test"

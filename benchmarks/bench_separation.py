@@ -41,11 +41,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hourglass_sep import separate as S  # noqa: E402
-from hourglass_sep.audio import read_audio  # noqa: E402
-from hourglass_sep.features import N_BINS, SR, n_frames  # noqa: E402
-from hourglass_sep.model import ArchConfig, build_model, loss_terms  # noqa: E402
-from hourglass_sep.model_info import model_info  # noqa: E402
+from hourglass_sep.data.audio import read_audio  # noqa: E402
+from hourglass_sep.data.features import N_BINS, SR, n_frames  # noqa: E402
+from hourglass_sep.nets.model import ArchConfig, build_model, loss_terms  # noqa: E402
+from hourglass_sep.plan.model_info import model_info  # noqa: E402
+from hourglass_sep.separation import separate as S  # noqa: E402
 
 # the reference data beside the checkout, or where HOURGLASS_SEP_SHARED points
 SHARED = Path(os.environ.get("HOURGLASS_SEP_SHARED") or REPO.parent / "shared") / "data"
@@ -126,7 +126,7 @@ def briefly_trained(audio: np.ndarray, sr: int, arch: ArchConfig, steps: int) ->
     them say little; a network fitted to the song has masks that follow the music.  Fitting
     the test song itself is fine here: the figures compare inference paths.
     """
-    from hourglass_sep.features import clip_features
+    from hourglass_sep.data.features import clip_features
 
     f = clip_features(audio, sr)  # MIR-1K layout: left = accompaniment, right = voice
     mix, voice, acc = (torch.from_numpy(a) for a in (f.mixture, f.voice, f.accompaniment))
@@ -189,7 +189,7 @@ def int8_model(net: torch.nn.Module, calib: torch.Tensor) -> torch.nn.Module:
 
 def int8_figures(net, arch, audio, sr) -> dict:
     """int8 vs bf16: seconds of a whole separation, and the int8 estimate's SDR vs fp32."""
-    from hourglass_sep import features
+    from hourglass_sep.data import features
 
     mag = features.stft(features.mixture_8k(audio, sr)).abs()
     T = S.padded_frames(mag.shape[-1], arch.time_multiple)
@@ -236,7 +236,7 @@ def train_step_seconds(arch: ArchConfig, bf16: bool, channels_last: bool, steps:
 
 def prepare_network(args) -> tuple[torch.nn.Module, ArchConfig, str]:
     """(network, architecture, model file for the CLI): ``--model`` or random "Ours" weights."""
-    from hourglass_sep.inference import MODEL_FORMAT, build_loaded
+    from hourglass_sep.nets.inference import MODEL_FORMAT, build_loaded
 
     if args.model:
         arch, state, _ = S.read_model_file(args.model)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from hourglass_sep.model import ArchConfig, build_model, loss_terms
+from hourglass_sep.nets.model import ArchConfig, build_model, loss_terms
 
 DEFAULT_SETTINGS = "fp32,fp32+cl,bf16+cl"
 
@@ -121,7 +121,7 @@ def seconds_per_step(
 
 def _arch(args) -> ArchConfig:
     if args.variant:
-        from hourglass_sep.model_info import arch_from_config
+        from hourglass_sep.plan.model_info import arch_from_config
 
         return arch_from_config(args.config, args.variant)
     return ArchConfig(

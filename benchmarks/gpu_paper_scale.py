@@ -13,10 +13,11 @@ Two commands (``benchmarks/gpu_paper_scale.sh`` wraps both; see docs/benchmarks.
 ``run`` (the GPU machine)
     rebuilds the training cache with the project's own feature code, times one training step
     in several settings (``bench_train_step.py`` in a subprocess with a time limit, so a slow
-    ``torch.compile`` cannot eat the call), trains "Ours" with ``hourglass_sep.train.train``
+    ``torch.compile`` cannot eat the call), trains "Ours" with
+    ``hourglass_sep.training.train.train``
     for as many of its 15,000 steps as fit ``--train-seconds`` (a short first session
     measures the real rate, the second resumes from its checkpoint), separates the test
-    clips (``hourglass-sep separate``, workflow mode), scores them (``hourglass_sep.scoring``)
+    clips (``hourglass-sep separate``, workflow mode), scores them (``hourglass_sep.scoring.score``)
     and writes every figure to ``$OUT`` (default ``./gpu_out``).
 
 ``--tiny`` runs the same path with a tiny network, a few steps and no ``torch.compile``, on
@@ -78,7 +79,7 @@ def mib(n: float) -> float:
 # =============================================================================== prep
 def select_clips(root: Path, test_clips: int, seed: int):
     """(train rows, test rows) of the MIR-1K-format folder ``root`` (project catalogue rules)."""
-    from hourglass_sep import catalogue as cat
+    from hourglass_sep.data import catalogue as cat
 
     df = cat.build_catalogue(root)
     train = cat.select(df, "train")
@@ -97,8 +98,8 @@ def write_train_clip(path: str, dest: Path) -> dict:
     instead of clipped."""
     import numpy as np
 
-    from hourglass_sep.audio import read_audio, resample, write_audio
-    from hourglass_sep.features import SR
+    from hourglass_sep.data.audio import read_audio, resample, write_audio
+    from hourglass_sep.data.features import SR
 
     audio, sr = read_audio(path)
     y = resample(audio, sr, SR)
@@ -313,7 +314,7 @@ class Clock:
 def resolve_backend(requested: str) -> str:
     """The scoring backend: ``requested``, or for ``auto`` museval (the paper config's), else
     fast_bss_eval (the same numbers to ~1e-6 dB)."""
-    from hourglass_sep.scoring import BACKENDS, get_backend
+    from hourglass_sep.scoring.score import BACKENDS, get_backend
 
     errors = []
     for name in BACKENDS if requested == "auto" else (requested,):
@@ -342,7 +343,7 @@ def check_dependencies(backend: str) -> dict:
         )
     import numpy as np
 
-    from hourglass_sep.audio import resample
+    from hourglass_sep.data.audio import resample
 
     try:  # librosa's resampling path (soxr, numba) imports lazily: run it once
         resample(np.zeros(1600, dtype=np.float32), 16000, 8000)
@@ -496,8 +497,8 @@ def ours_settings(args):
     paper scale; ``--tiny`` keeps the training settings and shrinks the network."""
     import yaml
 
-    from hourglass_sep.experiments import resolve_variant
-    from hourglass_sep.model import ArchConfig
+    from hourglass_sep.nets.model import ArchConfig
+    from hourglass_sep.plan.experiments import resolve_variant
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     v = resolve_variant(args.variant, config["variants"][args.variant], {})
@@ -516,10 +517,10 @@ def ours_settings(args):
 
 
 def train_in_budget(cache: Path, work: Path, arch, base: dict, args, seconds: float) -> dict:
-    """Train with ``hourglass_sep.train.train`` for as many of ``--steps`` steps as fit
+    """Train with ``hourglass_sep.training.train.train`` for as many of ``--steps`` steps as fit
     ``seconds``: a first session of ``--calib-steps`` measures the rate, a second one resumes
     from its checkpoint up to the step count that rate allows."""
-    from hourglass_sep.train import TrainConfig, train
+    from hourglass_sep.training.train import TrainConfig, train
 
     model, workdir = work / f"{args.variant}.pt", work / f"{args.variant}.work"
     history = work / f"{args.variant}.history.csv"
@@ -581,9 +582,9 @@ def score_test(
     catalogue: Path, estimates: str, backend: str, steps: int, args
 ) -> tuple[dict, object]:
     """Per-clip BSS Eval v3 scores (project scoring) and their length-weighted summary."""
-    from hourglass_sep.aggregate import aggregate
-    from hourglass_sep.catalogue import evaluated_clips, read_catalogue
-    from hourglass_sep.scoring import score_estimates
+    from hourglass_sep.data.catalogue import evaluated_clips, read_catalogue
+    from hourglass_sep.results.aggregate import aggregate
+    from hourglass_sep.scoring.score import score_estimates
 
     clips = evaluated_clips(read_catalogue(catalogue))
     workers = args.workers or os.cpu_count() or 1
@@ -663,7 +664,7 @@ def print_summary(s: dict) -> None:
 def cmd_run(args) -> int:
     clock = Clock()
     deps = check_dependencies(args.backend)  # before anything imports torch or soundfile
-    from hourglass_sep.hardware import resolve_device
+    from hourglass_sep.nets.hardware import resolve_device
 
     device = resolve_device(args.device)
     inputs, out = Path(args.inputs), Path(args.out)

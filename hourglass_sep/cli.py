@@ -12,56 +12,56 @@ import importlib
 import logging
 import sys
 
-from .errors import UserError
+from hourglass_sep.errors import UserError
 
 # verb -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "fetch-mir1k": (
-        "hourglass_sep.mir1k",
+        "hourglass_sep.data.mir1k",
         "download (mirrors + md5) or import a local MIR-1K, extract safely, validate",
     ),
-    "synth": ("hourglass_sep.synth", "write the built-in synthetic MIR-1K-format corpus"),
+    "synth": ("hourglass_sep.data.synth", "write the built-in synthetic MIR-1K-format corpus"),
     "catalogue": (
-        "hourglass_sep.catalogue",
+        "hourglass_sep.data.catalogue",
         "clip table + train/test split of a MIR-1K-format folder",
     ),
-    "cache": ("hourglass_sep.cache", "spectrogram cache of one split (one file)"),
+    "cache": ("hourglass_sep.data.cache", "spectrogram cache of one split (one file)"),
     "model-info": (
-        "hourglass_sep.model_info",
+        "hourglass_sep.plan.model_info",
         "parameters, GFLOP per second of audio, activation memory",
     ),
-    "train": ("hourglass_sep.train", "train one network (checkpoints, resume)"),
+    "train": ("hourglass_sep.training.train", "train one network (checkpoints, resume)"),
     "separate": (
-        "hourglass_sep.separate",
+        "hourglass_sep.separation.separate",
         "split songs (files or folders: wav/flac/ogg/mp3/aiff) into voice and accompaniment stems",
     ),
     "export-release": (
-        "hourglass_sep.release",
+        "hourglass_sep.nets.release",
         "turn a trained model.pt into the shipped release.pt + release.json",
     ),
     "baseline": (
-        "hourglass_sep.scoring",
+        "hourglass_sep.scoring.score",
         "mixture-as-estimate SDR per test clip (the NSDR baseline)",
     ),
     "references": (
-        "hourglass_sep.reference_cache",
+        "hourglass_sep.scoring.reference_cache",
         "reference side of BSS Eval (factorised once per clip) for the cached backend",
     ),
-    "score": ("hourglass_sep.scoring", "BSS Eval v3 scores of separated estimates"),
-    "aggregate": ("hourglass_sep.aggregate", "length-weighted GNSDR/GSIR/GSAR per variant"),
+    "score": ("hourglass_sep.scoring.score", "BSS Eval v3 scores of separated estimates"),
+    "aggregate": ("hourglass_sep.results.aggregate", "length-weighted GNSDR/GSIR/GSAR per variant"),
     "subset-scores": (
-        "hourglass_sep.aggregate",
+        "hourglass_sep.results.aggregate",
         "a run's per-clip scores on a fixed stratified test subset (an evaluation variant)",
     ),
     "claims": (
-        "hourglass_sep.claims",
+        "hourglass_sep.claims.verdicts",
         "verdicts on the report's claims: effects, 95 % intervals, forest plot",
     ),
-    "workbook": ("hourglass_sep.workbook", "write result.xlsx"),
-    "figures": ("hourglass_sep.figures", "write the PNG figures"),
-    "report": ("hourglass_sep.report", "render the Markdown report"),
+    "workbook": ("hourglass_sep.results.workbook", "write result.xlsx"),
+    "figures": ("hourglass_sep.results.figures", "write the PNG figures"),
+    "report": ("hourglass_sep.results.report", "render the Markdown report"),
     "speed": (
-        "hourglass_sep.speed",
+        "hourglass_sep.results.speed",
         "time separation (ours vs the seed's scheme) and summarise job times",
     ),
 }

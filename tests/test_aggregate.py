@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hourglass_sep.aggregate import SUMMARY_COLUMNS, aggregate, read_scores
 from hourglass_sep.cli import main
 from hourglass_sep.errors import UserError
-from hourglass_sep.scoring import SCORE_COLUMNS
+from hourglass_sep.results.aggregate import SUMMARY_COLUMNS, aggregate, read_scores
+from hourglass_sep.scoring.score import SCORE_COLUMNS
 
 
 def scores_table(variant, step, rows):
@@ -155,7 +155,7 @@ def test_a_test_subset_keeps_the_report_fraction_of_a_reduced_test_set():
     same fraction (7); never below 5 clips nor above the scored ones; without ``of``, n."""
     import pandas as pd
 
-    from hourglass_sep.aggregate import subset_scores, subset_size
+    from hourglass_sep.results.aggregate import subset_scores, subset_size
 
     assert subset_size(100, 825, 825) == 100
     assert subset_size(100, 60, 825) == 7

@@ -10,12 +10,12 @@ import soundfile as sf
 import torch
 from conftest import write_clip
 
-from hourglass_sep import songio
-from hourglass_sep.audio import resample
 from hourglass_sep.cli import main
+from hourglass_sep.data.audio import resample
 from hourglass_sep.errors import UserError
-from hourglass_sep.inference import MODEL_FORMAT
-from hourglass_sep.model import ArchConfig, build_model
+from hourglass_sep.nets.inference import MODEL_FORMAT
+from hourglass_sep.nets.model import ArchConfig, build_model
+from hourglass_sep.separation import songio
 
 ARCH = ArchConfig(stacks=1, channels=4, growth=4, stem=(4,), poolings=3)
 HAS_MP3 = "MP3" in sf.available_formats()

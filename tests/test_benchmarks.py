@@ -50,8 +50,8 @@ def tiny_model(work) -> Path:
     """A model file (the format ``hourglass-sep train`` writes) of a 1-stack F=4 network."""
     import torch
 
-    from hourglass_sep.inference import MODEL_FORMAT
-    from hourglass_sep.model import ArchConfig, build_model
+    from hourglass_sep.nets.inference import MODEL_FORMAT
+    from hourglass_sep.nets.model import ArchConfig, build_model
 
     arch = ArchConfig(stacks=1, channels=4, growth=4, stem=(4,))
     torch.manual_seed(0)

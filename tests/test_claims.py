@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from hourglass_sep import claims as cl
-from hourglass_sep.claims_figure import forest_plot
+from hourglass_sep.claims import verdicts as cl
+from hourglass_sep.claims.forest import forest_plot
 from hourglass_sep.errors import UserError
-from hourglass_sep.scoring import SCORE_COLUMNS
+from hourglass_sep.scoring.score import SCORE_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "workflow" / "schemas" / "claims.example.yaml"
@@ -384,8 +384,8 @@ def test_command_line_writes_verdicts_effects_and_figure(base, tmp_path):
 def test_config_claims_are_validated_with_the_config():
     from conftest import REPO
 
-    from hourglass_sep.config import validate_config
-    from hourglass_sep.experiments import ConfigError
+    from hourglass_sep.pipeline.config import validate_config
+    from hourglass_sep.plan.experiments import ConfigError
 
     schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
     config = yaml.safe_load((REPO / "config.yaml").read_text())

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from hourglass_sep.experiments import ConfigError, resolve, resolve_variant, train_flags
+from hourglass_sep.plan.experiments import ConfigError, resolve, resolve_variant, train_flags
 
 OURS = {
     "arch": {"stacks": 4, "channels": 64, "growth": 64},
@@ -120,7 +120,7 @@ def test_weight_average_from_the_scale_and_its_precise_bn_requirement():
 
 
 def test_longest_training_gets_the_highest_priority():
-    from hourglass_sep.experiments import training_priorities
+    from hourglass_sep.plan.experiments import training_priorities
 
     variants = {
         "big": resolve_variant(

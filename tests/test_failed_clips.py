@@ -18,9 +18,9 @@ import pytest
 import yaml
 from test_results import PNG_MAGIC, TEMPLATE, _args, make_fixtures
 
-from hourglass_sep import clip_status
 from hourglass_sep.cli import main
-from hourglass_sep.scoring import score_clip
+from hourglass_sep.scoring import clip_status
+from hourglass_sep.scoring.score import score_clip
 
 SR = 8000
 NEAR_SILENT = "near-silent estimate (< -80 dB of the reference): voice"

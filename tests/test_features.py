@@ -9,10 +9,10 @@ import soundfile as sf
 from conftest import MIR1K, needs_mir1k, write_clip
 
 from hourglass_sep import cli
-from hourglass_sep.cache import SpectrogramCache, write_cache
-from hourglass_sep.catalogue import build_catalogue, pick_test_subset, select, split_of
+from hourglass_sep.data.cache import SpectrogramCache, write_cache
+from hourglass_sep.data.catalogue import build_catalogue, pick_test_subset, select, split_of
+from hourglass_sep.data.features import HOP, N_BINS, N_FFT, SR, clip_features, istft, stft
 from hourglass_sep.errors import UserError
-from hourglass_sep.features import HOP, N_BINS, N_FFT, SR, clip_features, istft, stft
 
 
 def _librosa_features(stereo, sr):

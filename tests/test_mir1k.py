@@ -22,8 +22,8 @@ import pytest
 import soundfile as sf
 from conftest import MIR1K as SHARED_MIR1K  # noqa: E402  (HOURGLASS_SEP_SHARED or ../shared)
 
-from hourglass_sep import mir1k
 from hourglass_sep.cli import main
+from hourglass_sep.data import mir1k
 from hourglass_sep.errors import UserError
 
 CLIPS = ("abjones_1_01", "amy_2_03", "Ani_1_01")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from hourglass_sep.model import ArchConfig, build_model, count_parameters
-from hourglass_sep.model_info import conv_macs, model_info, peak_activation_bytes
+from hourglass_sep.nets.model import ArchConfig, build_model, count_parameters
+from hourglass_sep.plan.model_info import conv_macs, model_info, peak_activation_bytes
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -154,7 +154,7 @@ def test_forward_shapes(kind, frames):
 
 
 def test_whole_clip_padding_handles_any_length():
-    from hourglass_sep.separate import predict_whole, predict_windowed, prepare_model
+    from hourglass_sep.separation.separate import predict_whole, predict_windowed, prepare_model
 
     cfg = ArchConfig(stacks=1, channels=4, growth=4, stem=(4,), poolings=5, target="voice")
     bundle = prepare_model(build_model(cfg), cfg, "cpu", "fp32")

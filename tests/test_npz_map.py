@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hourglass_sep.data.npz_map import map_npz
 from hourglass_sep.errors import UserError
-from hourglass_sep.npz_map import map_npz
 
 
 def test_members_read_in_place_equal_np_load(tmp_path):

@@ -11,12 +11,12 @@ import soundfile as sf
 import torch
 from conftest import write_clip
 
-from hourglass_sep import release
 from hourglass_sep.cli import main
 from hourglass_sep.errors import UserError
-from hourglass_sep.inference import MODEL_FORMAT, load_model, read_model_file
-from hourglass_sep.model import ArchConfig, build_model
-from hourglass_sep.separate import separate_waveform
+from hourglass_sep.nets import release
+from hourglass_sep.nets.inference import MODEL_FORMAT, load_model, read_model_file
+from hourglass_sep.nets.model import ArchConfig, build_model
+from hourglass_sep.separation.separate import separate_waveform
 
 ARCH = ArchConfig(stacks=2, channels=6, growth=4, stem=(6, 8), poolings=3)
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hourglass_sep import references as refs
 from hourglass_sep.cli import main
+from hourglass_sep.results import published as refs
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "reports" / "report.md.j2"
@@ -441,7 +441,7 @@ def test_workbook_list_form_and_no_optional_inputs(tmp_path, monkeypatch):
 
 
 def test_reported_falls_back_to_references_and_diff():
-    from hourglass_sep.run_inputs import reported_value
+    from hourglass_sep.results.run_inputs import reported_value
 
     row = {"variant": "x", "step": 1, "report_row": 16}
     assert reported_value(row, "accompaniment", "gsar") == pytest.approx(12.642)
@@ -664,7 +664,7 @@ def test_bad_inputs_are_user_errors(fx, tmp_path, capsys):
 
 
 def test_scale_info_forms():
-    from hourglass_sep.run_inputs import scale_info
+    from hourglass_sep.results.run_inputs import scale_info
 
     assert scale_info({}, [{"scale": "cpu"}])["reduced"]
     assert not scale_info({}, [{"scale": "paper"}])["reduced"]
@@ -722,13 +722,13 @@ def test_example_from_model(tmp_path):
     import soundfile as sf
     import torch
 
-    from hourglass_sep.figures import (
+    from hourglass_sep.nets.model import ArchConfig, build_model
+    from hourglass_sep.results.figures import (
         example_arrays,
         load_example_npz,
         plot_example,
         save_example_npz,
     )
-    from hourglass_sep.model import ArchConfig, build_model
 
     cfg = ArchConfig(stacks=1, channels=4, growth=0, stem=(4, 4, 4))
     torch.save(

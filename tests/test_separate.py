@@ -11,12 +11,12 @@ import soundfile as sf
 import torch
 from conftest import MIR1K, needs_mir1k, write_clip
 
-from hourglass_sep import schedules
-from hourglass_sep import separate as S
-from hourglass_sep.audio import read_audio
 from hourglass_sep.cli import main
-from hourglass_sep.features import clip_features
-from hourglass_sep.model import ArchConfig, build_model, loss_terms
+from hourglass_sep.data.audio import read_audio
+from hourglass_sep.data.features import clip_features
+from hourglass_sep.nets.model import ArchConfig, build_model, loss_terms
+from hourglass_sep.separation import separate as S
+from hourglass_sep.separation import windowing as schedules
 
 TINY = ArchConfig(stacks=1, channels=8, growth=4, stem=(8,), poolings=3)  # trained below
 TWO = ArchConfig(
@@ -331,7 +331,7 @@ def test_cli_rejects_bad_models(tmp_path, capsys, clip):
 
 
 def test_cli_shard_mode(small_corpus, tmp_path, capsys, model_file):
-    from hourglass_sep.catalogue import build_catalogue, write_table
+    from hourglass_sep.data.catalogue import build_catalogue, write_table
 
     df = build_catalogue(small_corpus)
     df["evaluate"] = df["split"].eq("test") & ~df["clip"].eq(
@@ -477,8 +477,8 @@ def test_full_band_keeps_the_top_band(sr):
 
 
 def test_source_masks_match_sources_from_prediction():
-    from hourglass_sep import fullband as fb
-    from hourglass_sep.model import sources_from_prediction
+    from hourglass_sep.nets.model import sources_from_prediction
+    from hourglass_sep.separation import fullband as fb
 
     rng = np.random.default_rng(0)
     mix = rng.random((512, 20)).astype(np.float32) + 0.01

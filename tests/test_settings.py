@@ -1,4 +1,4 @@
-"""One definition of every setting: the dataclass fields of hourglass_sep.settings.
+"""One definition of every setting: the dataclass fields of hourglass_sep.nets.settings.
 
 The schema, the CLI, the workflow flags and the variant defaults must all agree with the
 fields; these tests fail when a setting is added to one place and not the others.
@@ -14,10 +14,11 @@ import pytest
 import yaml
 from conftest import REPO
 
-from hourglass_sep import experiments, settings
-from hourglass_sep.config import ConfigDeprecationWarning, validate_config
-from hourglass_sep.experiments import ConfigError, resolve_variant
-from hourglass_sep.settings import ArchConfig, TrainConfig
+from hourglass_sep.nets import settings
+from hourglass_sep.nets.settings import ArchConfig, TrainConfig
+from hourglass_sep.pipeline.config import ConfigDeprecationWarning, validate_config
+from hourglass_sep.plan import experiments
+from hourglass_sep.plan.experiments import ConfigError, resolve_variant
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -53,7 +54,7 @@ def test_every_setting_has_help_and_a_known_role():
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    from hourglass_sep import train
+    from hourglass_sep.training import train
 
     p = argparse.ArgumentParser()
     train.add_arguments(p)
@@ -94,7 +95,7 @@ def test_workflow_flags_reach_the_dataclasses_unchanged():
 
 
 def test_resume_keys_come_from_the_fields():
-    from hourglass_sep import train
+    from hourglass_sep.training import train
 
     assert set(train.TRAJECTORY_KEYS) == {
         "lr",
@@ -165,8 +166,8 @@ def test_current_keys_give_no_warning():
 
 def test_grad_clip_reaches_the_cli():
     """grad_clip: a setting added by its field, its schema key, its use in train.py and tests."""
-    from hourglass_sep import train as tr
     from hourglass_sep.errors import UserError
+    from hourglass_sep.training import train as tr
 
     assert "--grad-clip 0" in settings.setting_flags(TrainConfig, {"grad_clip": 0.0})
     with pytest.raises(UserError, match="grad_clip=-1"):

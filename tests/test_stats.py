@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hourglass_sep import stats as st
+from hourglass_sep.claims import stats as st
 from hourglass_sep.errors import UserError
-from hourglass_sep.scoring import SCORE_COLUMNS
+from hourglass_sep.scoring.score import SCORE_COLUMNS
 
 N = 300
 

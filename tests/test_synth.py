@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hourglass_sep import synth
-from hourglass_sep.catalogue import CLIP_RE, build_catalogue
 from hourglass_sep.cli import main
+from hourglass_sep.data import synth
+from hourglass_sep.data.catalogue import CLIP_RE, build_catalogue
 from hourglass_sep.errors import UserError
 
 SMALL = dict(seed=3, singers=3, songs=2, clips=2, min_seconds=4.0, max_seconds=6.0, progress=False)
@@ -109,8 +109,8 @@ def test_voice_and_accompaniment_are_real_and_distinct(corpus):
 def test_it_is_a_real_separation_problem(corpus):
     """Overlapping spectra, mixture-as-estimate near 0 dB, ideal ratio mask far from perfect."""
     torch = pytest.importorskip("torch")
-    from hourglass_sep.audio import resample
-    from hourglass_sep.features import SR, clip_features, istft
+    from hourglass_sep.data.audio import resample
+    from hourglass_sep.data.features import SR, clip_features, istft
 
     overlap, mix_sdr, irm_sdr = [], [], []
     for p in sorted((corpus / "Wavfile").glob("*.wav")):

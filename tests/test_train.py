@@ -1,4 +1,4 @@
-"""Tests of ``hourglass_sep.train``: a tiny network on a tiny generated cache.
+"""Tests of ``hourglass_sep.training.train``: a tiny network on a tiny generated cache.
 
 Everything runs on the CPU with one thread (bit-reproducible); the whole file takes
 well under a minute and a half on two cores.
@@ -22,11 +22,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from hourglass_sep import train as tr
-from hourglass_sep.cache import write_cache
-from hourglass_sep.catalogue import build_catalogue
+from hourglass_sep.data.cache import write_cache
+from hourglass_sep.data.catalogue import build_catalogue
 from hourglass_sep.errors import UserError
-from hourglass_sep.model import TARGETS, ArchConfig, build_model
+from hourglass_sep.nets.model import TARGETS, ArchConfig, build_model
+from hourglass_sep.training import train as tr
 
 SR = 16000
 TINY = dict(kind="hourglass", stacks=1, channels=8, growth=4, stem=(4, 8, 8), poolings=3)
@@ -192,7 +192,7 @@ def test_sampler_ranges_and_state(mode):
 def test_every_target_trains(cache_path, tmp_path, target, caplog):
     arch = ArchConfig(**TINY, target=target)
     cfg = tr.TrainConfig(iterations=3, lr=1e-3, **FAST)
-    with caplog.at_level(logging.WARNING, logger="hourglass_sep.train"):
+    with caplog.at_level(logging.WARNING, logger="hourglass_sep.training.train"):
         info = tr.train(cache_path, tmp_path / "m.pt", arch, cfg)
     assert "amy_2_01" in caplog.text and "skipping 1 clip" in caplog.text
     assert info["steps"] == 3 and np.isfinite(info["final_loss"])
@@ -424,7 +424,7 @@ def test_cuda_request_without_gpu(cache_path, tmp_path, caplog):
     )
     with pytest.raises(UserError, match="no CUDA GPU is visible.*--allow-cpu"):
         tr.train(cache_path, tmp_path / "m.pt", arch, cfg)
-    with caplog.at_level(logging.WARNING, logger="hourglass_sep.train"):
+    with caplog.at_level(logging.WARNING, logger="hourglass_sep.training.train"):
         info = tr.train(cache_path, tmp_path / "m.pt", arch, replace(cfg, allow_cpu=True))
     assert info["device"] == "cpu" and "falling back to the CPU" in caplog.text
 
@@ -489,7 +489,7 @@ def test_sigkill_and_resume_gives_identical_weights(cache_path, tmp_path):
 def test_resolve_amp_on_cpu(monkeypatch):
     """auto = bf16 exactly where the CPU has native bf16; an explicit bf16 on a CPU without
     it is refused."""
-    from hourglass_sep import hardware
+    from hourglass_sep.nets import hardware
 
     cpu = torch.device("cpu")
     assert tr.resolve_amp("off", cpu) == "off"

@@ -1,7 +1,7 @@
 """Forest plot of the claims' effects: one row per compared pair, its 95 % interval, the zero
 line and the equivalence margins, coloured by verdict (matplotlib, Agg backend).
 
-The input is :func:`hourglass_sep.claims.effects_table`; a reader sees at a glance which
+The input is :func:`hourglass_sep.claims.verdicts.effects_table`; a reader sees at a glance which
 intervals clear zero (or stay within their margins) and which straddle them.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .audio import atomic_path
+from hourglass_sep.data.audio import atomic_path
 
 DPI = 150
 VERDICT_COLORS = {

@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .aggregate import GLOBAL, REQUIRED, SOURCES
-from .clip_status import failure_note, screen
-from .errors import UserError
+from hourglass_sep.errors import UserError
+from hourglass_sep.results.aggregate import GLOBAL, REQUIRED, SOURCES
+from hourglass_sep.scoring.clip_status import failure_note, screen
 
 CONFIDENCE = 0.95
 N_BOOT = 2000

@@ -2,8 +2,8 @@
 
 A claims file (YAML; ``workflow/schemas/claims.schema.yaml``, example beside it) lists
 claims such as "Ours equals Park's within 0.5 dB" or "4 > 3 > 2 > 1 stacks".  Each is
-checked against the per-clip scores with :mod:`hourglass_sep.stats`; the rules are in
-:func:`hourglass_sep.stats.decide` and docs/statistics.md.
+checked against the per-clip scores with :mod:`hourglass_sep.claims.stats`; the rules are in
+:func:`hourglass_sep.claims.stats.decide` and docs/statistics.md.
 
 Runs are named ``VARIANT`` (its last evaluated step) or ``VARIANT@STEP`` where STEP is a
 paper-scale step of the variant's ``evaluate`` list (mapped to the preset's scale, so one
@@ -26,12 +26,12 @@ import pandas as pd
 import yaml
 from scipy import stats as sps
 
-from . import stats as st
-from .aggregate import SOURCES
-from .clip_status import is_silent
-from .errors import UserError
+from hourglass_sep.claims import stats as st
+from hourglass_sep.errors import UserError
+from hourglass_sep.results.aggregate import SOURCES
+from hourglass_sep.scoring.clip_status import is_silent
 
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "claims.schema.yaml"
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "claims.schema.yaml"
 VERDICTS = ("holds", "contradicted", "inconclusive", "needs paper scale", "no data")
 INTERVAL_EXPECTS = ("greater", "less", "equivalent", "not-greater", "not-less")
 MARGIN_EXPECTS = ("equivalent", "not-greater", "not-less")
@@ -70,7 +70,7 @@ def known_runs_from_config(config: dict) -> dict[str, list[tuple[int, int]]]:
     """Every configured variant (``run_variants`` or not; evaluation variants too) -> its
     (step, paper_step) pairs.  Replicates are not runs of their own: a claim names the
     variant and gets every replicate."""
-    from .experiments import resolve_bases
+    from hourglass_sep.plan.experiments import resolve_bases
 
     bases = resolve_bases({**config, "run_variants": None})
     return {name: [(e.step, e.paper_step) for e in v.evaluations] for name, v in bases.items()}
@@ -636,7 +636,7 @@ def replicate_map(rows: Sequence[dict]) -> dict[str, tuple[str, int]]:
 
 def as_replicates(scores: pd.DataFrame, runs: Mapping[str, tuple[str, int]]) -> pd.DataFrame:
     """Scores whose ``variant`` names a replicate run (``ours.s1``) renamed to the base
-    variant with a ``replicate`` column, the form :mod:`hourglass_sep.stats` expects.  Names
+    variant with a ``replicate`` column, the form :mod:`hourglass_sep.claims.stats` expects.  Names
     not in ``runs`` are kept (replicate 0, or the table's own ``replicate`` column)."""
     if not runs:
         return scores
@@ -705,9 +705,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .aggregate import read_scores
-    from .catalogue import write_table
-    from .workbook import load_experiments, load_speed, scale_info
+    from hourglass_sep.data.catalogue import write_table
+    from hourglass_sep.results.aggregate import read_scores
+    from hourglass_sep.results.workbook import load_experiments, load_speed, scale_info
 
     meta, rows, known = {}, [], {}
     if args.experiments:
@@ -746,7 +746,7 @@ def run(args: argparse.Namespace) -> int:
     if args.effects:
         write_table(effects, args.effects)
     if args.figure:
-        from .claims_figure import forest_plot
+        from hourglass_sep.claims.forest import forest_plot
 
         forest_plot(effects, args.figure)
     counts = ", ".join(f"{n} {v}" for v, n in verdict_counts(table).items())

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .errors import UserError
+from hourglass_sep.errors import UserError
 
 # what libsndfile reads (MP3 since libsndfile 1.1; Opus inside .ogg/.opus since 1.0.29)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc")

@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import catalogue as cat
-from .audio import atomic_path, read_audio
-from .errors import UserError
-from .features import N_BINS, clip_features
-from .npz_map import map_npz
+from hourglass_sep.data import catalogue as cat
+from hourglass_sep.data.audio import atomic_path, read_audio
+from hourglass_sep.data.features import N_BINS, clip_features
+from hourglass_sep.data.npz_map import map_npz
+from hourglass_sep.errors import UserError
 
 FORMAT_VERSION = 1
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from .audio import AUDIO_SUFFIXES, atomic_path
-from .errors import UserError
+from hourglass_sep.data.audio import AUDIO_SUFFIXES, atomic_path
+from hourglass_sep.errors import UserError
 
 TRAIN_SINGERS = ("abjones", "amy")
 MIR1K_TEST_CLIPS = 825  # the full MIR-1K test set (every clip not sung by TRAIN_SINGERS)

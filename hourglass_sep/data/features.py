@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .audio import resample
+from hourglass_sep.data.audio import resample
 
 SR = 8000
 N_FFT = 1024

@@ -47,7 +47,7 @@ from pathlib import Path, PurePosixPath
 
 import soundfile as sf
 
-from .errors import UserError
+from hourglass_sep.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 
-from .errors import UserError
+from hourglass_sep.errors import UserError
 
 
 def _array_header(mm: mmap.mmap, start: int) -> tuple[tuple, bool, np.dtype, int]:

@@ -62,9 +62,9 @@ from scipy import fft as sfft
 from scipy import signal
 from tqdm import tqdm
 
-from .audio import AUDIO_SUFFIXES, atomic_path, write_audio
-from .catalogue import TRAIN_SINGERS
-from .errors import UserError
+from hourglass_sep.data.audio import AUDIO_SUFFIXES, atomic_path, write_audio
+from hourglass_sep.data.catalogue import TRAIN_SINGERS
+from hourglass_sep.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .settings import DEVICES  # --device choices, defined once (re-exported)
+from hourglass_sep.nets.settings import DEVICES  # --device choices, defined once (re-exported)
 
 
 def cpu_bf16_usable() -> bool:
@@ -55,7 +55,7 @@ def resolve_device(requested: str = "auto", allow_cpu: bool = False) -> torch.de
     import logging
     import os
 
-    from .errors import UserError
+    from hourglass_sep.errors import UserError
 
     if requested not in DEVICES and not str(requested).startswith("cuda:"):
         raise UserError(f"--device {requested!r}: choose one of {', '.join(DEVICES)} or cuda:N")
@@ -95,7 +95,7 @@ def default_threads() -> int:
 
 def set_threads(threads: int | None) -> int:
     """Set torch's intra-op threads (``None`` = :func:`default_threads`); returns the count."""
-    from .errors import UserError
+    from hourglass_sep.errors import UserError
 
     if threads is None:
         threads = default_threads()

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import UserError
-from .hardware import (  # noqa: F401  (re-exported)
+from hourglass_sep.errors import UserError
+from hourglass_sep.nets.hardware import (  # noqa: F401  (re-exported)
     DEVICES,
     bf16_support,
     cpu_bf16_usable,
@@ -32,7 +32,7 @@ from .hardware import (  # noqa: F401  (re-exported)
     resolve_device,
     set_threads,
 )
-from .model import ArchConfig, Hourglass, StackedHourglass, build_model
+from hourglass_sep.nets.model import ArchConfig, Hourglass, StackedHourglass, build_model
 
 MODEL_FORMAT = "hourglass-sep-model/1"
 CHECKPOINT_FORMAT = "hourglass-sep-checkpoint/1"
@@ -347,12 +347,12 @@ def load_model(
     """Load a ``model.pt`` (``torch.load(weights_only=True)``) and prepare it for inference.
 
     ``path=None``: the model shipped in the package (``hourglass_sep/resources/release.pt``,
-    checked against the md5 in ``release.json``; see :mod:`hourglass_sep.release`).
+    checked against the md5 in ``release.json``; see :mod:`hourglass_sep.nets.release`).
     See :func:`prepare_model` for the options.  Errors (missing, corrupt or foreign
     file, weights that do not fit the recorded architecture) raise ``UserError``.
     """
     if path is None:
-        from .release import shipped_model_path
+        from hourglass_sep.nets.release import shipped_model_path
 
         path = shipped_model_path()
     arch, state, rest = read_model_file(path)

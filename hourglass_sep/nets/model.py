@@ -13,7 +13,7 @@ Two families, both fully convolutional over (freq=512, time) inputs:
 ``forward`` returns the prediction of every stack (the loss sums over stacks);
 :func:`sources_from_prediction` turns the last one into voice/accompaniment magnitudes
 for every target mode.  The architecture settings (:class:`ArchConfig`) live in
-:mod:`hourglass_sep.settings` and are re-exported here.
+:mod:`hourglass_sep.nets.settings` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .settings import KINDS, LEGACY_KINDS, TARGETS, ArchConfig
+from hourglass_sep.nets.settings import KINDS, LEGACY_KINDS, TARGETS, ArchConfig
 
 __all__ = [
     "KINDS",

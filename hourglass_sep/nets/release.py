@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from .errors import UserError
+from hourglass_sep.errors import UserError
 
-RESOURCES = Path(__file__).resolve().parent / "resources"
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 RELEASE_PT = "release.pt"
 RELEASE_JSON = "release.json"
 FP16_MAX = 65504.0
@@ -105,7 +105,7 @@ def compact_state(state: dict) -> tuple[dict, str]:
 
 def _prediction_change(arch, state: dict, compact: dict) -> float:
     """Relative change of the last stack's prediction on 2 s of noise, fp16 vs fp32 weights."""
-    from .inference import build_loaded
+    from hourglass_sep.nets.inference import build_loaded
 
     torch.manual_seed(0)
     x = torch.rand(1, 1, 512, 2 * arch.time_multiple)
@@ -122,9 +122,9 @@ def export_release(
 
     ``summary``: extra figures for the record (e.g. the test GNSDR).  Returns the paths.
     """
-    from .audio import atomic_path
-    from .inference import RELEASE_FORMAT, build_loaded, read_model_file
-    from .model import count_parameters
+    from hourglass_sep.data.audio import atomic_path
+    from hourglass_sep.nets.inference import RELEASE_FORMAT, build_loaded, read_model_file
+    from hourglass_sep.nets.model import count_parameters
 
     arch, state, rest = read_model_file(model_pt)
     build_loaded(arch, state, str(model_pt))  # refuse weights that do not fit now

@@ -41,7 +41,7 @@ import math
 import typing
 from dataclasses import Field, asdict, dataclass, field, fields
 
-from .errors import UserError
+from hourglass_sep.errors import UserError
 
 TARGETS = {
     # name: (number of network outputs, what they mean)

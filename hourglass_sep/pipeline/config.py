@@ -16,8 +16,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .experiments import ConfigError, resolve
-from .settings import LEGACY_KINDS
+from hourglass_sep.nets.settings import LEGACY_KINDS
+from hourglass_sep.plan.experiments import ConfigError, resolve
 
 # old key -> new key inside every ``variants.<name>.evaluate[i]`` entry
 LEGACY_EVALUATE_KEYS = {"seed_row": "report_row"}
@@ -89,8 +89,8 @@ def check_claims(config: dict) -> None:
     step or metric stops the workflow before any job starts, naming the claim."""
     if not config.get("claims"):
         return
-    from .claims import known_runs_from_config, validate_claims
-    from .errors import UserError
+    from hourglass_sep.claims.verdicts import known_runs_from_config, validate_claims
+    from hourglass_sep.errors import UserError
 
     try:
         validate_claims(config["claims"], known_runs_from_config(config))

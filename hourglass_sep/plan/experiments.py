@@ -35,8 +35,8 @@ import copy
 import re
 from dataclasses import dataclass, field
 
-from .errors import UserError
-from .settings import (
+from hourglass_sep.errors import UserError
+from hourglass_sep.nets.settings import (
     LEGACY_KINDS,
     ArchConfig,
     TrainConfig,
@@ -221,7 +221,7 @@ def resolve_arch(name: str, spec: dict, scale: dict) -> dict:
 def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
     """Apply the scale to one variant entry; raise ConfigError naming the bad key.
 
-    Defaults come from the fields of ArchConfig / TrainConfig (hourglass_sep.settings) and
+    Defaults come from the fields of ArchConfig / TrainConfig (hourglass_sep.nets.settings) and
     the values are checked by those dataclasses, so each rule is written once.
     """
     where = f"variants.{name}"
@@ -474,7 +474,7 @@ def train_flags(train: dict, snapshots: list[int]) -> str:
 
 def experiment_rows(variants: dict[str, Variant], meta: dict, results: str) -> dict:
     """The ``experiments.json`` object: ``{"meta": ..., "rows": [...]}``, a row per evaluation."""
-    from .model import build_model, count_parameters  # torch import only here
+    from hourglass_sep.nets.model import build_model, count_parameters  # torch import only here
 
     rows = []
     counted: dict[str, int] = {}

@@ -36,10 +36,10 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from .errors import UserError
-from .features import HOP, N_BINS, SR
-from .model import ArchConfig, build_model, count_parameters
-from .settings import add_setting_arguments, from_namespace
+from hourglass_sep.data.features import HOP, N_BINS, SR
+from hourglass_sep.errors import UserError
+from hourglass_sep.nets.model import ArchConfig, build_model, count_parameters
+from hourglass_sep.nets.settings import add_setting_arguments, from_namespace
 
 FRAMES_PER_SECOND = SR / HOP  # 31.25
 
@@ -217,7 +217,9 @@ def arch_from_config(paths: list[str], variant: str, paper_scale: bool = False) 
             f"{where}: variant {variant!r} has no `arch:` mapping (keys: {', '.join(ARCH_FLAGS)}); "
             "add one, or give the architecture with --stacks/--channels/... flags"
         )
-    from .experiments import resolve_arch  # pure Python: the same rules as the workflow
+    from hourglass_sep.plan.experiments import (
+        resolve_arch,  # pure Python: the same rules as the workflow
+    )
 
     scale = {} if paper_scale else config.get("scale") or {}
     try:
@@ -235,7 +237,7 @@ def arch_from_args(args: argparse.Namespace) -> ArchConfig:
             "--variant NAME --config C.yaml"
         )
     if args.model:
-        from .separate import read_model_file
+        from hourglass_sep.separation.separate import read_model_file
 
         return read_model_file(args.model)[0]
     if args.variant:

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .clip_status import screen, usable
-from .errors import UserError
+from hourglass_sep.scoring.clip_status import screen, usable
+from hourglass_sep.errors import UserError
 
 SOURCES = ("voice", "accompaniment")
 # summary column suffix -> per-clip column suffix
@@ -142,7 +142,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .catalogue import write_table
+    from hourglass_sep.data.catalogue import write_table
 
     df = read_scores(args.scores)
     out = aggregate(df)
@@ -179,7 +179,7 @@ def subset_scores(
     """The rows of ``scores`` whose clip is in a fixed stratified subset of the scored clips
     (:func:`subset_size` of them; catalogue.pick_test_subset: by singer, seeded), so that a
     test-subset evaluation needs no separation of its own."""
-    from .catalogue import pick_test_subset
+    from hourglass_sep.data.catalogue import pick_test_subset
 
     scored = catalogue[catalogue["clip"].isin(set(scores["clip"]))].copy()
     missing = sorted(set(scores["clip"]) - set(scored["clip"]))
@@ -208,7 +208,7 @@ def add_subset_scores_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_subset_scores(args: argparse.Namespace) -> int:
-    from .catalogue import read_catalogue, write_table
+    from hourglass_sep.data.catalogue import read_catalogue, write_table
 
     if args.clips < 1:
         raise UserError(f"--clips {args.clips}: give at least 1 clip")

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import references as refs
-from .audio import atomic_path
-from .clip_status import failure_note
-from .errors import UserError
-from .run_inputs import Inputs, add_inputs_arguments, load_inputs, reported_value, scale_info
-from .speed import is_ratio
+from hourglass_sep.results import published as refs
+from hourglass_sep.data.audio import atomic_path
+from hourglass_sep.scoring.clip_status import failure_note
+from hourglass_sep.errors import UserError
+from hourglass_sep.results.run_inputs import Inputs, add_inputs_arguments, load_inputs, reported_value, scale_info
+from hourglass_sep.results.speed import is_ratio
 
 log = logging.getLogger(__name__)
 
@@ -365,10 +365,10 @@ def example_arrays(model_path: str | Path, audio_path: str | Path) -> dict:
     """
     import torch
 
-    from .audio import read_audio
-    from .features import clip_features
-    from .model import sources_from_prediction
-    from .separate import load_model, predict_whole
+    from hourglass_sep.data.audio import read_audio
+    from hourglass_sep.data.features import clip_features
+    from hourglass_sep.nets.model import sources_from_prediction
+    from hourglass_sep.separation.separate import load_model, predict_whole
 
     model_path, audio_path = Path(model_path), Path(audio_path)
     if not model_path.exists():
@@ -590,7 +590,7 @@ def _example_from_args(args) -> dict | None:
         return None
     audio = args.example_audio
     if audio is None and args.catalogue:
-        from .catalogue import read_catalogue, select
+        from hourglass_sep.data.catalogue import read_catalogue, select
 
         cat = read_catalogue(args.catalogue)
         test = select(cat, "test")

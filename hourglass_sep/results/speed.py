@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import catalogue as cat
-from .audio import atomic_path, read_audio
-from .errors import UserError
+from hourglass_sep.data import catalogue as cat
+from hourglass_sep.data.audio import atomic_path, read_audio
+from hourglass_sep.errors import UserError
 
 COLUMNS = ["what", "device", "seconds", "detail"]
 # the separation timings' ``what`` (claims name them: config.yaml, expect faster)
@@ -32,7 +32,7 @@ SEED_ONE_WINDOW = "separate song: seed's scheme, one window per forward pass (fp
 
 def song_from_clips(paths: list[str], seconds: float = 64.0) -> tuple[np.ndarray, int]:
     """Join clips end to end until ``seconds`` of audio (all at the first clip's rate)."""
-    from .audio import resample
+    from hourglass_sep.data.audio import resample
 
     parts, sr, total = [], None, 0
     for p in paths:
@@ -52,7 +52,7 @@ def time_separation(
     model_path: str, audio: np.ndarray, sr: int, device: str = "auto", repeats: int = 2
 ) -> list[dict]:
     """Seconds to separate ``audio`` with our path and with the seed's windowed fp32 scheme."""
-    from .separate import load_model, separate_waveform
+    from hourglass_sep.separation.separate import load_model, separate_waveform
 
     rows = []
     seed_way = dict(precision="fp32", fold=False, channels_last=False)

@@ -1,6 +1,6 @@
 """``result.xlsx``: the experiment log of the report, regenerated from measured numbers.
 
-The inputs are read by :mod:`hourglass_sep.run_inputs` (shared with ``figures`` and
+The inputs are read by :mod:`hourglass_sep.results.run_inputs` (shared with ``figures`` and
 ``report``); :func:`experiment_table` is also the report's table of every run.
 
 Sheets:
@@ -30,11 +30,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__
-from . import references as refs
-from .audio import atomic_path
-from .errors import UserError
-from .run_inputs import (  # noqa: F401  (re-exported: the reader used to live here)
+from hourglass_sep import __version__
+from hourglass_sep.results import published as refs
+from hourglass_sep.data.audio import atomic_path
+from hourglass_sep.errors import UserError
+from hourglass_sep.results.run_inputs import (  # noqa: F401  (re-exported: the reader used to live here)
     Inputs,
     add_inputs_arguments,
     load_experiments,
@@ -49,8 +49,8 @@ from .run_inputs import (  # noqa: F401  (re-exported: the reader used to live h
     reported_values,
     scale_info,
 )
-from .run_inputs import num as _num
-from .settings import TARGETS
+from hourglass_sep.results.run_inputs import num as _num
+from hourglass_sep.nets.settings import TARGETS
 
 log = logging.getLogger(__name__)
 

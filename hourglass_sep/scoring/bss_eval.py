@@ -16,7 +16,7 @@ quadratic forms::
 (each in dB; the differences are the energies of the error signals mir_eval builds, because
 the projections are orthogonal and nested).  ``G`` depends on the references only, so its
 Cholesky factors are computed once per clip (:func:`factorise`, cached on disk by
-``hourglass_sep.reference_cache``) and every estimate then costs the correlations ``D``
+``hourglass_sep.scoring.reference_cache``) and every estimate then costs the correlations ``D``
 (block FFTs) and five triangular solves.  For two sources the factors are those of the block
 Cholesky factorisation: ``chol(G00)``, ``chol(G11)`` and ``chol`` of the Schur complement
 ``G11 - G10 G00^-1 G01``; ``G10`` itself is rebuilt from the stored cross-correlation lags.

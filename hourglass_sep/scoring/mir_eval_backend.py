@@ -2,7 +2,7 @@
 
 The report's row 1 was scored with ``mir_eval.separation.bss_eval_sources``; rows 2 on with
 museval.  Offering it as a backend lets that row be regenerated as an evaluation variant.
-Same call shape as the backends of :mod:`hourglass_sep.scoring` (``get_backend``): a function
+Same call shape as the backends of :mod:`hourglass_sep.scoring.score` (``get_backend``): a function
 ``(refs, ests) -> {"sdr", "sir", "sar"}`` on (sources, samples) arrays, estimate i scored
 against reference i.  Register it in ``scoring.get_backend`` / ``BACKENDS`` under ``mir_eval``.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .errors import UserError
+from hourglass_sep.errors import UserError
 
 
 def load_mir_eval_separation():

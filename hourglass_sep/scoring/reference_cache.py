@@ -2,7 +2,7 @@
 
 The references of a test clip are the same for the mixture baseline, every model and every
 training step, so the reference side of BSS Eval v3 (auto/cross-correlations and Cholesky
-factors of their Gram matrix, see ``hourglass_sep.bss_eval``) is computed once per dataset
+factors of their Gram matrix, see ``hourglass_sep.scoring.bss_eval``) is computed once per dataset
 shard and read back by ``hourglass-sep baseline --references`` and ``hourglass-sep score
 --references`` (backend ``cached``).
 
@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from . import bss_eval
-from .audio import atomic_path
-from .errors import UserError
-from .npz_map import map_npz
-from .scoring import (
+from hourglass_sep.data.audio import atomic_path
+from hourglass_sep.data.npz_map import map_npz
+from hourglass_sep.errors import UserError
+from hourglass_sep.scoring import bss_eval
+from hourglass_sep.scoring.score import (
     ClipError,
     _check_paths,
     check_signals,

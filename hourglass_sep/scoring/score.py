@@ -13,8 +13,9 @@ Protocol (see ``docs/scoring.md``):
 
 Three interchangeable backends give the same numbers (to ~1e-6 dB on MIR-1K clips):
 ``museval`` (the seed's choice, default), ``fast_bss_eval`` (about twice as fast) and
-``cached`` (``hourglass_sep.bss_eval``: the references' Gram matrix factorised once per clip,
-read from the reference cache of ``hourglass_sep.reference_cache`` when one is given, each
+``cached`` (``hourglass_sep.scoring.bss_eval``: the references' Gram matrix factorised once per
+clip,
+read from the reference cache of ``hourglass_sep.scoring.reference_cache`` when one is given, each
 estimate then costing block FFTs and triangular solves; about 10x faster than museval).
 Neither museval nor fast_bss_eval is imported through its package ``__init__``:
 ``import museval`` pulls in musdb -> stempeg, which refuses to import without the
@@ -43,9 +44,12 @@ from typing import Any
 
 import numpy as np
 
-from .catalogue import evaluated_clips, parse_shard  # one sharding rule for separate/baseline/score
-from .clip_status import METRIC_COLUMNS, non_finite_status, silent_status
-from .errors import UserError
+from hourglass_sep.data.catalogue import (  # one sharding rule for separate/baseline/score
+    evaluated_clips,
+    parse_shard,
+)
+from hourglass_sep.errors import UserError
+from hourglass_sep.scoring.clip_status import METRIC_COLUMNS, non_finite_status, silent_status
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +214,8 @@ def _fast_bss_eval_eval(fb) -> Callable:
 
 
 def _cached_eval(refs: np.ndarray, ests: np.ndarray, factors=None) -> dict[str, np.ndarray]:
-    """``hourglass_sep.bss_eval`` with the references' factors (cached, or computed here)."""
-    from . import bss_eval
+    """``scoring.bss_eval`` with the references' factors (cached, or computed here)."""
+    from hourglass_sep.scoring import bss_eval
 
     if refs.shape[0] != 2:
         raise ClipError(f"the cached backend scores 2 sources; got {refs.shape[0]}")
@@ -233,7 +237,7 @@ def get_backend(name: str) -> Callable[[np.ndarray, np.ndarray], dict[str, np.nd
         elif name == "fast_bss_eval":
             _BACKEND_CACHE[name] = _fast_bss_eval_eval(load_fast_bss_eval_numpy())
         elif name == "mir_eval":  # the report's row 1 was scored with it
-            from .mir_eval_backend import mir_eval_eval
+            from hourglass_sep.scoring.mir_eval_backend import mir_eval_eval
 
             _BACKEND_CACHE[name] = mir_eval_eval()
         else:
@@ -334,7 +338,7 @@ def mixture_scores(
 
 def mixture_scores_from_factors(factors) -> dict[str, float]:
     """:func:`mixture_scores` from cached reference factors alone (no audio needed)."""
-    from . import bss_eval
+    from hourglass_sep.scoring import bss_eval
 
     m = bss_eval.mixture_scores(factors)
     return {f"{s}_mix_{k}": float(m[k][i]) for i, s in enumerate(SOURCES) for k in METRICS}
@@ -420,7 +424,7 @@ def score_clip(
 
 
 def load_catalogue(path: str | os.PathLike):
-    from .catalogue import read_catalogue
+    from hourglass_sep.data.catalogue import read_catalogue
 
     df = read_catalogue(path)
     if "evaluate" not in df.columns:
@@ -432,7 +436,7 @@ def load_catalogue(path: str | os.PathLike):
 
 def read_references(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """``(2, n)`` float64 (voice = right channel, accompaniment = left channel) and the rate."""
-    from .audio import read_audio
+    from hourglass_sep.data.audio import read_audio
 
     try:
         x, sr = read_audio(path)
@@ -597,7 +601,7 @@ def _cached_factors(task: dict):
     entry = task.get("references")
     if entry is None or task["backend"] != "cached":
         return None
-    from .reference_cache import load_factors
+    from hourglass_sep.scoring.reference_cache import load_factors
 
     return load_factors(entry["path"], task["clip"], entry["samples"])
 
@@ -612,7 +616,7 @@ def _score_task(task: dict) -> dict:
         refs, sr = read_references(task["path"])
         factors = _cached_factors(task)
         if factors is not None:
-            from .reference_cache import check_matches
+            from hourglass_sep.scoring.reference_cache import check_matches
 
             check_matches(factors, refs, f"{task['references']['path']} ({task['clip']})")
         shortfall = (
@@ -765,7 +769,7 @@ def reference_entries(clips, references, backend: str) -> dict[str, dict | None]
     if backend != "cached":
         log.warning("--references is read by the cached backend only; ignored (%s)", backend)
         return dict.fromkeys(names)
-    from .reference_cache import ReferenceCache
+    from hourglass_sep.scoring.reference_cache import ReferenceCache
 
     if isinstance(references, (str, os.PathLike)):
         references = [references]
@@ -935,7 +939,7 @@ def score_estimates(
 
 
 def write_table(df, path: str | os.PathLike) -> None:
-    from .catalogue import write_table as _write
+    from hourglass_sep.data.catalogue import write_table as _write
 
     _write(df, path)
 

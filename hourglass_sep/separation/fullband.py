@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import features
-from .model import uses_mask
+from hourglass_sep.data import features
+from hourglass_sep.nets.model import uses_mask
 
 TOP_BAND_HZ = (3000.0, 4000.0)
 BLOCK_FRAMES = 640  # output block: 640 hops (20.5 s)

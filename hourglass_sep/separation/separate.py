@@ -4,7 +4,7 @@ Pipeline::
 
     audio (channels, n) at any rate
       -> mixture = mean of the channels (mono passes through), resampled to 8 kHz
-      -> STFT 1024/256 Hann, bins 0..511 (``hourglass_sep.features.stft``)
+      -> STFT 1024/256 Hann, bins 0..511 (``hourglass_sep.data.features.stft``)
       -> magnitude / clip max  (the network's input)
       -> network (``schedules``: whole clip, the report's windows, or overlapping
          segments for songs of any length) -> last stack's prediction
@@ -12,7 +12,7 @@ Pipeline::
       -> workflow clips and ``full_band=False``: x the 8 kHz mixture STFT -> inverse
          STFT -> resampled to the input rate (the report's protocol)
       -> songs (``full_band=True``, the CLI's default for song files): x the STFT of the
-         mixture at its own rate, masks extended above 4 kHz (``hourglass_sep.fullband``)
+         mixture at its own rate, masks extended above 4 kHz (``hourglass_sep.separation.fullband``)
       -> trimmed / zero-padded to the input length
 
 Modules: ``inference`` (loading a model, BatchNorm folding, bf16), ``schedules``
@@ -33,11 +33,10 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from . import features
-from . import fullband as fb
-from .audio import atomic_path, read_audio, resample
-from .errors import UserError
-from .inference import (  # noqa: F401  (re-exported: the public names of this module)
+from hourglass_sep.data import features
+from hourglass_sep.data.audio import atomic_path, read_audio, resample
+from hourglass_sep.errors import UserError
+from hourglass_sep.nets.inference import (  # noqa: F401  (re-exported: the public names of this module)
     CHECKPOINT_FORMAT,
     DEVICES,
     MODEL_FORMAT,
@@ -59,8 +58,9 @@ from .inference import (  # noqa: F401  (re-exported: the public names of this m
     set_threads,
     use_inplace_forward,
 )
-from .model import sources_from_prediction
-from .schedules import (  # noqa: F401
+from hourglass_sep.nets.model import sources_from_prediction
+from hourglass_sep.separation import fullband as fb
+from hourglass_sep.separation.windowing import (  # noqa: F401
     DEFAULT_CHUNK,
     DEFAULT_MAX_BATCH_FRAMES,
     DEFAULT_OVERLAP,
@@ -201,7 +201,8 @@ def song_blocks(
 
     ``mono`` may be a function returning the mixture: it is then dropped while the network
     runs and fetched again for the full-band output (a 30-minute song at 44.1 kHz: 318 MB
-    less at the peak).  The waveforms come out block by block (:mod:`hourglass_sep.fullband`);
+    less at the peak).  The waveforms come out block by block
+    (:mod:`hourglass_sep.separation.fullband`);
     see :func:`song_masks` for the other options.
     """
     load = mono if callable(mono) else None
@@ -246,7 +247,7 @@ def separate_waveform(
     ``(n,)``; see :func:`as_channels` for ``layout``.  The ``whole`` schedule runs the
     network on segments of ``chunk_frames`` (a song up to that length — 65 s by default —
     in one pass, the workflow's network pass; ``None``: always one pass).
-    ``full_band=True`` keeps the content above 4 kHz (:mod:`hourglass_sep.fullband`).
+    ``full_band=True`` keeps the content above 4 kHz (:mod:`hourglass_sep.separation.fullband`).
     """
     a = as_channels(audio, layout)
     if schedule not in SCHEDULES:
@@ -325,20 +326,20 @@ def separate_many(
 
 # ------------------------------------------------------------------- CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .separate_cli import add_arguments as add
+    from hourglass_sep.separation.separate_cli import add_arguments as add
 
     add(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .separate_cli import run as run_cli
+    from hourglass_sep.separation.separate_cli import run as run_cli
 
     return run_cli(args)
 
 
 def shard_clips(catalogue_path: str | os.PathLike, shard: str):
     """The rows of the evaluated test clips in shard ``I/N`` (see catalogue.evaluated_clips)."""
-    from . import catalogue as cat
+    from hourglass_sep.data import catalogue as cat
 
     return cat.evaluated_clips(cat.read_catalogue(catalogue_path), cat.parse_shard(shard))
 

@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import UserError
+from hourglass_sep.errors import UserError
 
-log = logging.getLogger("hourglass_sep.separate")
+log = logging.getLogger("hourglass_sep.separation.separate")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -56,7 +56,7 @@ def _io_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _schedule_arguments(p: argparse.ArgumentParser) -> None:
-    from .schedules import (
+    from hourglass_sep.separation.windowing import (
         DEFAULT_CHUNK,
         DEFAULT_MAX_BATCH_FRAMES,
         DEFAULT_OVERLAP,
@@ -119,7 +119,7 @@ def _report(message: str) -> None:
 
 def _song_settings(args) -> tuple[tuple[str, ...], str, str]:
     """(stems, libsndfile subtype, file suffix) of the song-mode output options."""
-    from .songio import output_subtype, parse_stems
+    from hourglass_sep.separation.songio import output_subtype, parse_stems
 
     depth = "float" if args.float_out else str(args.bit_depth)
     fmt = str(args.format).lower()
@@ -128,7 +128,7 @@ def _song_settings(args) -> tuple[tuple[str, ...], str, str]:
 
 def _usable_inputs(args) -> tuple[list[Path], list[str]]:
     """(inputs that look readable, problems naming the others)."""
-    from .songio import check_input, expand_inputs
+    from hourglass_sep.separation.songio import check_input, expand_inputs
 
     files, problems = expand_inputs(args.inputs)
     good = []
@@ -142,8 +142,8 @@ def _usable_inputs(args) -> tuple[list[Path], list[str]]:
 
 
 def _separate_one(args, bundle, path: Path, outputs: dict, subtype: str) -> None:
-    from .separate import song_blocks
-    from .songio import read_mixture, write_stems
+    from hourglass_sep.separation.separate import song_blocks
+    from hourglass_sep.separation.songio import read_mixture, write_stems
 
     t0 = time.perf_counter()
     first, sr, _ = read_mixture(path)
@@ -177,7 +177,7 @@ def _separate_one(args, bundle, path: Path, outputs: dict, subtype: str) -> None
 
 def run_songs(args, load) -> int:
     """Song mode: every usable input separated; failures reported, the exit status says so."""
-    from .songio import plan_outputs
+    from hourglass_sep.separation.songio import plan_outputs
 
     if not args.output:
         raise UserError(
@@ -207,8 +207,8 @@ def run_songs(args, load) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .inference import load_model, reuse_freed_memory, set_threads
-    from .separate import run_shard
+    from hourglass_sep.nets.inference import load_model, reuse_freed_memory, set_threads
+    from hourglass_sep.separation.separate import run_shard
 
     threads = set_threads(args.threads)
     if reuse_freed_memory():

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import AUDIO_SUFFIXES, atomic_path
-from .errors import UserError
+from hourglass_sep.data.audio import AUDIO_SUFFIXES, atomic_path
+from hourglass_sep.errors import UserError
 
 STEMS = ("voice", "accompaniment")
 FORMATS = ("wav", "flac")

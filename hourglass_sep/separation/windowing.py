@@ -38,8 +38,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .errors import UserError
-from .inference import ModelBundle, forward
+from hourglass_sep.errors import UserError
+from hourglass_sep.nets.inference import ModelBundle, forward
 
 SCHEDULES = ("whole", "windowed")
 PAD_MODES = ("reflect", "zero")

@@ -1,7 +1,7 @@
 """Train one stacked hourglass network on a spectrogram cache (checkpoints, exact resume).
 
 The settings (their defaults and help) are the fields of :class:`TrainConfig` and
-:class:`ArchConfig` in :mod:`hourglass_sep.settings`; the CLI options are made from them.
+:class:`ArchConfig` in :mod:`hourglass_sep.nets.settings`; the CLI options are made from them.
 The run itself is a :class:`Trainer`: resume or start, steps, checkpoints, finish.
 
 ``hourglass-sep train --cache train.npz -o model.pt [arch flags] [train flags]``
@@ -65,13 +65,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import atomic_path
-from .cache import SpectrogramCache
-from .errors import UserError
-from .features import N_BINS
-from .hardware import default_threads, resolve_device
-from .model import build_model, count_parameters, loss_terms
-from .settings import (
+from hourglass_sep.data.audio import atomic_path
+from hourglass_sep.data.cache import SpectrogramCache
+from hourglass_sep.data.features import N_BINS
+from hourglass_sep.errors import UserError
+from hourglass_sep.nets.hardware import default_threads, resolve_device
+from hourglass_sep.nets.model import build_model, count_parameters, loss_terms
+from hourglass_sep.nets.settings import (
     AMPS,
     LEGACY_KINDS,
     SAMPLING,
@@ -103,7 +103,7 @@ def resolve_amp(requested: str, device: torch.device) -> str:
     bf16, a CPU with AVX512-BF16 or AMX) and fp32 elsewhere; the choice is recorded in
     train.json.  On the 2-core development CPU it makes a CPU-scale training step 2.2x faster.
     """
-    from .hardware import bf16_support
+    from hourglass_sep.nets.hardware import bf16_support
 
     if requested == "off":
         return "off"

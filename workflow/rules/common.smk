@@ -9,17 +9,17 @@ from pathlib import Path
 
 from snakemake.logging import logger
 
-from hourglass_sep.catalogue import MIR1K_TEST_CLIPS
-from hourglass_sep.claims import claims_for_runs, write_claims_file
-from hourglass_sep.config import upgrade_legacy, validate_config
-from hourglass_sep.experiments import (
+from hourglass_sep.data.catalogue import MIR1K_TEST_CLIPS
+from hourglass_sep.claims.verdicts import claims_for_runs, write_claims_file
+from hourglass_sep.pipeline.config import upgrade_legacy, validate_config
+from hourglass_sep.plan.experiments import (
     ConfigError,
     arch_flags,
     resolve,
     train_flags,
     training_priorities,
 )
-from hourglass_sep.workflow_locks import clear_stale_locks
+from hourglass_sep.pipeline.workflow_locks import clear_stale_locks
 
 # a run killed by SIGKILL leaves its locks: the same command resumes (main process only)
 if workflow.is_main_process:

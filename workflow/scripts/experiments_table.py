@@ -1,6 +1,6 @@
 """Write experiments.json: the resolved variant table at this scale, one row per evaluated model.
 
-Thin wrapper: the logic is hourglass_sep.experiments.experiment_rows.
+Thin wrapper: the logic is hourglass_sep.plan.experiments.experiment_rows.
 """
 
 import datetime
@@ -8,8 +8,8 @@ import json
 import sys
 
 from hourglass_sep import __version__
-from hourglass_sep.audio import atomic_path
-from hourglass_sep.experiments import experiment_rows, resolve
+from hourglass_sep.data.audio import atomic_path
+from hourglass_sep.plan.experiments import experiment_rows, resolve
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821  (snakemake object injected by Snakemake)
 
