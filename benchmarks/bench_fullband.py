@@ -43,7 +43,8 @@ def quick_model(steps: int, path: Path, wavs: Path, seed: int = 0) -> Path:
     from hourglass_sep.data.audio import read_audio
     from hourglass_sep.data.features import clip_features
     from hourglass_sep.nets.inference import MODEL_FORMAT
-    from hourglass_sep.nets.model import ArchConfig, build_model, loss_terms
+    from hourglass_sep.nets.model import build_model, loss_terms
+    from hourglass_sep.nets.settings import ArchConfig
 
     arch = ArchConfig(channels=20, growth=20, stem=(20, 40, 40))
     feats = []
@@ -88,7 +89,7 @@ def quick_model(steps: int, path: Path, wavs: Path, seed: int = 0) -> Path:
 def score(refs: np.ndarray, ests: np.ndarray, sr: int) -> dict:
     """SDR per source (dB), the mixture's SDR, and SDR of the band below 4 kHz."""
     from hourglass_sep.data.audio import resample
-    from hourglass_sep.scoring.score import bss_eval_sources
+    from hourglass_sep.scoring.backends import bss_eval_sources
 
     backend = "fast_bss_eval"
     sdr = bss_eval_sources(refs, ests, backend)["sdr"]
@@ -118,7 +119,7 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def evaluate(bundle, clips: list[tuple[str, np.ndarray, int]]) -> dict:
-    from hourglass_sep.scoring.score import ClipError
+    from hourglass_sep.scoring.signals import ClipError
     from hourglass_sep.separation.separate import separate_waveform
 
     out: dict = {}
@@ -171,7 +172,7 @@ def main(argv=None) -> int:
     from hourglass_sep.data.audio import read_audio, resample
     from hourglass_sep.data.catalogue import find_wav_dir
     from hourglass_sep.errors import UserError
-    from hourglass_sep.separation.separate import load_model
+    from hourglass_sep.nets.inference import load_model
 
     torch.set_num_threads(args.threads)
     try:

@@ -82,7 +82,8 @@ def model_file(args, tmp: Path) -> str:
     import torch
 
     from hourglass_sep.nets.inference import MODEL_FORMAT
-    from hourglass_sep.nets.model import ArchConfig, build_model
+    from hourglass_sep.nets.model import build_model
+    from hourglass_sep.nets.settings import ArchConfig
 
     arch = (
         ArchConfig()
@@ -109,7 +110,8 @@ def run_cli(song: Path, model: str, out: Path, extra: list[str]) -> dict:
 
 def chunk_sdr(model: str, base: np.ndarray, rate: int, chunk: int) -> dict:
     """SDR (dB) of the segmented estimate against the one-pass estimate of the base song."""
-    from hourglass_sep.separation.separate import load_model, separate_waveform
+    from hourglass_sep.nets.inference import load_model
+    from hourglass_sep.separation.separate import separate_waveform
 
     bundle = load_model(model, device="cpu")
     one = separate_waveform(bundle, base, rate, chunk_frames=None, full_band=True)

@@ -33,6 +33,12 @@ import time
 import warnings
 from pathlib import Path
 
+from hourglass_sep.data.catalogue import evaluated_clips
+from hourglass_sep.scoring.backends import get_backend, load_museval_metrics
+from hourglass_sep.scoring.clip_io import close_npz_cache, read_estimates, read_references
+from hourglass_sep.scoring.signals import SCORE_COLUMNS, check_signals
+from hourglass_sep.scoring.workers import _limit_blas_here
+
 REPO = Path(__file__).resolve().parents[1]
 # the project's reference data beside the checkout, or where HOURGLASS_SEP_SHARED points
 DATA = Path(os.environ.get("HOURGLASS_SEP_SHARED") or REPO.parent / "shared") / "data" / "mir1k"
@@ -73,11 +79,9 @@ def fixed_estimates(refs):
 def write_estimates(clips, path: Path) -> None:
     import numpy as np
 
-    from hourglass_sep.scoring import score as S
-
     arrays = {"clips": np.array(clips["clip"].tolist())}
     for r in clips.itertuples(index=False):
-        refs, _ = S.read_references(r.path)
+        refs, _ = read_references(r.path)
         e = fixed_estimates(refs)
         arrays[f"voice__{r.clip}"] = e[0]
         arrays[f"accompaniment__{r.clip}"] = e[1]
@@ -91,7 +95,7 @@ def time_backends(clips, est_path, refs_path, workers):
 
     tables, figures = {}, {}
     for backend in BACKENDS:
-        S.get_backend(backend)
+        get_backend(backend)
         refs = [refs_path] if backend == "cached" else None
         with Timer() as tb:
             base = S.mixture_baseline(clips, backend, workers=workers, references=refs)
@@ -122,15 +126,13 @@ def time_report_way(clips, est_path):
     import numpy as np
     import pandas as pd
 
-    from hourglass_sep.scoring import score as S
-
-    mm = S.load_museval_metrics()
+    mm = load_museval_metrics()
     rows = []
-    with S._limit_blas_here(), warnings.catch_warnings(), Timer() as t:
+    with _limit_blas_here(), warnings.catch_warnings(), Timer() as t:
         warnings.simplefilter("ignore")
         z = np.load(est_path)
         for r in clips.itertuples(index=False):
-            refs, _ = S.read_references(r.path)
+            refs, _ = read_references(r.path)
             ests = np.stack([z[f"voice__{r.clip}"], z[f"accompaniment__{r.clip}"]])
             ests = ests.astype(np.float64)
             refs = refs[:, : ests.shape[1]]
@@ -165,17 +167,17 @@ def breakdown(clips, est_path, refs_path):
     def mark():
         return time.perf_counter(), time.process_time()
 
-    with S._limit_blas_here():
+    with _limit_blas_here():
         for r in clips.itertuples(index=False):
             marks = [mark()]
-            ests = S._read_estimates(str(est_path), r.clip)
+            ests = read_estimates(str(est_path), r.clip)
             marks.append(mark())
-            refs, _ = S.read_references(r.path)
+            refs, _ = read_references(r.path)
             marks.append(mark())
             e = entries[r.clip]
             f = RC.load_factors(e["path"], r.clip, e["samples"])
             marks.append(mark())
-            S.check_signals(refs, ests)
+            check_signals(refs, ests)
             RC.check_matches(f, refs, str(refs_path))
             marks.append(mark())
             d = B.correlations(refs, ests)
@@ -185,18 +187,17 @@ def breakdown(clips, est_path, refs_path):
             for k, name in enumerate(names):
                 wall[name] += marks[k + 1][0] - marks[k][0]
                 cpu[name] += marks[k + 1][1] - marks[k][1]
-    S._close_npz_cache()
+    close_npz_cache()
     return wall, cpu
 
 
 def agreement(tables, report):
     """Largest |backend - museval| over all clips and numbers (the mixture's SAR excepted:
     +inf in theory, numerical noise in practice) and |museval - report's way| (SDR, NSDR)."""
-    from hourglass_sep.scoring import score as S
 
     cols = [
         c
-        for c in S.SCORE_COLUMNS
+        for c in SCORE_COLUMNS
         if c.endswith(("_sdr", "_sir", "_sar", "_nsdr")) and not c.endswith("mix_sar")
     ]
     ref = tables["museval"].set_index("clip")
@@ -271,11 +272,10 @@ def main(argv=None) -> int:
 
     from hourglass_sep.data.catalogue import build_catalogue
     from hourglass_sep.scoring import reference_cache as RC
-    from hourglass_sep.scoring import score as S
 
     cat = build_catalogue(data)
     cat["evaluate"] = cat["split"] == "test"
-    clips = S.evaluated_clips(cat)
+    clips = evaluated_clips(cat)
     if args.clips:
         clips = clips.iloc[: args.clips].reset_index(drop=True)
     n = len(clips)

@@ -38,12 +38,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hourglass_sep.nets.hardware import cpu_bf16_usable, cpu_has_native_bf16
+from hourglass_sep.nets.inference import (
+    ModelBundle,
+    fold_batchnorm,
+    prepare_model,
+    read_model_file,
+    reuse_freed_memory,
+)
+from hourglass_sep.separation.windowing import padded_frames
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hourglass_sep.data.audio import read_audio  # noqa: E402
 from hourglass_sep.data.features import N_BINS, SR, n_frames  # noqa: E402
-from hourglass_sep.nets.model import ArchConfig, build_model, loss_terms  # noqa: E402
+from hourglass_sep.nets.model import build_model, loss_terms  # noqa: E402
+from hourglass_sep.nets.settings import ArchConfig  # noqa: E402
 from hourglass_sep.plan.model_info import model_info  # noqa: E402
 from hourglass_sep.separation import separate as S  # noqa: E402
 
@@ -153,12 +164,12 @@ def briefly_trained(audio: np.ndarray, sr: int, arch: ArchConfig, steps: int) ->
 
 def quality(net, arch, audio, sr) -> dict:
     """bf16 change and windowed-vs-whole SDR of ``net`` (and SDR vs the true stems)."""
-    fp32 = S.prepare_model(net, arch, "cpu", "fp32")
+    fp32 = prepare_model(net, arch, "cpu", "fp32")
     v, a = S.separate_waveform(fp32, audio, sr, "whole")
     vw, aw = S.separate_waveform(fp32, audio, sr, "windowed")
     out = {"sdr_windowed_vs_whole": {"voice": sdr(v, vw), "accompaniment": sdr(a, aw)}}
-    if S.cpu_bf16_usable():
-        vb, ab = S.separate_waveform(S.prepare_model(net, arch, "cpu", "bf16"), audio, sr)
+    if cpu_bf16_usable():
+        vb, ab = S.separate_waveform(prepare_model(net, arch, "cpu", "bf16"), audio, sr)
         e, eb = np.concatenate([v, a]), np.concatenate([vb, ab])
         out["bf16_rel_change"] = float(np.linalg.norm(eb - e) / np.linalg.norm(e))
     if audio.shape[0] == 2:
@@ -180,7 +191,7 @@ def int8_model(net: torch.nn.Module, calib: torch.Tensor) -> torch.nn.Module:
     warnings.filterwarnings("ignore", module="torch.ao")
     torch.backends.quantized.engine = "x86"
     folded = copy.deepcopy(net).eval()
-    S.fold_batchnorm(folded)
+    fold_batchnorm(folded)
     prepared = prepare_fx(folded, get_default_qconfig_mapping("x86"), example_inputs=(calib,))
     with torch.inference_mode():
         prepared(calib)
@@ -192,15 +203,15 @@ def int8_figures(net, arch, audio, sr) -> dict:
     from hourglass_sep.data import features
 
     mag = features.stft(features.mixture_8k(audio, sr)).abs()
-    T = S.padded_frames(mag.shape[-1], arch.time_multiple)
+    T = padded_frames(mag.shape[-1], arch.time_multiple)
     calib = torch.nn.functional.pad(mag / mag.max(), (0, T - mag.shape[-1]))[None, None]
     t = time.perf_counter()
     q = int8_model(net, calib.contiguous(memory_format=torch.channels_last))
     quantise_s = time.perf_counter() - t
     bundles = {
-        "int8": S.ModelBundle(q, arch, torch.device("cpu"), torch.float32, "int8"),
-        "bf16": S.prepare_model(net, arch, "cpu", "bf16" if S.cpu_bf16_usable() else "fp32"),
-        "fp32": S.prepare_model(net, arch, "cpu", "fp32"),
+        "int8": ModelBundle(q, arch, torch.device("cpu"), torch.float32, "int8"),
+        "bf16": prepare_model(net, arch, "cpu", "bf16" if cpu_bf16_usable() else "fp32"),
+        "fp32": prepare_model(net, arch, "cpu", "fp32"),
     }
     out: dict = {"quantise_s": quantise_s}
     est = {}
@@ -239,7 +250,7 @@ def prepare_network(args) -> tuple[torch.nn.Module, ArchConfig, str]:
     from hourglass_sep.nets.inference import MODEL_FORMAT, build_loaded
 
     if args.model:
-        arch, state, _ = S.read_model_file(args.model)
+        arch, state, _ = read_model_file(args.model)
         return build_loaded(arch, state, args.model).eval(), arch, args.model
     arch = ArchConfig()
     torch.manual_seed(0)
@@ -279,15 +290,15 @@ def speed(args, res: dict, net, arch, model_file: str, audio, sr, song: Path) ->
         f"(cli) hourglass-sep separate {song.name} (whole process, full band): "
         f"{res['cli']['wall_s']:.2f} s wall, {res['cli']['cpu_s']:.2f} s CPU"
     )
-    prec = "bf16" if S.cpu_bf16_usable() else "fp32"
-    ours = S.prepare_model(net, arch, "cpu", prec)
+    prec = "bf16" if cpu_bf16_usable() else "fp32"
+    ours = prepare_model(net, arch, "cpu", prec)
     S.separate_waveform(ours, audio[:, :sr], sr)  # warm the audio stack on 1 s
     cold, warm, _ = timed(lambda: S.separate_waveform(ours, audio, sr), repeats)
     res["ours"] = {"precision": prec, "cold_s": cold, "warm_s": warm}
     print(f"(a)   ours in process, whole clip, {prec}: {warm:.2f} s warm ({cold:.2f} s first call)")
     if args.no_seed:
         return
-    seed = S.prepare_model(net, arch, "cpu", "fp32", fold=False, channels_last=False, inplace=False)
+    seed = prepare_model(net, arch, "cpu", "fp32", fold=False, channels_last=False, inplace=False)
     t = time.perf_counter()
     S.separate_waveform(seed, audio, sr, "windowed", windows_per_batch=4)
     res["seed_s"] = time.perf_counter() - t
@@ -326,8 +337,8 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     res: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "threads": torch.get_num_threads()}
-    res.update(torch=torch.__version__, malloc_tuned=S.reuse_freed_memory())
-    res["cpu_bf16_native"] = S.cpu_has_native_bf16()
+    res.update(torch=torch.__version__, malloc_tuned=reuse_freed_memory())
+    res["cpu_bf16_native"] = cpu_has_native_bf16()
     print(f"torch {torch.__version__}, {res['threads']} thread(s), bf16: {res['cpu_bf16_native']}")
     calibration(res, "before", args.calib_size)
     audio, sr, res["song"], song = load_song(args)

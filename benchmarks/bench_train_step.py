@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from hourglass_sep.nets.model import ArchConfig, build_model, loss_terms
+from hourglass_sep.nets.model import build_model, loss_terms
+from hourglass_sep.nets.settings import ArchConfig
 
 DEFAULT_SETTINGS = "fp32,fp32+cl,bf16+cl"
 

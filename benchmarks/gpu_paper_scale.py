@@ -314,7 +314,7 @@ class Clock:
 def resolve_backend(requested: str) -> str:
     """The scoring backend: ``requested``, or for ``auto`` museval (the paper config's), else
     fast_bss_eval (the same numbers to ~1e-6 dB)."""
-    from hourglass_sep.scoring.score import BACKENDS, get_backend
+    from hourglass_sep.scoring.backends import BACKENDS, get_backend
 
     errors = []
     for name in BACKENDS if requested == "auto" else (requested,):
@@ -497,7 +497,7 @@ def ours_settings(args):
     paper scale; ``--tiny`` keeps the training settings and shrinks the network."""
     import yaml
 
-    from hourglass_sep.nets.model import ArchConfig
+    from hourglass_sep.nets.settings import ArchConfig
     from hourglass_sep.plan.experiments import resolve_variant
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -520,7 +520,8 @@ def train_in_budget(cache: Path, work: Path, arch, base: dict, args, seconds: fl
     """Train with ``hourglass_sep.training.train.train`` for as many of ``--steps`` steps as fit
     ``seconds``: a first session of ``--calib-steps`` measures the rate, a second one resumes
     from its checkpoint up to the step count that rate allows."""
-    from hourglass_sep.training.train import TrainConfig, train
+    from hourglass_sep.nets.settings import TrainConfig
+    from hourglass_sep.training.train import train
 
     model, workdir = work / f"{args.variant}.pt", work / f"{args.variant}.work"
     history = work / f"{args.variant}.history.csv"

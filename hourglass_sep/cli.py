@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "train": ("hourglass_sep.training.train", "train one network (checkpoints, resume)"),
     "separate": (
-        "hourglass_sep.separation.separate",
+        "hourglass_sep.separation.separate_cli",
         "split songs (files or folders: wav/flac/ogg/mp3/aiff) into voice and accompaniment stems",
     ),
     "export-release": (

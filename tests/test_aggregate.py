@@ -11,7 +11,7 @@ import pytest
 from hourglass_sep.cli import main
 from hourglass_sep.errors import UserError
 from hourglass_sep.results.aggregate import SUMMARY_COLUMNS, aggregate, read_scores
-from hourglass_sep.scoring.score import SCORE_COLUMNS
+from hourglass_sep.scoring.signals import SCORE_COLUMNS
 
 
 def scores_table(variant, step, rows):

@@ -14,7 +14,8 @@ from hourglass_sep.cli import main
 from hourglass_sep.data.audio import resample
 from hourglass_sep.errors import UserError
 from hourglass_sep.nets.inference import MODEL_FORMAT
-from hourglass_sep.nets.model import ArchConfig, build_model
+from hourglass_sep.nets.model import build_model
+from hourglass_sep.nets.settings import ArchConfig
 from hourglass_sep.separation import songio
 
 ARCH = ArchConfig(stacks=1, channels=4, growth=4, stem=(4,), poolings=3)

@@ -51,7 +51,8 @@ def tiny_model(work) -> Path:
     import torch
 
     from hourglass_sep.nets.inference import MODEL_FORMAT
-    from hourglass_sep.nets.model import ArchConfig, build_model
+    from hourglass_sep.nets.model import build_model
+    from hourglass_sep.nets.settings import ArchConfig
 
     arch = ArchConfig(stacks=1, channels=4, growth=4, stem=(4,))
     torch.manual_seed(0)

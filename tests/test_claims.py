@@ -15,7 +15,7 @@ import yaml
 from hourglass_sep.claims import verdicts as cl
 from hourglass_sep.claims.forest import forest_plot
 from hourglass_sep.errors import UserError
-from hourglass_sep.scoring.score import SCORE_COLUMNS
+from hourglass_sep.scoring.signals import SCORE_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "workflow" / "schemas" / "claims.example.yaml"

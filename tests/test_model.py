@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from hourglass_sep.nets.model import ArchConfig, build_model, count_parameters
+from hourglass_sep.nets.model import build_model, count_parameters
+from hourglass_sep.nets.settings import ArchConfig
 from hourglass_sep.plan.model_info import conv_macs, model_info, peak_activation_bytes
 
 
@@ -154,7 +155,8 @@ def test_forward_shapes(kind, frames):
 
 
 def test_whole_clip_padding_handles_any_length():
-    from hourglass_sep.separation.separate import predict_whole, predict_windowed, prepare_model
+    from hourglass_sep.nets.inference import prepare_model
+    from hourglass_sep.separation.windowing import predict_whole, predict_windowed
 
     cfg = ArchConfig(stacks=1, channels=4, growth=4, stem=(4,), poolings=5, target="voice")
     bundle = prepare_model(build_model(cfg), cfg, "cpu", "fp32")

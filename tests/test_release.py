@@ -13,9 +13,10 @@ from conftest import write_clip
 
 from hourglass_sep.cli import main
 from hourglass_sep.errors import UserError
-from hourglass_sep.nets import release
+from hourglass_sep.nets import release, shipped
 from hourglass_sep.nets.inference import MODEL_FORMAT, load_model, read_model_file
-from hourglass_sep.nets.model import ArchConfig, build_model
+from hourglass_sep.nets.model import build_model
+from hourglass_sep.nets.settings import ArchConfig
 from hourglass_sep.separation.separate import separate_waveform
 
 ARCH = ArchConfig(stacks=2, channels=6, growth=4, stem=(6, 8), poolings=3)
@@ -49,7 +50,7 @@ def exported(tmp_path, model_pt) -> Path:
 def test_export_is_compact_and_faithful(exported, model_pt):
     pt, js = exported / "release.pt", exported / "release.json"
     record = json.loads(js.read_text())
-    assert record["md5"] == release.file_md5(pt) and record["bytes"] == pt.stat().st_size
+    assert record["md5"] == shipped.file_md5(pt) and record["bytes"] == pt.stat().st_size
     assert record["arch"] == ARCH.to_dict() and record["training"]["step"] == 1234
     assert record["train_config"] == {"lr": 0.002, "seed": 0}
     assert record["summary"] == {"gnsdr_db": 1.0} and record["dtype"] == "float16"
@@ -66,23 +67,23 @@ def test_export_is_compact_and_faithful(exported, model_pt):
 
 
 def test_shipped_model_checks(exported):
-    assert release.shipped_model_path(exported) == exported / "release.pt"
+    assert shipped.shipped_model_path(exported) == exported / "release.pt"
     pt = exported / "release.pt"
     raw = bytearray(pt.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     pt.write_bytes(bytes(raw))
     with pytest.raises(UserError, match="release.pt: md5 .* differs .* damaged or was replaced"):
-        release.shipped_model_path(exported)
+        shipped.shipped_model_path(exported)
     (exported / "release.json").write_text("{broken")
     with pytest.raises(UserError, match="release.json: unreadable release record"):
-        release.shipped_model_path(exported)
+        shipped.shipped_model_path(exported)
     pt.unlink()
     with pytest.raises(UserError, match="release.pt: the shipped model is missing.*--model"):
-        release.shipped_model_path(exported)
+        shipped.shipped_model_path(exported)
 
 
 def test_cli_default_model(tmp_path, capsys, exported, monkeypatch):
-    monkeypatch.setattr(release, "RESOURCES", exported)
+    monkeypatch.setattr(shipped, "RESOURCES", exported)
     song = write_clip(tmp_path / "song.wav", seconds=1.0)
     rc = main(["separate", str(song), "-o", str(tmp_path / "out"), "--no-progress"])
     text = capsys.readouterr()
@@ -101,12 +102,12 @@ def test_export_refuses_bad_models(tmp_path):
 
 
 @pytest.mark.skipif(
-    not (release.RESOURCES / "release.pt").exists(), reason="no shipped model in this checkout"
+    not (shipped.RESOURCES / "release.pt").exists(), reason="no shipped model in this checkout"
 )
 def test_the_shipped_model():
     """The file in the package: md5 as recorded, loads, separates a second of noise."""
-    pt = release.shipped_model_path()
-    record = json.loads((release.RESOURCES / "release.json").read_text())
+    pt = shipped.shipped_model_path()
+    record = json.loads((shipped.RESOURCES / "release.json").read_text())
     arch, state, _ = read_model_file(pt)
     assert arch.to_dict() == record["arch"]
     assert all(v.dtype in (torch.float16, torch.float32, torch.int64) for v in state.values())
@@ -129,5 +130,5 @@ def test_the_export_record_names_its_source_relative_to_the_working_directory(
     release.export_release((work / "models" / "model.pt").resolve(), work / "res")
     record = json.loads((work / "res" / "release.json").read_text())
     assert record["source"]["path"] == "models/model.pt"
-    shipped = json.loads((release.RESOURCES / "release.json").read_text())
-    assert not Path(shipped["source"]["path"]).is_absolute()
+    record = json.loads((shipped.RESOURCES / "release.json").read_text())
+    assert not Path(record["source"]["path"]).is_absolute()

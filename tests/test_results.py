@@ -722,7 +722,8 @@ def test_example_from_model(tmp_path):
     import soundfile as sf
     import torch
 
-    from hourglass_sep.nets.model import ArchConfig, build_model
+    from hourglass_sep.nets.model import build_model
+    from hourglass_sep.nets.settings import ArchConfig
     from hourglass_sep.results.figures import (
         example_arrays,
         load_example_npz,

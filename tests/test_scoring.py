@@ -17,8 +17,27 @@ import soundfile as sf
 from conftest import MIR1K  # noqa: E402  (HOURGLASS_SEP_SHARED or ../shared)
 
 from hourglass_sep.cli import main
+from hourglass_sep.data.catalogue import evaluated_clips, parse_shard
 from hourglass_sep.errors import UserError
+from hourglass_sep.scoring import backends
 from hourglass_sep.scoring import score as S
+from hourglass_sep.scoring.backends import (
+    BACKENDS,
+    bss_eval_sources,
+    get_backend,
+    load_museval_metrics,
+    mixture_scores,
+    mixture_scores_from_factors,
+)
+from hourglass_sep.scoring.clip_io import read_references
+from hourglass_sep.scoring.signals import (
+    BASELINE_COLUMNS,
+    MIX_COLUMNS,
+    SCORE_COLUMNS,
+    SOURCES,
+    ClipError,
+)
+from hourglass_sep.scoring.workers import _limit_blas_here
 
 TOL = 1e-3  # dB
 SR = 16000
@@ -73,7 +92,7 @@ def assert_close(a: dict, b: dict, tol=TOL, keys=("sdr", "sir", "sar")):
 
 def museval_v3(refs, ests):
     """museval's own bss_eval_sources wrapper (v3 framewise code path), fixed order."""
-    mm = S.load_museval_metrics()
+    mm = load_museval_metrics()
     sdr, sir, sar, _ = mm.bss_eval_sources(refs, ests, compute_permutation=False)
     return {"sdr": sdr[:, 0], "sir": sir[:, 0], "sar": sar[:, 0]}
 
@@ -81,7 +100,7 @@ def museval_v3(refs, ests):
 @pytest.fixture(autouse=True, scope="module")
 def one_blas_thread():
     """BSS Eval is slower with several BLAS threads (and the machine may be shared)."""
-    with S._limit_blas_here():
+    with _limit_blas_here():
         yield
 
 
@@ -93,8 +112,8 @@ def test_backends_match_mir_eval_generated(seed):
     refs = synth_refs(seed)
     ests = synth_estimates(refs, seed)
     want = mir_eval_sources(refs, ests)
-    for backend in S.BACKENDS:
-        assert_close(S.bss_eval_sources(refs, ests, backend), want)
+    for backend in BACKENDS:
+        assert_close(bss_eval_sources(refs, ests, backend), want)
     assert_close(museval_v3(refs, ests), want)
 
 
@@ -111,7 +130,7 @@ def real_test_clips(k: int = 3):
 @pytest.mark.realdata
 def test_backends_match_mir_eval_real_clips():
     for r in real_test_clips(3).itertuples(index=False):
-        refs, sr = S.read_references(r.path)
+        refs, sr = read_references(r.path)
         assert sr == 16000 and refs.shape == (2, r.samples)
         # the clip's own channels: voice = right, accompaniment = left
         raw, _ = sf.read(r.path, always_2d=True)
@@ -119,7 +138,7 @@ def test_backends_match_mir_eval_real_clips():
         np.testing.assert_array_equal(refs[1], raw[:, 0])
         ests = synth_estimates(refs, 0)
         want = mir_eval_sources(refs, ests)
-        got = {b: S.bss_eval_sources(refs, ests, b) for b in S.BACKENDS}
+        got = {b: bss_eval_sources(refs, ests, b) for b in BACKENDS}
         assert_close(got["museval"], want)
         assert_close(got["fast_bss_eval"], want)
         assert_close(got["museval"], got["fast_bss_eval"])
@@ -127,9 +146,9 @@ def test_backends_match_mir_eval_real_clips():
         # the mixture's SDR/SIR (the NSDR baseline) agree too
         mix = np.stack([refs.mean(0)] * 2)
         want_mix = mir_eval_sources(refs, mix)
-        for b in S.BACKENDS:
-            m = S.mixture_scores(refs, b)
-            for i, s in enumerate(S.SOURCES):
+        for b in BACKENDS:
+            m = mixture_scores(refs, b)
+            for i, s in enumerate(SOURCES):
                 assert abs(m[f"{s}_mix_sdr"] - want_mix["sdr"][i]) <= TOL
                 assert abs(m[f"{s}_mix_sir"] - want_mix["sir"][i]) <= TOL
                 assert (
@@ -142,8 +161,8 @@ def test_fixed_source_order_no_permutation():
     refs = synth_refs(3)
     ests = synth_estimates(refs, 3)[::-1].copy()  # voice estimate in the accompaniment slot
     want = mir_eval_sources(refs, ests)
-    for backend in S.BACKENDS:
-        got = S.bss_eval_sources(refs, ests, backend)
+    for backend in BACKENDS:
+        got = bss_eval_sources(refs, ests, backend)
         assert_close(got, want)
         assert (got["sdr"] < 0).all()  # the wrong pairing, not the best permutation
 
@@ -162,11 +181,11 @@ def test_nsdr_definition_and_baseline_reuse():
     )
     mix = np.stack([refs.mean(0)] * 2)  # the mixture = mean of the two channels
     direct = mir_eval_sources(refs, mix)
-    for i, s in enumerate(S.SOURCES):
+    for i, s in enumerate(SOURCES):
         assert abs(row[f"{s}_mix_sdr"] - direct["sdr"][i]) <= TOL
         assert row[f"{s}_nsdr"] == pytest.approx(row[f"{s}_sdr"] - row[f"{s}_mix_sdr"], abs=1e-12)
     # a baseline over the same samples is reused as is; over other samples it is recomputed
-    fake = {c: 1.0 for c in S.MIX_COLUMNS}
+    fake = {c: 1.0 for c in MIX_COLUMNS}
     reused = S.score_clip(
         refs, ests, "fast_bss_eval", baseline=fake, baseline_samples=refs.shape[1]
     )
@@ -199,18 +218,18 @@ def test_nsdr_definition_and_baseline_reuse():
 )
 def test_bad_clips_get_a_reason_not_a_crash(make, reason):
     refs, ests = make(synth_refs(5), synth_estimates(synth_refs(5), 5))
-    for backend in S.BACKENDS:
+    for backend in BACKENDS:
         row = S.score_clip(refs, ests, backend, max_shortfall=1600)
         assert row["status"].startswith(reason), row["status"]
         assert all(
-            math.isnan(row[f"{s}_{m}"]) for s in S.SOURCES for m in ("sdr", "sir", "sar", "nsdr")
+            math.isnan(row[f"{s}_{m}"]) for s in SOURCES for m in ("sdr", "sir", "sar", "nsdr")
         )
 
 
 def test_silent_raises_clip_error_in_library():
     refs = synth_refs(6)
-    with pytest.raises(S.ClipError, match="silent estimate"):
-        S.bss_eval_sources(refs, np.zeros_like(refs))
+    with pytest.raises(ClipError, match="silent estimate"):
+        bss_eval_sources(refs, np.zeros_like(refs))
 
 
 # ----------------------------------------------------------------------------- sharding
@@ -225,13 +244,13 @@ def test_evaluated_clips_and_shards():
             "evaluate": [True, True, False, False, True, True],
         }
     )
-    assert S.evaluated_clips(cat)["clip"].tolist() == ["a_1_01", "b_1_01", "d_1_01", "e_1_02"]
-    assert S.evaluated_clips(cat, (0, 2))["clip"].tolist() == ["a_1_01", "d_1_01"]
-    assert S.evaluated_clips(cat, (1, 2))["clip"].tolist() == ["b_1_01", "e_1_02"]
-    assert S.parse_shard("1/3") == (1, 3)
+    assert evaluated_clips(cat)["clip"].tolist() == ["a_1_01", "b_1_01", "d_1_01", "e_1_02"]
+    assert evaluated_clips(cat, (0, 2))["clip"].tolist() == ["a_1_01", "d_1_01"]
+    assert evaluated_clips(cat, (1, 2))["clip"].tolist() == ["b_1_01", "e_1_02"]
+    assert parse_shard("1/3") == (1, 3)
     for bad in ("3/3", "x", "1/0", "-1/2"):
         with pytest.raises(UserError, match="--shard"):
-            S.parse_shard(bad)
+            parse_shard(bad)
 
 
 # ----------------------------------------------------------------------------- CLI round trip
@@ -248,7 +267,7 @@ def write_corpus(root: Path):
         r = synth_refs(10 + i, n)
         path = wav / f"{name}.wav"
         sf.write(path, np.stack([r[1], r[0]]).T, SR, subtype="PCM_16")  # left = acc, right = voice
-        refs[name], _ = S.read_references(path)
+        refs[name], _ = read_references(path)
         singer = name.split("_")[0]
         rows.append(
             dict(
@@ -321,7 +340,7 @@ def test_cli_round_trip(tmp_path, capsys):
         "annar_1_02",
         "heycat_3_01",
     ]
-    assert set(S.BASELINE_COLUMNS) <= set(b0.columns) and (b0["status"] == "ok").all()
+    assert set(BASELINE_COLUMNS) <= set(b0.columns) and (b0["status"] == "ok").all()
 
     ests = {c: synth_estimates(refs[c], 1) for c in ("annar_1_01", "annar_1_02", "bobon_2_01")}
     ests["bobon_2_01"][0, 100] = np.nan  # a broken estimate; heycat_3_01 is missing
@@ -354,7 +373,7 @@ def test_cli_round_trip(tmp_path, capsys):
         == 0
     )
     sc = pd.read_csv(scores_path, sep="\t")
-    assert list(sc.columns) == S.SCORE_COLUMNS
+    assert list(sc.columns) == SCORE_COLUMNS
     sc = sc.set_index("clip")
     assert sc.index.tolist() == ["annar_1_01", "annar_1_02", "bobon_2_01", "heycat_3_01"]
     assert sc.loc["bobon_2_01", "status"].startswith("non-finite estimate")
@@ -372,7 +391,7 @@ def test_cli_round_trip(tmp_path, capsys):
         )
         want = mir_eval_sources(refs[clip], e)
         mix = mir_eval_sources(refs[clip], np.stack([refs[clip].mean(0)] * 2))
-        for i, s in enumerate(S.SOURCES):
+        for i, s in enumerate(SOURCES):
             assert abs(ok.loc[clip, f"{s}_sdr"] - want["sdr"][i]) <= TOL
             assert abs(ok.loc[clip, f"{s}_sar"] - want["sar"][i]) <= TOL
             assert abs(ok.loc[clip, f"{s}_nsdr"] - (want["sdr"][i] - mix["sdr"][i])) <= TOL
@@ -413,14 +432,14 @@ def test_cli_round_trip(tmp_path, capsys):
     s2 = pd.read_csv(tmp_path / "s2.tsv", sep="\t").set_index("clip")
     assert (s2.loc[ok.index, "mix_from"] == "recomputed").all()
     cols = [
-        f"{s}_{m}" for s in S.SOURCES for m in ("sdr", "sir", "sar", "nsdr", "mix_sdr", "mix_sir")
+        f"{s}_{m}" for s in SOURCES for m in ("sdr", "sir", "sar", "nsdr", "mix_sdr", "mix_sir")
     ]
     np.testing.assert_allclose(s2.loc[ok.index, cols].to_numpy(), ok[cols].to_numpy(), atol=TOL)
 
 
 def test_score_length_checks_via_estimates_file(tmp_path):
     cat, refs = write_corpus(tmp_path)
-    clips = S.evaluated_clips(pd.read_csv(cat, sep="\t"))
+    clips = evaluated_clips(pd.read_csv(cat, sep="\t"))
     ests = {
         "annar_1_01": synth_estimates(refs["annar_1_01"], 2)[:, :-320],  # 20 ms short: fine
         "annar_1_02": synth_estimates(refs["annar_1_02"], 2)[:, :-8000],  # 0.5 s short: mismatch
@@ -523,12 +542,12 @@ def test_missing_backend_names_the_pip_package(monkeypatch):
         "find_spec",
         lambda name, *a: None if name == "fast_bss_eval" else real(name, *a),
     )
-    monkeypatch.setattr(S, "_BACKEND_CACHE", {})
+    monkeypatch.setattr(backends, "_BACKEND_CACHE", {})
     monkeypatch.delitem(sys.modules, "hourglass_sep._fast_bss_eval_numpy", raising=False)
     with pytest.raises(UserError, match="pip install fast-bss-eval"):
-        S.get_backend("fast_bss_eval")
+        get_backend("fast_bss_eval")
     with pytest.raises(UserError, match="unknown scoring backend"):
-        S.get_backend("bss_eval_matlab")
+        get_backend("bss_eval_matlab")
 
 
 def test_backends_need_neither_ffmpeg_nor_torch():
@@ -536,10 +555,10 @@ def test_backends_need_neither_ffmpeg_nor_torch():
     without torch."""
     code = (
         "import sys, numpy as np\n"
-        "from hourglass_sep.scoring import score as S\n"
-        "import hourglass_sep.scoring.reference_cache\n"
+        "from hourglass_sep.scoring.backends import BACKENDS, bss_eval_sources\n"
+        "import hourglass_sep.scoring.reference_cache, hourglass_sep.scoring.score\n"
         "r = np.random.default_rng(0).standard_normal((2, 4000))\n"
-        "for b in S.BACKENDS: S.bss_eval_sources(r, r + 0.1 * r[::-1] + 0.01, b)\n"
+        "for b in BACKENDS: bss_eval_sources(r, r + 0.1 * r[::-1] + 0.01, b)\n"
         "bad = [m for m in ('musdb', 'stempeg', 'museval', 'torch', 'fast_bss_eval')\n"
         "       if m in sys.modules]\n"
         "print('LOADED', bad)\n"
@@ -604,11 +623,11 @@ def test_cached_with_factors_matches_mir_eval(seed):
     ests = synth_estimates(refs, seed)
     f = B.factorise(refs)
     want = mir_eval_sources(refs, ests)
-    assert_close(S.bss_eval_sources(refs, ests, "cached", factors=f), want)
+    assert_close(bss_eval_sources(refs, ests, "cached", factors=f), want)
     assert_close(B.sources_scores(f, refs, ests), want)
     mix = mir_eval_sources(refs, np.stack([refs.mean(0)] * 2))
-    from_factors = S.mixture_scores_from_factors(f)
-    for i, s in enumerate(S.SOURCES):
+    from_factors = mixture_scores_from_factors(f)
+    for i, s in enumerate(SOURCES):
         assert abs(from_factors[f"{s}_mix_sdr"] - mix["sdr"][i]) <= TOL
         assert abs(from_factors[f"{s}_mix_sir"] - mix["sir"][i]) <= TOL
         assert from_factors[f"{s}_mix_sar"] > 100  # +inf in theory, floored at ~156.5 dB
@@ -621,17 +640,17 @@ def test_cached_degenerate_references():
     refs = synth_refs(9)
     same = np.stack([refs[0], refs[0]])
     ests = synth_estimates(same, 9)
-    got = S.bss_eval_sources(same, ests, "cached")
-    want = S.bss_eval_sources(same, ests, "museval")
+    got = bss_eval_sources(same, ests, "cached")
+    want = bss_eval_sources(same, ests, "museval")
     for k in ("sdr", "sir", "sar"):
         np.testing.assert_array_equal(got[k], want[k])
     # an estimate exactly equal to its reference: SDR and SIR infinite in theory
-    exact = S.bss_eval_sources(refs, refs.copy(), "cached")
+    exact = bss_eval_sources(refs, refs.copy(), "cached")
     assert (exact["sdr"] > 100).all() and np.isfinite(exact["sdr"]).all()
 
 
 def _clip_rows(cat):
-    return S.evaluated_clips(pd.read_csv(cat, sep="\t"))
+    return evaluated_clips(pd.read_csv(cat, sep="\t"))
 
 
 def test_reference_cache_build_and_policies(tmp_path):
@@ -654,7 +673,7 @@ def test_reference_cache_build_and_policies(tmp_path):
     direct = S.mixture_baseline(clips, "museval")
     assert cached["status"].tolist() == direct["status"].tolist()
     ok = direct["status"] == "ok"
-    cols = [c for c in S.MIX_COLUMNS if not c.endswith("_sar")]
+    cols = [c for c in MIX_COLUMNS if not c.endswith("_sar")]
     np.testing.assert_allclose(
         cached.loc[ok, cols].to_numpy(float), direct.loc[ok, cols].to_numpy(float), atol=TOL
     )
@@ -710,13 +729,13 @@ def test_cli_cached_backend_with_reference_cache(tmp_path, capsys):
     score += ["--step", "1", "--workers", "2", "--baseline", str(out)]
     assert main([*score, "--references", *caches, "-o", str(tmp_path / "s.tsv")]) == 0
     got = pd.read_csv(tmp_path / "s.tsv", sep="\t").set_index("clip")
-    assert list(pd.read_csv(tmp_path / "s.tsv", sep="\t").columns) == S.SCORE_COLUMNS
+    assert list(pd.read_csv(tmp_path / "s.tsv", sep="\t").columns) == SCORE_COLUMNS
     assert got.loc["bobon_2_01", "status"] == "missing from estimates"
     want = S.score_estimates(_clip_rows(cat), tmp_path / "E.npz", None, "museval")
     want = want.set_index("clip")
     ok = got.index[got["status"] == "ok"]
     assert len(ok) == 3 and got.loc["annar_1_02", "mix_from"] == "recomputed"
-    cols = [f"{s}_{m}" for s in S.SOURCES for m in ("sdr", "sir", "sar", "nsdr", "mix_sdr")]
+    cols = [f"{s}_{m}" for s in SOURCES for m in ("sdr", "sir", "sar", "nsdr", "mix_sdr")]
     np.testing.assert_allclose(
         got.loc[ok, cols].to_numpy(float), want.loc[ok, cols].to_numpy(float), atol=TOL
     )
@@ -734,16 +753,16 @@ def test_cached_matches_museval_and_mir_eval_real_clips(tmp_path):
     RC.build_cache(clips, tmp_path / "refs.npz")
     entries = S.reference_entries(clips, [tmp_path / "refs.npz"], "cached")
     for r in clips.itertuples(index=False):
-        refs, _ = S.read_references(r.path)
+        refs, _ = read_references(r.path)
         e = entries[r.clip]
         factors = RC.load_factors(e["path"], r.clip, e["samples"])
         ests = synth_estimates(refs, 1)
-        got = S.bss_eval_sources(refs, ests, "cached", factors=factors)
+        got = bss_eval_sources(refs, ests, "cached", factors=factors)
         assert_close(got, museval_v3(refs, ests))
         assert_close(got, mir_eval_sources(refs, ests))
         mix = np.stack([refs.mean(0)] * 2)
         want_mix = museval_v3(refs, mix)
-        m = S.mixture_scores_from_factors(factors)
-        for i, s in enumerate(S.SOURCES):
+        m = mixture_scores_from_factors(factors)
+        for i, s in enumerate(SOURCES):
             assert abs(m[f"{s}_mix_sdr"] - want_mix["sdr"][i]) <= TOL
             assert abs(m[f"{s}_mix_sir"] - want_mix["sir"][i]) <= TOL

@@ -14,9 +14,20 @@ from conftest import MIR1K, needs_mir1k, write_clip
 from hourglass_sep.cli import main
 from hourglass_sep.data.audio import read_audio
 from hourglass_sep.data.features import clip_features
-from hourglass_sep.nets.model import ArchConfig, build_model, loss_terms
+from hourglass_sep.errors import UserError
+from hourglass_sep.nets.hardware import cpu_bf16_usable
+from hourglass_sep.nets.inference import (
+    MODEL_FORMAT,
+    add_upsampled_,
+    fold_batchnorm,
+    load_model,
+    prepare_model,
+)
+from hourglass_sep.nets.model import build_model, loss_terms
+from hourglass_sep.nets.settings import ArchConfig
 from hourglass_sep.separation import separate as S
 from hourglass_sep.separation import windowing as schedules
+from hourglass_sep.separation.windowing import chunk_plan, window_plan
 
 TINY = ArchConfig(stacks=1, channels=8, growth=4, stem=(8,), poolings=3)  # trained below
 TWO = ArchConfig(
@@ -88,7 +99,7 @@ def model_file(tmp_path_factory, trained) -> Path:
     path = tmp_path_factory.mktemp("model") / "model.pt"
     torch.save(
         {
-            "format": S.MODEL_FORMAT,
+            "format": MODEL_FORMAT,
             "arch": TINY.to_dict(),
             "state_dict": trained.state_dict(),
             "train": {},
@@ -112,9 +123,7 @@ def test_fold_batchnorm_preserves_output():
     folded = build_model(TWO)
     folded.load_state_dict(net.state_dict())
     folded.eval()
-    assert S.fold_batchnorm(folded) == sum(
-        isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()
-    )
+    assert fold_batchnorm(folded) == sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     with torch.no_grad():
         out = folded(x)
@@ -122,7 +131,7 @@ def test_fold_batchnorm_preserves_output():
         assert (o - r).norm() / r.norm() < 1e-4
     # the bundle (folded, in-place adds, channels_last) gives the same prediction too
     for kw in (dict(), dict(channels_last=False), dict(inplace=False)):
-        bundle = S.prepare_model(net, TWO, "cpu", "fp32", **kw)
+        bundle = prepare_model(net, TWO, "cpu", "fp32", **kw)
         pred = S._forward(bundle, x)
         assert (pred - ref[-1]).norm() / ref[-1].norm() < 1e-4
     assert any(
@@ -139,16 +148,16 @@ def test_add_upsampled_in_place_matches_interpolate():
         ref = skip + F.interpolate(
             low.contiguous(memory_format=fmt), scale_factor=2, mode="nearest"
         )
-        out = S.add_upsampled_(skip, low.contiguous(memory_format=fmt))
+        out = add_upsampled_(skip, low.contiguous(memory_format=fmt))
         assert out.data_ptr() == skip.data_ptr() and torch.equal(out, ref)
     odd = torch.rand(2, 3, 9, 10)  # not exactly 2x: falls back to interpolate to the size
     ref = odd + F.interpolate(low, size=(9, 10), mode="nearest")
-    assert torch.equal(S.add_upsampled_(odd.clone(), low), ref)
+    assert torch.equal(add_upsampled_(odd.clone(), low), ref)
 
 
 def test_window_plan_covers_every_frame():
     for frames in (64, 65, 95, 96, 97, 128, 200, 2001):
-        plan = S.window_plan(frames)
+        plan = window_plan(frames)
         covered = np.zeros(frames, bool)
         for s, a, b in plan:
             assert 0 <= s and s + 64 <= frames and s <= a < b <= s + 64
@@ -160,7 +169,7 @@ def test_window_plan_covers_every_frame():
 
 def test_windowed_and_whole_estimates_agree(trained, clip):
     _, audio, sr = clip
-    bundle = S.prepare_model(trained, TINY, "cpu", "fp32")
+    bundle = prepare_model(trained, TINY, "cpu", "fp32")
     v, a = S.separate_waveform(bundle, audio, sr, schedule="whole")
     vw, aw = S.separate_waveform(bundle, audio, sr, schedule="windowed", windows_per_batch=3)
     sv, sa = sdr(v, vw), sdr(a, aw)
@@ -173,15 +182,15 @@ def test_windowed_and_whole_estimates_agree(trained, clip):
 
 
 @pytest.mark.skipif(
-    not S.cpu_bf16_usable(), reason="this CPU/torch build has no oneDNN bfloat16 convolutions"
+    not cpu_bf16_usable(), reason="this CPU/torch build has no oneDNN bfloat16 convolutions"
 )
 def test_bf16_changes_estimate_negligibly(trained, clip):
     _, audio, sr = clip
     ref = np.concatenate(
-        S.separate_waveform(S.prepare_model(trained, TINY, "cpu", "fp32"), audio, sr)
+        S.separate_waveform(prepare_model(trained, TINY, "cpu", "fp32"), audio, sr)
     )
     est = np.concatenate(
-        S.separate_waveform(S.prepare_model(trained, TINY, "cpu", "bf16"), audio, sr)
+        S.separate_waveform(prepare_model(trained, TINY, "cpu", "bf16"), audio, sr)
     )
     rel = np.linalg.norm(est - ref) / np.linalg.norm(ref)
     print(f"bf16 vs fp32 relative change of the estimate: {rel:.2e}")
@@ -190,7 +199,7 @@ def test_bf16_changes_estimate_negligibly(trained, clip):
 
 def test_separate_many_equals_one_by_one(trained, clip):
     _, audio, sr = clip
-    bundle = S.prepare_model(trained, TINY, "cpu", "fp32")
+    bundle = prepare_model(trained, TINY, "cpu", "fp32")
     clips = [(audio, sr), (audio[:, :20000], sr), (audio[1, :9000], 44100), (audio[:, :20001], sr)]
     many = S.separate_many(bundle, clips, max_batch_frames=10_000)
     for (x, r), (v, a) in zip(clips, many):
@@ -205,7 +214,7 @@ def test_silence_and_target_modes(clip):
     _, audio, sr = clip
     for target in ("voice", "accompaniment", "end-to-end"):
         arch = ArchConfig(stacks=1, channels=4, growth=4, stem=(4,), poolings=3, target=target)
-        bundle = S.prepare_model(build_model(arch), arch, "cpu", "fp32")
+        bundle = prepare_model(build_model(arch), arch, "cpu", "fp32")
         v, a = S.separate_waveform(bundle, audio[:, :8000], sr)
         assert v.shape == a.shape == (8000,) and np.isfinite(v).all() and np.isfinite(a).all()
         v, a = S.separate_waveform(bundle, np.zeros((2, 5000), np.float32), sr)
@@ -318,7 +327,7 @@ def test_cli_rejects_bad_models(tmp_path, capsys, clip):
     mismatch = tmp_path / "mismatch.pt"
     torch.save(
         {
-            "format": S.MODEL_FORMAT,
+            "format": MODEL_FORMAT,
             "arch": ArchConfig(stacks=1, channels=4, growth=4, stem=(4,)).to_dict(),
             "state_dict": build_model(TINY).state_dict(),
         },
@@ -326,8 +335,8 @@ def test_cli_rejects_bad_models(tmp_path, capsys, clip):
     )
     rc, text = _run(capsys, path, "--model", mismatch, "-o", tmp_path / "o")
     assert rc == 2 and "do not fit the recorded architecture" in text
-    with pytest.raises(S.UserError, match="corrupt"):
-        S.load_model(corrupt)
+    with pytest.raises(UserError, match="corrupt"):
+        load_model(corrupt)
 
 
 def test_cli_shard_mode(small_corpus, tmp_path, capsys, model_file):
@@ -405,7 +414,7 @@ def constant_mask_net(arch: ArchConfig, value: float) -> torch.nn.Module:
 def test_chunk_plan_and_weights_sum_to_one():
     cases = [(100, 128, 32, 32), (129, 128, 32, 32), (1000, 128, 32, 32), (5000, 512, 64, 8)]
     for frames, chunk, overlap, multiple in cases:
-        plan = S.chunk_plan(frames, chunk, overlap, multiple)
+        plan = chunk_plan(frames, chunk, overlap, multiple)
         assert plan[0][0] == 0 and plan[-1][1] == frames
         assert all(a % multiple == 0 and 0 < b - a <= chunk for a, b in plan)
         weights = schedules.chunk_weights(plan)
@@ -417,9 +426,9 @@ def test_chunk_plan_and_weights_sum_to_one():
             shared = a1 - b0
             assert shared >= overlap  # the first and last quarter of it: context only
             assert not w1[: shared // 4].any() and not w0[len(w0) - shared // 4 :].any()
-    with pytest.raises(S.UserError, match="multiple"):
+    with pytest.raises(UserError, match="multiple"):
         schedules.check_chunking(100, 32, 32)
-    with pytest.raises(S.UserError, match="overlap"):
+    with pytest.raises(UserError, match="overlap"):
         schedules.check_chunking(128, 100, 32)
     assert schedules.check_chunking(2048, None, 32) == 256
     assert schedules.check_chunking(128, None, 32) == 64
@@ -427,7 +436,7 @@ def test_chunk_plan_and_weights_sum_to_one():
 
 def test_chunked_matches_whole_and_is_continuous(trained, clip):
     _, audio, sr = clip  # 4 s = 126 frames; segments of 48 frames cut it in 4
-    bundle = S.prepare_model(trained, TINY, "cpu", "fp32")
+    bundle = prepare_model(trained, TINY, "cpu", "fp32")
     one = S.separate_waveform(bundle, audio, sr, chunk_frames=None)
     fits = S.separate_waveform(bundle, audio, sr, chunk_frames=128)  # fits: one pass
     assert all(np.array_equal(a, b) for a, b in zip(one, fits))
@@ -444,7 +453,7 @@ def test_chunked_matches_whole_and_is_continuous(trained, clip):
     assert np.abs(np.diff(vc)).max() <= 1.05 * np.abs(np.diff(v1)).max() + 1e-4
     # with constant masks, segments change nothing at all
     net = constant_mask_net(TINY, 0.25)
-    flat = S.prepare_model(net, TINY, "cpu", "fp32")
+    flat = prepare_model(net, TINY, "cpu", "fp32")
     v, a = S.separate_waveform(flat, tone, sr, chunk_frames=48, overlap_frames=24)
     vw, aw = S.separate_waveform(flat, tone, sr, chunk_frames=None)
     assert np.abs(v - vw).max() < 1e-5 and np.abs(a - aw).max() < 1e-5
@@ -465,7 +474,7 @@ def test_full_band_keeps_the_top_band(sr):
     with torch.no_grad():
         net.heads[-1][0].weight.zero_()
         net.heads[-1][0].bias.copy_(torch.tensor([0.25, 0.75]))
-    bundle = S.prepare_model(net, arch, "cpu", "fp32")
+    bundle = prepare_model(net, arch, "cpu", "fp32")
     noise = np.random.default_rng(0).standard_normal(3 * sr).astype(np.float32) * 0.1
     v, a = S.separate_waveform(bundle, noise, sr, full_band=True)
     assert np.abs(v + a - noise).max() < 1e-4
@@ -497,17 +506,17 @@ def test_source_masks_match_sources_from_prediction():
 
 def test_layouts(trained, clip):
     _, audio, sr = clip
-    bundle = S.prepare_model(trained, TINY, "cpu", "fp32")
+    bundle = prepare_model(trained, TINY, "cpu", "fp32")
     first = S.separate_waveform(bundle, audio, sr)
     last = S.separate_waveform(bundle, audio.T, sr)  # soundfile.read's (samples, channels)
     assert all(np.array_equal(x, y) for x, y in zip(first, last))
     explicit = S.separate_waveform(bundle, audio.T, sr, layout="channels-last")
     assert np.array_equal(first[0], explicit[0])
-    with pytest.raises(S.UserError, match="cannot tell channels from samples.*channels-last"):
+    with pytest.raises(UserError, match="cannot tell channels from samples.*channels-last"):
         S.separate_waveform(bundle, np.zeros((8, 8), np.float32), sr)
-    with pytest.raises(S.UserError, match=r"expected \(channels, samples\)"):
+    with pytest.raises(UserError, match=r"expected \(channels, samples\)"):
         S.separate_waveform(bundle, np.zeros((2, 3, 4), np.float32), sr)
     bad = audio.copy()
     bad[0, 5] = np.nan
-    with pytest.raises(S.UserError, match="NaN"):
+    with pytest.raises(UserError, match="NaN"):
         S.separate_waveform(bundle, bad, sr)

@@ -10,7 +10,7 @@ import pytest
 
 from hourglass_sep.claims import stats as st
 from hourglass_sep.errors import UserError
-from hourglass_sep.scoring.score import SCORE_COLUMNS
+from hourglass_sep.scoring.signals import SCORE_COLUMNS
 
 N = 300
 

@@ -22,10 +22,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from hourglass_sep.data.cache import write_cache
+from hourglass_sep.data.cache import SpectrogramCache, write_cache
 from hourglass_sep.data.catalogue import build_catalogue
 from hourglass_sep.errors import UserError
-from hourglass_sep.nets.model import TARGETS, ArchConfig, build_model
+from hourglass_sep.nets.model import build_model
+from hourglass_sep.nets.settings import SAMPLING, TARGETS, ArchConfig, TrainConfig
 from hourglass_sep.training import train as tr
 
 SR = 16000
@@ -146,7 +147,7 @@ def _env() -> dict:
 def test_config_defaults_and_lr_schedule():
     """The defaults are the report's "Ours" schedule (constant lr 0.01); Park's decaying
     schedule must be asked for (config.yaml's park-original variant does)."""
-    cfg = tr.TrainConfig()
+    cfg = TrainConfig()
     assert (
         cfg.iterations,
         cfg.lr,
@@ -156,16 +157,16 @@ def test_config_defaults_and_lr_schedule():
         cfg.sampling,
     ) == (15000, 0.01, 0, 4, 64, "per_clip")
     assert cfg.lr_at(0) == cfg.lr_at(10**6) == 0.01
-    park = tr.TrainConfig(lr=1e-4, lr_decay_every=12000, lr_decay_factor=0.2)
+    park = TrainConfig(lr=1e-4, lr_decay_every=12000, lr_decay_factor=0.2)
     assert park.lr_at(0) == park.lr_at(11999) == 1e-4
     assert park.lr_at(12000) == pytest.approx(2e-5)
     with pytest.raises(UserError, match="snapshots"):
-        tr.TrainConfig(amp="off", iterations=10, snapshots=(5, 20))
+        TrainConfig(amp="off", iterations=10, snapshots=(5, 20))
     with pytest.raises(UserError, match="sampling"):
-        tr.TrainConfig(sampling="random")
+        TrainConfig(sampling="random")
 
 
-@pytest.mark.parametrize("mode", tr.SAMPLING)
+@pytest.mark.parametrize("mode", SAMPLING)
 def test_sampler_ranges_and_state(mode):
     frames = np.array([40, 10, 33, 64])
     s = tr.PatchSampler(frames, 32, mode, seed=1)
@@ -191,7 +192,7 @@ def test_sampler_ranges_and_state(mode):
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_every_target_trains(cache_path, tmp_path, target, caplog):
     arch = ArchConfig(**TINY, target=target)
-    cfg = tr.TrainConfig(iterations=3, lr=1e-3, **FAST)
+    cfg = TrainConfig(iterations=3, lr=1e-3, **FAST)
     with caplog.at_level(logging.WARNING, logger="hourglass_sep.training.train"):
         info = tr.train(cache_path, tmp_path / "m.pt", arch, cfg)
     assert "amy_2_01" in caplog.text and "skipping 1 clip" in caplog.text
@@ -203,7 +204,7 @@ def test_every_target_trains(cache_path, tmp_path, target, caplog):
 
 def test_park_original_and_uniform_sampling(cache_path, tmp_path):
     arch = ArchConfig(kind="park-original", stacks=2, channels=8, growth=0, stem=(4, 8), poolings=3)
-    cfg = tr.TrainConfig(iterations=3, lr=1e-3, sampling="uniform", **FAST)
+    cfg = TrainConfig(iterations=3, lr=1e-3, sampling="uniform", **FAST)
     info = tr.train(cache_path, tmp_path / "p.pt", arch, cfg)
     assert (
         info["steps"] == 3
@@ -217,7 +218,7 @@ def test_descends_on_one_clip(one_clip_cache, tmp_path):
     run; 0.021 -> 0.0064 here).  A sign or wiring error (loss not minimised, gradients not
     applied) leaves the loss flat or rising; the bound (halved) is far from the measured 3x."""
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(iterations=200, lr=1e-2, lr_decay_every=0, **{**FAST, "frames": 8})
+    cfg = TrainConfig(iterations=200, lr=1e-2, lr_decay_every=0, **{**FAST, "frames": 8})
     tr.train(one_clip_cache, tmp_path / "m.pt", arch, cfg)
     with open(tmp_path / "m.history.csv") as fh:
         loss = np.array([float(r["loss"]) for r in csv.DictReader(fh)])
@@ -228,7 +229,7 @@ def test_descends_on_one_clip(one_clip_cache, tmp_path):
 
 def test_deterministic_on_cpu(cache_path, tmp_path):
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(iterations=6, lr=1e-3, seed=7, **FAST)
+    cfg = TrainConfig(iterations=6, lr=1e-3, seed=7, **FAST)
     tr.train(cache_path, tmp_path / "a.pt", arch, cfg)
     tr.train(cache_path, tmp_path / "b.pt", arch, cfg)
     tr.train(cache_path, tmp_path / "c.pt", arch, replace(cfg, seed=8))
@@ -239,7 +240,7 @@ def test_deterministic_on_cpu(cache_path, tmp_path):
 
 def test_outputs_history_snapshots_and_model_format(cache_path, tmp_path):
     arch = ArchConfig(**{**TINY, "stacks": 2})
-    cfg = tr.TrainConfig(
+    cfg = TrainConfig(
         amp="off",
         iterations=12,
         lr=1e-3,
@@ -306,7 +307,7 @@ def test_outputs_history_snapshots_and_model_format(cache_path, tmp_path):
 
 def test_resume_rules(cache_path, tmp_path):
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(
+    cfg = TrainConfig(
         amp="off", iterations=4, lr=1e-3, frames=FRAMES, threads=1, device="cpu", checkpoint_every=2
     )
     out = tmp_path / "m.pt"
@@ -336,7 +337,7 @@ def test_resume_rules(cache_path, tmp_path):
 
 
 def test_snapshot_dir(cache_path, tmp_path):
-    cfg = tr.TrainConfig(iterations=3, lr=1e-3, snapshots=(2, 3), **FAST)
+    cfg = TrainConfig(iterations=3, lr=1e-3, snapshots=(2, 3), **FAST)
     info = tr.train(
         cache_path, tmp_path / "m.pt", ArchConfig(**TINY), cfg, snapshot_dir=tmp_path / "snaps"
     )
@@ -358,7 +359,7 @@ def test_snapshot_dir(cache_path, tmp_path):
 
 def test_non_finite_loss_stops_and_keeps_checkpoint(cache_path, tmp_path):
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(
+    cfg = TrainConfig(
         amp="off",
         iterations=20,
         lr=1e30,
@@ -385,7 +386,7 @@ def test_cache_with_inf_is_caught(tmp_path):
     data["voice"] = data["voice"].copy()
     data["voice"][5, 10] = np.inf
     np.savez(path, **data)
-    cfg = tr.TrainConfig(
+    cfg = TrainConfig(
         amp="off", iterations=5, lr=1e-3, frames=FRAMES, threads=1, device="cpu", checkpoint_every=0
     )
     with pytest.raises(UserError, match="at step 1 "):
@@ -399,21 +400,21 @@ def test_errors_for_short_clips_and_frames(one_clip_cache, tmp_path):
             one_clip_cache,
             tmp_path / "m.pt",
             arch,
-            tr.TrainConfig(amp="off", iterations=1, frames=64, device="cpu"),
+            TrainConfig(amp="off", iterations=1, frames=64, device="cpu"),
         )
     with pytest.raises(UserError, match="multiple of 8"):
         tr.train(
             one_clip_cache,
             tmp_path / "m.pt",
             arch,
-            tr.TrainConfig(amp="off", iterations=1, frames=30, device="cpu"),
+            TrainConfig(amp="off", iterations=1, frames=30, device="cpu"),
         )
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a visible GPU")
 def test_cuda_request_without_gpu(cache_path, tmp_path, caplog):
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(
+    cfg = TrainConfig(
         amp="off",
         iterations=1,
         lr=1e-3,
@@ -433,7 +434,7 @@ def test_sigkill_and_resume_gives_identical_weights(cache_path, tmp_path):
     iterations = 60
     # reference: uninterrupted, in this process (same settings as the CLI run below)
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(
+    cfg = TrainConfig(
         amp="off",
         iterations=iterations,
         lr=1e-3,
@@ -505,7 +506,7 @@ def test_precise_bn_changes_only_batchnorm_statistics(cache_path, tmp_path):
     """precise_bn leaves the training run alone: same weights, same history; only the saved
     BatchNorm running statistics differ, and they are the plain mean over the extra batches."""
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(iterations=6, lr=1e-3, snapshots=(3, 6), **FAST)  # fp32: exact check below
+    cfg = TrainConfig(iterations=6, lr=1e-3, snapshots=(3, 6), **FAST)  # fp32: exact check below
     plain = tr.train(cache_path, tmp_path / "plain.pt", arch, cfg)
     precise = tr.train(cache_path, tmp_path / "precise.pt", arch, replace(cfg, precise_bn=5))
     tr.train(cache_path, tmp_path / "again.pt", arch, replace(cfg, precise_bn=5))
@@ -525,7 +526,7 @@ def test_precise_bn_changes_only_batchnorm_statistics(cache_path, tmp_path):
     # the stored statistics are the plain mean of 5 batches: recompute them by hand
     model = build_model(arch)
     model.load_state_dict(b)
-    cache = tr.SpectrogramCache(cache_path)
+    cache = SpectrogramCache(cache_path)
     seed = int(np.random.SeedSequence([cfg.seed, 6, 0x9B]).generate_state(1)[0])
     sampler = tr.PatchSampler(cache.frames, FRAMES, "uniform", seed)
     first_bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
@@ -544,7 +545,7 @@ def test_precise_bn_changes_only_batchnorm_statistics(cache_path, tmp_path):
     )
     assert torch.allclose(b[f"{name}.running_mean"], torch.stack(means).mean(0), atol=1e-5)
     with pytest.raises(UserError, match="precise_bn"):
-        tr.TrainConfig(precise_bn=-1)
+        TrainConfig(precise_bn=-1)
 
 
 def test_weight_average_is_saved_and_survives_resume(cache_path, tmp_path):
@@ -552,7 +553,7 @@ def test_weight_average_is_saved_and_survives_resume(cache_path, tmp_path):
     weights (checked against one computed by hand from per-step weights), and a run resumed
     from a mid-run checkpoint ends with the same average as an uninterrupted one."""
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(iterations=6, lr=1e-2, precise_bn=2, **FAST)
+    cfg = TrainConfig(iterations=6, lr=1e-2, precise_bn=2, **FAST)
     plain = tr.train(cache_path, tmp_path / "plain.pt", arch, cfg)
     avg_cfg = replace(cfg, weight_average=0.9)
     averaged = tr.train(cache_path, tmp_path / "avg.pt", arch, avg_cfg)
@@ -580,9 +581,9 @@ def test_weight_average_is_saved_and_survives_resume(cache_path, tmp_path):
     assert info["resumed_from"] == 3
     _assert_same_weights(_state(tmp_path / "avg.pt"), _state(out))
     with pytest.raises(UserError, match="needs precise_bn"):
-        tr.TrainConfig(weight_average=0.9)
+        TrainConfig(weight_average=0.9)
     with pytest.raises(UserError, match="weight_average=1"):
-        tr.TrainConfig(weight_average=1.0, precise_bn=1)
+        TrainConfig(weight_average=1.0, precise_bn=1)
 
 
 def build_model_init(arch: ArchConfig) -> dict[str, torch.Tensor]:
@@ -594,7 +595,7 @@ def build_model_init(arch: ArchConfig) -> dict[str, torch.Tensor]:
 def test_checkpoint_of_the_old_kind_name_resumes(cache_path, tmp_path):
     """A checkpoint saved when the kind was called 'seed' resumes under 'hourglass'."""
     arch = ArchConfig(**TINY)
-    cfg = tr.TrainConfig(
+    cfg = TrainConfig(
         amp="off", iterations=4, lr=1e-3, frames=FRAMES, threads=1, device="cpu", checkpoint_every=2
     )
     out = tmp_path / "model.pt"
@@ -611,7 +612,7 @@ def test_checkpoint_of_the_old_kind_name_resumes(cache_path, tmp_path):
 def test_grad_clip_bounds_the_first_updates(cache_path, tmp_path):
     """A clip far below the gradients' norm leaves Adam's first steps at ~eps: weights stay."""
     arch = ArchConfig(**TINY)
-    base = tr.TrainConfig(
+    base = TrainConfig(
         amp="off", iterations=2, lr=1e-2, frames=FRAMES, threads=1, device="cpu", checkpoint_every=0
     )
     torch.manual_seed(base.seed)  # the trainer's own initialisation

@@ -707,7 +707,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hourglass_sep.data.catalogue import write_table
     from hourglass_sep.results.aggregate import read_scores
-    from hourglass_sep.results.workbook import load_experiments, load_speed, scale_info
+    from hourglass_sep.results.run_inputs import load_experiments, load_speed, scale_info
 
     meta, rows, known = {}, [], {}
     if args.experiments:

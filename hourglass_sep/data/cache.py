@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from hourglass_sep.data import catalogue as cat
@@ -37,7 +38,7 @@ from hourglass_sep.errors import UserError
 FORMAT_VERSION = 1
 
 
-def write_cache(clips: cat.pd.DataFrame, path: str | Path, progress: bool = True) -> dict:
+def write_cache(clips: pd.DataFrame, path: str | Path, progress: bool = True) -> dict:
     """Compute the features of every clip in ``clips`` (a catalogue slice) and write one file."""
     if len(clips) == 0:
         raise UserError(f"{path}: no clips to cache (empty split)")

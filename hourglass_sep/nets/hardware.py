@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from hourglass_sep.nets.settings import DEVICES  # --device choices, defined once (re-exported)
+from hourglass_sep.nets.settings import DEVICES  # --device choices, defined once
 
 
 def cpu_bf16_usable() -> bool:

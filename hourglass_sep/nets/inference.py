@@ -24,15 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from hourglass_sep.errors import UserError
-from hourglass_sep.nets.hardware import (  # noqa: F401  (re-exported)
-    DEVICES,
+from hourglass_sep.nets.hardware import (
     bf16_support,
-    cpu_bf16_usable,
-    cpu_has_native_bf16,
     resolve_device,
-    set_threads,
 )
-from hourglass_sep.nets.model import ArchConfig, Hourglass, StackedHourglass, build_model
+from hourglass_sep.nets.model import Hourglass, StackedHourglass, build_model
+from hourglass_sep.nets.settings import ArchConfig
+from hourglass_sep.nets.shipped import shipped_model_path
 
 MODEL_FORMAT = "hourglass-sep-model/1"
 CHECKPOINT_FORMAT = "hourglass-sep-checkpoint/1"
@@ -352,8 +350,6 @@ def load_model(
     file, weights that do not fit the recorded architecture) raise ``UserError``.
     """
     if path is None:
-        from hourglass_sep.nets.release import shipped_model_path
-
         path = shipped_model_path()
     arch, state, rest = read_model_file(path)
     model = build_loaded(arch, state, str(path))

@@ -1,4 +1,4 @@
-"""The model shipped inside the package, and how a trained ``model.pt`` becomes one.
+"""How a trained ``model.pt`` becomes the model shipped inside the package (``export-release``).
 
 ``hourglass_sep/resources/release.pt`` holds the architecture and the weights in float16
 (half the bytes of a ``model.pt``, no optimizer state); ``release.json`` beside it holds
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import io
 import json
 import os
@@ -22,11 +21,12 @@ from pathlib import Path
 
 import torch
 
+from hourglass_sep.data.audio import atomic_path
 from hourglass_sep.errors import UserError
+from hourglass_sep.nets.inference import RELEASE_FORMAT, build_loaded, read_model_file
+from hourglass_sep.nets.model import count_parameters
+from hourglass_sep.nets.shipped import RELEASE_JSON, RELEASE_PT, RESOURCES, file_md5
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
-RELEASE_PT = "release.pt"
-RELEASE_JSON = "release.json"
 FP16_MAX = 65504.0
 # model.pt fields copied into the release record (the training summary)
 TRAINING_KEYS = (
@@ -40,14 +40,6 @@ TRAINING_KEYS = (
 )
 
 
-def file_md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _portable(path) -> str:
     """``path`` relative to the working directory when it lies below it (a record shipped in
     the package should not name the exporting machine's folders), else as given."""
@@ -56,36 +48,6 @@ def _portable(path) -> str:
         return p.relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         return str(path)
-
-
-def shipped_model_path(resources: str | os.PathLike | None = None) -> Path:
-    """The shipped ``release.pt`` after checking its md5 against ``release.json``.
-
-    ``resources``: the folder holding them (default: the package's ``resources/``).
-
-    Raises ``UserError`` when either file is missing, the record is unreadable or the
-    md5 differs, saying what to do (reinstall, or pass ``--model``).
-    """
-    res = Path(RESOURCES if resources is None else resources)
-    pt, record_path = res / RELEASE_PT, res / RELEASE_JSON
-    remedy = "reinstall hourglass-sep, or pass --model model.pt (a model you trained)"
-    for f in (pt, record_path):
-        if not f.is_file():
-            raise UserError(f"{f}: the shipped model is missing from this install; {remedy}")
-    try:
-        record = json.loads(record_path.read_text())
-        expected = str(record["md5"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(
-            f"{record_path}: unreadable release record ({type(exc).__name__}: {exc}); {remedy}"
-        ) from None
-    got = file_md5(pt)
-    if got != expected:
-        raise UserError(
-            f"{pt}: md5 {got} differs from {expected} recorded in {record_path.name}: the shipped "
-            f"model is damaged or was replaced; {remedy}"
-        )
-    return pt
 
 
 def compact_state(state: dict) -> tuple[dict, str]:
@@ -105,7 +67,6 @@ def compact_state(state: dict) -> tuple[dict, str]:
 
 def _prediction_change(arch, state: dict, compact: dict) -> float:
     """Relative change of the last stack's prediction on 2 s of noise, fp16 vs fp32 weights."""
-    from hourglass_sep.nets.inference import build_loaded
 
     torch.manual_seed(0)
     x = torch.rand(1, 1, 512, 2 * arch.time_multiple)
@@ -122,9 +83,6 @@ def export_release(
 
     ``summary``: extra figures for the record (e.g. the test GNSDR).  Returns the paths.
     """
-    from hourglass_sep.data.audio import atomic_path
-    from hourglass_sep.nets.inference import RELEASE_FORMAT, build_loaded, read_model_file
-    from hourglass_sep.nets.model import count_parameters
 
     arch, state, rest = read_model_file(model_pt)
     build_loaded(arch, state, str(model_pt))  # refuse weights that do not fit now

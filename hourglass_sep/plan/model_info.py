@@ -38,8 +38,8 @@ from torch.utils._pytree import tree_leaves
 
 from hourglass_sep.data.features import HOP, N_BINS, SR
 from hourglass_sep.errors import UserError
-from hourglass_sep.nets.model import ArchConfig, build_model, count_parameters
-from hourglass_sep.nets.settings import add_setting_arguments, from_namespace
+from hourglass_sep.nets.model import build_model, count_parameters
+from hourglass_sep.nets.settings import ArchConfig, add_setting_arguments, from_namespace
 
 FRAMES_PER_SECOND = SR / HOP  # 31.25
 
@@ -237,7 +237,7 @@ def arch_from_args(args: argparse.Namespace) -> ArchConfig:
             "--variant NAME --config C.yaml"
         )
     if args.model:
-        from hourglass_sep.separation.separate import read_model_file
+        from hourglass_sep.nets.inference import read_model_file
 
         return read_model_file(args.model)[0]
     if args.variant:

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hourglass_sep.scoring.clip_status import screen, usable
 from hourglass_sep.errors import UserError
+from hourglass_sep.scoring.clip_status import screen, usable
 
 SOURCES = ("voice", "accompaniment")
 # summary column suffix -> per-clip column suffix

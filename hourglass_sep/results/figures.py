@@ -23,12 +23,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hourglass_sep.results import published as refs
 from hourglass_sep.data.audio import atomic_path
-from hourglass_sep.scoring.clip_status import failure_note
 from hourglass_sep.errors import UserError
-from hourglass_sep.results.run_inputs import Inputs, add_inputs_arguments, load_inputs, reported_value, scale_info
+from hourglass_sep.results import published as refs
+from hourglass_sep.results.run_inputs import (
+    Inputs,
+    add_inputs_arguments,
+    load_inputs,
+    reported_value,
+    scale_info,
+)
 from hourglass_sep.results.speed import is_ratio
+from hourglass_sep.scoring.clip_status import failure_note
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +374,8 @@ def example_arrays(model_path: str | Path, audio_path: str | Path) -> dict:
     from hourglass_sep.data.audio import read_audio
     from hourglass_sep.data.features import clip_features
     from hourglass_sep.nets.model import sources_from_prediction
-    from hourglass_sep.separation.separate import load_model, predict_whole
+    from hourglass_sep.nets.inference import load_model
+    from hourglass_sep.separation.windowing import predict_whole
 
     model_path, audio_path = Path(model_path), Path(audio_path)
     if not model_path.exists():

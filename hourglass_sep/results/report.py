@@ -28,10 +28,16 @@ import os
 from pathlib import Path
 
 from hourglass_sep import __version__
-from hourglass_sep.results import published as refs
 from hourglass_sep.data.audio import atomic_path
 from hourglass_sep.errors import UserError
-from hourglass_sep.results.run_inputs import Inputs, add_inputs_arguments, load_inputs, reported_values, scale_info
+from hourglass_sep.results import published as refs
+from hourglass_sep.results.run_inputs import (
+    Inputs,
+    add_inputs_arguments,
+    load_inputs,
+    reported_values,
+    scale_info,
+)
 from hourglass_sep.results.run_inputs import num as _num
 from hourglass_sep.results.speed import is_ratio
 from hourglass_sep.results.workbook import DASH, experiment_table, metric_col

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from hourglass_sep.errors import UserError
 from hourglass_sep.results import published as refs
 from hourglass_sep.scoring.clip_status import screen
-from hourglass_sep.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -52,7 +52,8 @@ def time_separation(
     model_path: str, audio: np.ndarray, sr: int, device: str = "auto", repeats: int = 2
 ) -> list[dict]:
     """Seconds to separate ``audio`` with our path and with the seed's windowed fp32 scheme."""
-    from hourglass_sep.separation.separate import load_model, separate_waveform
+    from hourglass_sep.nets.inference import load_model
+    from hourglass_sep.separation.separate import separate_waveform
 
     rows = []
     seed_way = dict(precision="fp32", fold=False, channels_last=False)

@@ -31,10 +31,11 @@ from pathlib import Path
 import pandas as pd
 
 from hourglass_sep import __version__
-from hourglass_sep.results import published as refs
 from hourglass_sep.data.audio import atomic_path
 from hourglass_sep.errors import UserError
-from hourglass_sep.results.run_inputs import (  # noqa: F401  (re-exported: the reader used to live here)
+from hourglass_sep.nets.settings import TARGETS
+from hourglass_sep.results import published as refs
+from hourglass_sep.results.run_inputs import (
     Inputs,
     add_inputs_arguments,
     load_experiments,
@@ -50,7 +51,6 @@ from hourglass_sep.results.run_inputs import (  # noqa: F401  (re-exported: the 
     scale_info,
 )
 from hourglass_sep.results.run_inputs import num as _num
-from hourglass_sep.nets.settings import TARGETS
 
 log = logging.getLogger(__name__)
 

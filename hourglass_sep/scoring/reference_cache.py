@@ -32,20 +32,13 @@ from typing import Any
 import numpy as np
 
 from hourglass_sep.data.audio import atomic_path
+from hourglass_sep.data.catalogue import evaluated_clips, parse_shard
 from hourglass_sep.data.npz_map import map_npz
 from hourglass_sep.errors import UserError
 from hourglass_sep.scoring import bss_eval
-from hourglass_sep.scoring.score import (
-    ClipError,
-    _check_paths,
-    check_signals,
-    default_workers,
-    evaluated_clips,
-    iter_tasks,
-    load_catalogue,
-    parse_shard,
-    read_references,
-)
+from hourglass_sep.scoring.clip_io import check_paths, load_catalogue, read_references
+from hourglass_sep.scoring.signals import ClipError, check_signals
+from hourglass_sep.scoring.workers import default_workers, iter_tasks
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +196,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     clips = evaluated_clips(load_catalogue(args.catalogue), parse_shard(args.shard))
-    _check_paths(clips, args.catalogue)
+    check_paths(clips, args.catalogue)
     workers = default_workers() if args.workers is None else args.workers
     if workers < 1:
         raise UserError(f"--workers {workers}: need at least 1")

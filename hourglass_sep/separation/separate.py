@@ -23,7 +23,6 @@ The names below stay importable from here.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -36,45 +35,20 @@ import torch
 from hourglass_sep.data import features
 from hourglass_sep.data.audio import atomic_path, read_audio, resample
 from hourglass_sep.errors import UserError
-from hourglass_sep.nets.inference import (  # noqa: F401  (re-exported: the public names of this module)
-    CHECKPOINT_FORMAT,
-    DEVICES,
-    MODEL_FORMAT,
-    PRECISIONS,
-    RELEASE_FORMAT,
+from hourglass_sep.nets.inference import (
     ModelBundle,
-    add_upsampled_,
-    bf16_support,
-    cpu_bf16_usable,
-    cpu_has_native_bf16,
-    fold_batchnorm,
     forward,
-    load_model,
-    prepare_model,
-    read_model_file,
-    resolve_device,
-    resolve_precision,
-    reuse_freed_memory,
-    set_threads,
-    use_inplace_forward,
 )
 from hourglass_sep.nets.model import sources_from_prediction
 from hourglass_sep.separation import fullband as fb
-from hourglass_sep.separation.windowing import (  # noqa: F401
+from hourglass_sep.separation.windowing import (
     DEFAULT_CHUNK,
     DEFAULT_MAX_BATCH_FRAMES,
     DEFAULT_OVERLAP,
-    PAD_MODES,
     SCHEDULES,
-    WINDOW,
-    WINDOW_HOP,
-    WINDOW_KEEP,
-    chunk_plan,
-    padded_frames,
     predict_chunked,
     predict_whole,
     predict_windowed,
-    window_plan,
 )
 
 log = logging.getLogger(__name__)
@@ -322,19 +296,6 @@ def separate_many(
         if bar is not None:
             bar.close()
     return results
-
-
-# ------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from hourglass_sep.separation.separate_cli import add_arguments as add
-
-    add(p)
-
-
-def run(args: argparse.Namespace) -> int:
-    from hourglass_sep.separation.separate_cli import run as run_cli
-
-    return run_cli(args)
 
 
 def shard_clips(catalogue_path: str | os.PathLike, shard: str):

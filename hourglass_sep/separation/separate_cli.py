@@ -207,7 +207,8 @@ def run_songs(args, load) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hourglass_sep.nets.inference import load_model, reuse_freed_memory, set_threads
+    from hourglass_sep.nets.hardware import set_threads
+    from hourglass_sep.nets.inference import load_model, reuse_freed_memory
     from hourglass_sep.separation.separate import run_shard
 
     threads = set_threads(args.threads)

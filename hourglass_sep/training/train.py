@@ -70,9 +70,9 @@ from hourglass_sep.data.cache import SpectrogramCache
 from hourglass_sep.data.features import N_BINS
 from hourglass_sep.errors import UserError
 from hourglass_sep.nets.hardware import default_threads, resolve_device
+from hourglass_sep.nets.inference import CHECKPOINT_FORMAT, MODEL_FORMAT
 from hourglass_sep.nets.model import build_model, count_parameters, loss_terms
 from hourglass_sep.nets.settings import (
-    AMPS,
     LEGACY_KINDS,
     SAMPLING,
     ArchConfig,
@@ -82,12 +82,8 @@ from hourglass_sep.nets.settings import (
     resume_keys,
 )
 
-__all__ = ["AMPS", "SAMPLING", "ArchConfig", "TrainConfig", "train"]
-
 log = logging.getLogger(__name__)
 
-MODEL_FORMAT = "hourglass-sep-model/1"
-CHECKPOINT_FORMAT = "hourglass-sep-checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
 
 # TrainConfig keys that change the training trajectory: they must match to resume.
