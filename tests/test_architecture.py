@@ -17,6 +17,7 @@ PKG = REPO / "hourglass_sep"
 # bottom to top: a module may import its own sub-package and the floors below it
 FLOORS = [
     "errors",
+    "registry",
     "data",
     "nets",
     "plan",
@@ -189,3 +190,17 @@ def test_subpackage_inits_say_what_they_own_and_import_nothing():
         doc = ast.get_docstring(tree) or ""
         assert "Owns:" in doc and "May import:" in doc, f"{init}: docstring"
         assert all(isinstance(n, ast.Expr) for n in tree.body), f"{init}: code besides the doc"
+
+
+def test_architecture_doc_names_every_rule_and_subpackage():
+    """docs/architecture.md ("read this first") must not fall behind the code again."""
+    import re
+
+    doc = (REPO / "docs" / "architecture.md").read_text()
+    rules = set()
+    for p in [REPO / "Snakefile", *REPO.glob("workflow/rules/*.smk")]:
+        rules |= set(re.findall(r"^(?:rule|checkpoint) (\w+):", p.read_text(), re.M))
+    missing = sorted(r for r in rules if not re.search(rf"\b{r}\b", doc))
+    assert not missing, f"rules missing from docs/architecture.md: {missing}"
+    subs = sorted(p.parent.name for p in PKG.glob("*/__init__.py"))
+    assert all(f"`{s}/`" in doc for s in subs), subs
