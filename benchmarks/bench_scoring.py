@@ -34,8 +34,9 @@ import warnings
 from pathlib import Path
 
 from hourglass_sep.data.catalogue import evaluated_clips
-from hourglass_sep.scoring.backends import get_backend, load_museval_metrics
+from hourglass_sep.scoring.backends import get_backend
 from hourglass_sep.scoring.clip_io import close_npz_cache, read_estimates, read_references
+from hourglass_sep.scoring.scorers.museval_v4 import load_museval_metrics
 from hourglass_sep.scoring.signals import SCORE_COLUMNS, check_signals
 from hourglass_sep.scoring.workers import _limit_blas_here
 

@@ -23,13 +23,14 @@ from hourglass_sep.scoring import backends
 from hourglass_sep.scoring import score as S
 from hourglass_sep.scoring.backends import (
     BACKENDS,
+    REGISTRY,
     bss_eval_sources,
     get_backend,
-    load_museval_metrics,
     mixture_scores,
     mixture_scores_from_factors,
 )
 from hourglass_sep.scoring.clip_io import read_references
+from hourglass_sep.scoring.scorers.museval_v4 import load_museval_metrics
 from hourglass_sep.scoring.signals import (
     BASELINE_COLUMNS,
     MIX_COLUMNS,
@@ -107,12 +108,16 @@ def one_blas_thread():
 # ----------------------------------------------------------------------------- agreement
 
 
+# the backends that compute BSS Eval v3 "sources" and must agree to the last 1e-3 dB
+BSS_EVAL_V3 = tuple(n for n, r in REGISTRY.items() if r.family == "bss_eval_v3")
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_backends_match_mir_eval_generated(seed):
     refs = synth_refs(seed)
     ests = synth_estimates(refs, seed)
     want = mir_eval_sources(refs, ests)
-    for backend in BACKENDS:
+    for backend in BSS_EVAL_V3:
         assert_close(bss_eval_sources(refs, ests, backend), want)
     assert_close(museval_v3(refs, ests), want)
 
@@ -138,7 +143,7 @@ def test_backends_match_mir_eval_real_clips():
         np.testing.assert_array_equal(refs[1], raw[:, 0])
         ests = synth_estimates(refs, 0)
         want = mir_eval_sources(refs, ests)
-        got = {b: bss_eval_sources(refs, ests, b) for b in BACKENDS}
+        got = {b: bss_eval_sources(refs, ests, b) for b in BSS_EVAL_V3}
         assert_close(got["museval"], want)
         assert_close(got["fast_bss_eval"], want)
         assert_close(got["museval"], got["fast_bss_eval"])
@@ -146,7 +151,7 @@ def test_backends_match_mir_eval_real_clips():
         # the mixture's SDR/SIR (the NSDR baseline) agree too
         mix = np.stack([refs.mean(0)] * 2)
         want_mix = mir_eval_sources(refs, mix)
-        for b in BACKENDS:
+        for b in BSS_EVAL_V3:
             m = mixture_scores(refs, b)
             for i, s in enumerate(SOURCES):
                 assert abs(m[f"{s}_mix_sdr"] - want_mix["sdr"][i]) <= TOL
@@ -163,7 +168,8 @@ def test_fixed_source_order_no_permutation():
     want = mir_eval_sources(refs, ests)
     for backend in BACKENDS:
         got = bss_eval_sources(refs, ests, backend)
-        assert_close(got, want)
+        if backend in BSS_EVAL_V3:
+            assert_close(got, want)
         assert (got["sdr"] < 0).all()  # the wrong pairing, not the best permutation
 
 

@@ -1,23 +1,20 @@
-"""The BSS Eval v3 backends and the mixture's own scores.
+"""The registry of scoring backends, and scoring one clip's signals with one of them.
 
-Neither museval nor fast_bss_eval is imported through its package ``__init__``:
-``import museval`` pulls in musdb -> stempeg, which refuses to import without the ``ffmpeg``
-binary, and ``import fast_bss_eval`` imports torch (seconds per worker process); their numpy
-code is loaded from the installed files.
+The backends are the ``SCORER`` records of the modules in ``scoring/scorers/`` (see
+``scoring.scorer_record``), found when this module is imported: adding a backend is a new
+module there plus its test.  ``BACKENDS`` (the CLI choices and the config schema's enum)
+is derived from them.  Also here: the mixture's own scores (the NSDR baseline).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Callable
-from pathlib import Path
-
 import numpy as np
 
 from hourglass_sep.errors import UserError
+from hourglass_sep.registry import discover
+from hourglass_sep.scoring import bss_eval, scorers
+from hourglass_sep.scoring.scorer_record import ScoreFn, Scorer
 from hourglass_sep.scoring.signals import (
-    FILTER_LEN,
     METRICS,
     SOURCES,
     ClipError,
@@ -25,165 +22,27 @@ from hourglass_sep.scoring.signals import (
     check_signals,
 )
 
-BACKENDS = ("museval", "fast_bss_eval", "cached", "mir_eval")
-
-
+REGISTRY: dict[str, Scorer] = {  # every SCORER of scoring/scorers/, by rank then name
+    r.name: r for r in sorted(discover(scorers, "SCORER", Scorer), key=lambda r: (r.rank, r.name))
+}
+BACKENDS = tuple(REGISTRY)  # the --backend / evaluation.backend choices, in rank order
 DEFAULT_BACKEND = "museval"
+_BACKEND_CACHE: dict[str, ScoreFn] = {}
 
 
-PIP_NAME = {"museval": "museval", "fast_bss_eval": "fast-bss-eval", "cached": "hourglass-sep"}
-
-
-_BACKEND_CACHE: dict[str, Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]] = {}
-
-
-def _package_dir(package: str) -> Path:
-    spec = importlib.util.find_spec(package)  # does not execute the package's __init__
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            f"scoring backend {package!r} is not installed; install it with "
-            f"`pip install {PIP_NAME.get(package, package)}` or choose the other --backend "
-            f"({', '.join(b for b in BACKENDS if b != package)})"
-        )
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def _load_file_module(name: str, path: Path, package_dir: Path | None = None):
-    """Execute ``path`` as module ``name`` (a package when ``package_dir`` is given)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(
-        name, path, submodule_search_locations=[str(package_dir)] if package_dir else None
-    )
-    if spec is None or spec.loader is None:  # pragma: no cover - broken installation
-        raise ImportError(f"cannot load {path}")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return mod
-
-
-def _missing_dependency(package: str, exc: BaseException) -> UserError:
-    return UserError(
-        f"scoring backend {package!r} cannot be loaded ({type(exc).__name__}: {exc}); "
-        f"(re)install it with `pip install {PIP_NAME[package]}` or choose the other --backend"
-    )
-
-
-def load_museval_metrics():
-    """``museval.metrics`` without running ``museval/__init__`` (which needs ffmpeg)."""
-    if "museval.metrics" in sys.modules:  # already imported the normal way
-        return sys.modules["museval.metrics"]
-    path = _package_dir("museval") / "metrics.py"
-    if not path.is_file():
-        raise _missing_dependency("museval", FileNotFoundError(str(path)))
-    try:
-        return _load_file_module("hourglass_sep._museval_metrics", path)
-    except ImportError as exc:
-        raise _missing_dependency("museval", exc) from None
-
-
-def load_fast_bss_eval_numpy():
-    """``fast_bss_eval.numpy`` without running ``fast_bss_eval/__init__`` (which imports torch)."""
-    pkg = _package_dir("fast_bss_eval") / "numpy"
-    if not (pkg / "metrics.py").is_file():
-        raise _missing_dependency("fast_bss_eval", FileNotFoundError(str(pkg / "metrics.py")))
-    try:
-        return _load_file_module("hourglass_sep._fast_bss_eval_numpy", pkg / "__init__.py", pkg)
-    except ImportError as exc:
-        raise _missing_dependency("fast_bss_eval", exc) from None
-
-
-def _museval_eval(mm) -> Callable:
-    def run(refs: np.ndarray, ests: np.ndarray) -> dict[str, np.ndarray]:
-        # BSS Eval v4 code path, one window spanning the clip, filters fitted on the whole
-        # clip, bss_eval_sources criteria: identical to museval.metrics.bss_eval_sources
-        # (and mir_eval.separation.bss_eval_sources) with compute_permutation=False.
-        sdr, _isr, sir, sar, _perm = mm.bss_eval(
-            refs,
-            ests,
-            window=np.inf,
-            hop=np.inf,
-            compute_permutation=False,
-            filters_len=FILTER_LEN,
-            framewise_filters=False,
-            bsseval_sources_version=True,
-        )
-        return {"sdr": sdr[:, 0], "sir": sir[:, 0], "sar": sar[:, 0]}
-
-    return run
-
-
-def _fast_bss_eval_eval(fb) -> Callable:
-    metrics = getattr(fb, "metrics", None)
-    square_cosine = getattr(metrics, "square_cosine_metrics", None)
-    to_db = getattr(metrics, "_base_metrics_bss_eval", None)
-
-    def run(refs: np.ndarray, ests: np.ndarray) -> dict[str, np.ndarray]:
-        n = refs.shape[0]
-        diag = np.arange(n)
-        if square_cosine is not None and to_db is not None:
-            # fast_bss_eval's compute_permutation=False path calls np.linalg.solve with a
-            # batch of vectors, which NumPy >= 2 rejects.  The pairwise path works: it
-            # scores every (reference, estimate) pair, and we keep the diagonal, i.e.
-            # estimate i against reference i.  (The SIR/SAR solve does not depend on the
-            # pairing, so this costs the same as the unpaired computation.)
-            coh_sdr, coh_sar = square_cosine(refs, ests, filter_length=FILTER_LEN, pairwise=True)
-            neg_sdr, neg_sir, neg_sar = to_db(coh_sdr, coh_sar, clamp_db=None)
-            return {
-                "sdr": -neg_sdr[diag, diag],
-                "sir": -neg_sir[diag, diag],
-                "sar": -neg_sar[diag, diag],
-            }
-        # layout of fast_bss_eval changed: the public API (best permutation) is only usable
-        # when that permutation is the identity
-        sdr, sir, sar, perm = fb.bss_eval_sources(
-            refs, ests, filter_length=FILTER_LEN, compute_permutation=True
-        )
-        if not np.array_equal(
-            np.asarray(perm), diag
-        ):  # pragma: no cover - needs another fast_bss_eval
-            raise ClipError(
-                "fast_bss_eval matched the estimates to other sources; score with --backend museval"
-            )
-        return {"sdr": sdr, "sir": sir, "sar": sar}
-
-    return run
-
-
-def _cached_eval(refs: np.ndarray, ests: np.ndarray, factors=None) -> dict[str, np.ndarray]:
-    """``scoring.bss_eval`` with the references' factors (cached, or computed here)."""
-    from hourglass_sep.scoring import bss_eval
-
-    if refs.shape[0] != 2:
-        raise ClipError(f"the cached backend scores 2 sources; got {refs.shape[0]}")
-    if factors is None or factors.samples != refs.shape[1]:
-        try:
-            factors = bss_eval.factorise(refs)
-        except np.linalg.LinAlgError:  # singular correlations: museval's least squares
-            return get_backend("museval")(refs, ests)
-    return bss_eval.sources_scores(factors, refs, ests)
-
-
-def get_backend(name: str) -> Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
-    """The evaluation function of a backend; raises ``UserError`` when it is unavailable."""
-    if name not in BACKENDS:
+def scorer(name: str) -> Scorer:
+    """The record of backend ``name``; ``UserError`` naming the choices when unknown."""
+    if name not in REGISTRY:
         raise UserError(f"unknown scoring backend {name!r}; choose one of: {', '.join(BACKENDS)}")
-    if name not in _BACKEND_CACHE:
-        if name == "museval":
-            _BACKEND_CACHE[name] = _museval_eval(load_museval_metrics())
-        elif name == "fast_bss_eval":
-            _BACKEND_CACHE[name] = _fast_bss_eval_eval(load_fast_bss_eval_numpy())
-        elif name == "mir_eval":  # the report's row 1 was scored with it
-            from hourglass_sep.scoring.mir_eval_backend import mir_eval_eval
+    return REGISTRY[name]
 
-            _BACKEND_CACHE[name] = mir_eval_eval()
-        else:
-            _BACKEND_CACHE[name] = _cached_eval
+
+def get_backend(name: str) -> ScoreFn:
+    """The scoring function of a backend, loaded once per process; ``UserError`` when it is
+    unknown or not installed."""
+    rec = scorer(name)
+    if name not in _BACKEND_CACHE:
+        _BACKEND_CACHE[name] = rec.load()
     return _BACKEND_CACHE[name]
 
 
@@ -192,7 +51,7 @@ def scorer_name(backend: str) -> str:
     from importlib import metadata
 
     try:
-        version = metadata.version(PIP_NAME.get(backend, backend))
+        version = metadata.version(scorer(backend).package)
     except metadata.PackageNotFoundError:
         version = "?"
     return f"{backend} {version}"
@@ -218,7 +77,7 @@ def bss_eval_sources(
     check_signals(refs, ests)
     fn = get_backend(backend)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = _cached_eval(refs, ests, factors) if backend == "cached" else fn(refs, ests)
+        out = fn(refs, ests, factors)
     return {k: np.asarray(v, dtype=np.float64).reshape(refs.shape[0]) for k, v in out.items()}
 
 
@@ -234,7 +93,11 @@ def mixture_scores(
     """
     refs = as_sources(refs, "references")
     mix = np.stack([refs.mean(axis=0)] * len(SOURCES))  # mean of the two channels
-    if backend == "cached" and factors is not None and factors.samples == refs.shape[1]:
+    if (
+        scorer(backend).reads_reference_factors
+        and factors is not None
+        and factors.samples == refs.shape[1]
+    ):
         check_signals(refs, mix)
         return mixture_scores_from_factors(factors)
     m = bss_eval_sources(refs, mix, backend, factors)
@@ -243,7 +106,5 @@ def mixture_scores(
 
 def mixture_scores_from_factors(factors) -> dict[str, float]:
     """:func:`mixture_scores` from cached reference factors alone (no audio needed)."""
-    from hourglass_sep.scoring import bss_eval
-
     m = bss_eval.mixture_scores(factors)
     return {f"{s}_mix_{k}": float(m[k][i]) for i, s in enumerate(SOURCES) for k in METRICS}

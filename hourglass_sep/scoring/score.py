@@ -12,7 +12,7 @@ Protocol (see ``docs/scoring.md``):
   ``hourglass-sep score`` reuses them.
 
 Three interchangeable backends give the same numbers (to ~1e-6 dB on MIR-1K clips):
-``museval`` (the seed's choice, default), ``fast_bss_eval`` (about twice as fast) and
+``museval`` (the course report's choice, default), ``fast_bss_eval`` (about twice as fast) and
 ``cached`` (``hourglass_sep.scoring.bss_eval``: the references' Gram matrix factorised once per
 clip,
 read from the reference cache of ``hourglass_sep.scoring.reference_cache`` when one is given, each
@@ -47,9 +47,11 @@ from hourglass_sep.errors import UserError
 from hourglass_sep.scoring.backends import (
     BACKENDS,
     DEFAULT_BACKEND,
+    REGISTRY,
     bss_eval_sources,
     mixture_scores,
     mixture_scores_from_factors,
+    scorer,
     scorer_name,
 )
 from hourglass_sep.scoring.clip_io import (
@@ -197,7 +199,7 @@ def _baseline_task(task: dict) -> dict:
 def _cached_factors(task: dict):
     """The clip's factors from the reference cache named in ``task`` (``None``: none)."""
     entry = task.get("references")
-    if entry is None or task["backend"] != "cached":
+    if entry is None or not scorer(task["backend"]).reads_reference_factors:
         return None
     from hourglass_sep.scoring.reference_cache import load_factors
 
@@ -252,8 +254,9 @@ def reference_entries(clips, references, backend: str) -> dict[str, dict | None]
     names = clips["clip"].astype(str).tolist()
     if not references:
         return dict.fromkeys(names)
-    if backend != "cached":
-        log.warning("--references is read by the cached backend only; ignored (%s)", backend)
+    if not scorer(backend).reads_reference_factors:
+        readers = [n for n, r in REGISTRY.items() if r.reads_reference_factors]
+        log.warning("--references is read by the %s backend only; ignored (%s)", *readers, backend)
         return dict.fromkeys(names)
     from hourglass_sep.scoring.reference_cache import ReferenceCache
 

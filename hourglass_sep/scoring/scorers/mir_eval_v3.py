@@ -1,20 +1,17 @@
-"""The ``mir_eval`` scoring backend: BSS Eval v3 "sources" as the report's first row scored.
+"""``mir_eval``: BSS Eval v3 "sources" as the report's first row scored.
 
 The report's row 1 was scored with ``mir_eval.separation.bss_eval_sources``; rows 2 on with
 museval.  Offering it as a backend lets that row be regenerated as an evaluation variant.
-Same call shape as the backends of :mod:`hourglass_sep.scoring.score` (``get_backend``): a function
-``(refs, ests) -> {"sdr", "sir", "sar"}`` on (sources, samples) arrays, estimate i scored
-against reference i.  Register it in ``scoring.get_backend`` / ``BACKENDS`` under ``mir_eval``.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 
 from hourglass_sep.errors import UserError
+from hourglass_sep.scoring.scorer_record import Scorer
 
 
 def load_mir_eval_separation():
@@ -28,12 +25,12 @@ def load_mir_eval_separation():
     return separation
 
 
-def mir_eval_eval(separation=None) -> Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
-    """The evaluation function: mir_eval's bss_eval_sources without permutation search
-    (its filters are 512 taps, fitted on the whole clip, like museval's v3 "sources")."""
+def load(separation=None):
+    """mir_eval's bss_eval_sources without permutation search (its filters are 512 taps,
+    fitted on the whole clip, like museval's v3 "sources")."""
     sep = separation or load_mir_eval_separation()
 
-    def run(refs: np.ndarray, ests: np.ndarray) -> dict[str, np.ndarray]:
+    def run(refs: np.ndarray, ests: np.ndarray, factors=None) -> dict[str, np.ndarray]:
         with warnings.catch_warnings():  # 0.8 marks bss_eval_sources deprecated; same maths
             warnings.simplefilter("ignore", FutureWarning)
             sdr, sir, sar, _perm = sep.bss_eval_sources(
@@ -44,3 +41,12 @@ def mir_eval_eval(separation=None) -> Callable[[np.ndarray, np.ndarray], dict[st
         return {"sdr": np.asarray(sdr), "sir": np.asarray(sir), "sar": np.asarray(sar)}
 
     return run
+
+
+SCORER = Scorer(
+    name="mir_eval",
+    summary="mir_eval's bss_eval_sources (the report's first row)",
+    package="mir_eval",
+    load=load,
+    rank=40,
+)
