@@ -54,7 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "a run's per-clip scores on a fixed stratified test subset (an evaluation variant)",
     ),
     "claims": (
-        "hourglass_sep.claims.verdicts",
+        "hourglass_sep.claims.cli",
         "verdicts on the report's claims: effects, 95 % intervals, forest plot",
     ),
     "workbook": ("hourglass_sep.results.workbook", "write result.xlsx"),
@@ -62,7 +62,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("hourglass_sep.results.report", "render the Markdown report"),
     "speed": (
         "hourglass_sep.results.speed",
-        "time separation (ours vs the seed's scheme) and summarise job times",
+        "time separation (ours vs the course report's scheme) and summarise job times",
     ),
 }
 

@@ -12,8 +12,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from hourglass_sep.claims import verdicts as cl
+from hourglass_sep.claims import cli as claims_cli
+from hourglass_sep.claims.experiments_io import (
+    as_replicates,
+    known_runs_from_experiments,
+    replicate_map,
+)
 from hourglass_sep.claims.forest import forest_plot
+from hourglass_sep.claims.runs import known_runs_from_config
+from hourglass_sep.claims.spec import claims_for_runs, load_claims, validate_claims
+from hourglass_sep.claims.tables import EFFECT_COLUMNS, effects_table
+from hourglass_sep.claims.verdicts import evaluate_claims
 from hourglass_sep.errors import UserError
 from hourglass_sep.scoring.signals import SCORE_COLUMNS
 
@@ -63,7 +72,7 @@ def claim(cid="c", **kw):
 
 def evaluate(claims, df, **kw):
     kw.setdefault("n_perm", 2000)
-    return cl.evaluate_claims(claims, df, known_runs=KNOWN, **kw)
+    return evaluate_claims(claims, df, known_runs=KNOWN, **kw)
 
 
 def test_planted_shift_holds_and_its_interval_covers_it(base):
@@ -128,7 +137,7 @@ def test_chain_holds_contradicted_or_inconclusive(base):
     assert "s3@40 - s2@40" in reversed_link["detail"][0]  # the weakest link is named
     tied_link = evaluate(c, chain_scores(base, (3.0, 2.0, 2.0, 0.0)))
     assert tied_link["verdict"][0] == "inconclusive"
-    effects = cl.effects_table(ordered)
+    effects = effects_table(ordered)
     assert len(effects) == 3 and (effects["verdict"] == "holds").all()
     # a link without scores: no data, unless another link already contradicts the chain
     partial = chain_scores(base, (3.0, 2.0, 1.0, 0.0))
@@ -242,9 +251,9 @@ def test_one_model_under_two_evaluations_pairs_its_replicates(base):
     df = pd.concat([one, one.assign(variant="m-4win")])
     known = {**KNOWN, "m": [(40, 1000)], "m-4win": [(40, 1000)]}
     c = [claim(compare={"a": "m-4win", "b": "m"}, expect="equivalent", margin=0.01)]
-    same = cl.evaluate_claims(c, df, known_runs=known, n_perm=500, models={"m-4win": "m"})
+    same = evaluate_claims(c, df, known_runs=known, n_perm=500, models={"m-4win": "m"})
     assert (same["verdict"] == "holds").all() and (same["hi"] - same["lo"] == 0).all()
-    apart = cl.evaluate_claims(c, df, known_runs=known, n_perm=500)
+    apart = evaluate_claims(c, df, known_runs=known, n_perm=500)
     assert (apart["verdict"] == "inconclusive").all()
 
 
@@ -268,12 +277,12 @@ def test_faster_scoring_from_the_per_clip_seconds(base):
 
 def refused(claims, match, known=KNOWN):
     with pytest.raises(UserError, match=match):
-        cl.validate_claims(claims, known)
+        validate_claims(claims, known)
 
 
 def test_validator_names_the_claim_and_the_key():
     ok = claim("ours-vs-parks", compare={"a": "ours@15000", "b": "parks"}, expect="greater")
-    out = cl.validate_claims([ok], KNOWN)
+    out = validate_claims([ok], KNOWN)
     assert out[0]["runs"] == {"a": ("ours", 75), "b": ("parks", 75)}
     bad = copy.deepcopy(ok)
     bad["compare"]["b"] = "parkz"
@@ -296,13 +305,13 @@ def test_validator_names_the_claim_and_the_key():
 
 def test_example_claims_validate_against_the_config():
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    paper = cl.load_claims(EXAMPLE, cl.known_runs_from_config(config))
+    paper = load_claims(EXAMPLE, known_runs_from_config(config))
     by_id = {c["id"]: c for c in paper}
     assert by_id["ours-vs-parks"]["runs"] == {"a": ("ours", 15000), "b": ("parks", 15000)}
     assert by_id["best-beats-park-paper-gsar"]["runs"]["a"] == ("uniform-lr1e-3", 20000)
     demo = copy.deepcopy(config)
     demo["scale"] = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())["scale"]
-    scaled = {c["id"]: c for c in cl.load_claims(EXAMPLE, cl.known_runs_from_config(demo))}
+    scaled = {c["id"]: c for c in load_claims(EXAMPLE, known_runs_from_config(demo))}
     a, b = scaled["longer-training-no-gain"]["runs"].values()
     assert a[0] == b[0] == "ours" and a[1] == 2 * b[1]  # 30,000 and 15,000 at the demo's scale
 
@@ -312,8 +321,8 @@ def test_forest_plot_writes_a_png(base, tmp_path):
     out = evaluate(
         [claim("eq", compare={"a": "ours@75", "b": "parks"}, expect="equivalent", margin=0.5)], df
     )
-    effects = cl.effects_table(out)
-    assert list(effects.columns) == cl.EFFECT_COLUMNS and len(effects) == 2
+    effects = effects_table(out)
+    assert list(effects.columns) == EFFECT_COLUMNS and len(effects) == 2
     png = forest_plot(effects, tmp_path / "claims.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     empty = forest_plot(effects.iloc[:0], tmp_path / "empty.png")
@@ -347,7 +356,7 @@ def test_command_line_writes_verdicts_effects_and_figure(base, tmp_path):
     }
     (tmp_path / "claims.yaml").write_text(yaml.safe_dump(doc))
     p = argparse.ArgumentParser()
-    cl.add_arguments(p)
+    claims_cli.add_arguments(p)
     out = tmp_path / "verdicts.tsv"
     args = p.parse_args(
         [
@@ -367,7 +376,7 @@ def test_command_line_writes_verdicts_effects_and_figure(base, tmp_path):
             str(tmp_path / "claims.png"),
         ]
     )
-    assert cl.run(args) == 0
+    assert claims_cli.run(args) == 0
     table = pd.read_csv(out, sep="\t")
     assert list(table["verdict"]) == ["holds", "holds"]
     assert (table["variance"] == "clips + seeds").all() and (table["n_replicates"] == 1).all()
@@ -378,7 +387,7 @@ def test_command_line_writes_verdicts_effects_and_figure(base, tmp_path):
     with pytest.raises(
         UserError, match=r"claims.yaml: claims\[ours-vs-parks\]\.compare\.b: run 'parkz'"
     ):
-        cl.run(args)
+        claims_cli.run(args)
 
 
 def test_config_claims_are_validated_with_the_config():
@@ -407,10 +416,10 @@ def test_replicate_runs_map_back_to_their_variant():
         {"variant": "ours.s1", "step": 10, "base_variant": "ours", "replicate": 1},
     ]
     scores = pd.DataFrame({"variant": ["ours", "ours.s1", "other"], "clip": ["a", "a", "a"]})
-    out = cl.as_replicates(scores, cl.replicate_map(rows))
+    out = as_replicates(scores, replicate_map(rows))
     assert out["variant"].tolist() == ["ours", "ours", "other"]
     assert out["replicate"].tolist() == [0, 1, 0]
-    assert cl.known_runs_from_experiments(rows) == {"ours": [(10, 10)]}
+    assert known_runs_from_experiments(rows) == {"ours": [(10, 10)]}
 
 
 def test_claims_on_variants_a_preset_does_not_run_are_left_out():
@@ -420,7 +429,7 @@ def test_claims_on_variants_a_preset_does_not_run_are_left_out():
         {"id": "thr", "compare": {"a": "ours", "threshold": 0}, "expect": "above"},
         {"id": "speed", "compare": {"a": "x", "b": "y"}, "expect": "faster"},
     ]
-    kept, dropped = cl.claims_for_runs(claims, {"ours", "grow-4stack"})
+    kept, dropped = claims_for_runs(claims, {"ours", "grow-4stack"})
     assert [c["id"] for c in kept] == ["thr", "speed"]
     assert dropped == ["ab", "chain"]
 

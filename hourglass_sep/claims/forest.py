@@ -1,7 +1,7 @@
 """Forest plot of the claims' effects: one row per compared pair, its 95 % interval, the zero
 line and the equivalence margins, coloured by verdict (matplotlib, Agg backend).
 
-The input is :func:`hourglass_sep.claims.verdicts.effects_table`; a reader sees at a glance which
+The input is :func:`hourglass_sep.claims.tables.effects_table`; a reader sees at a glance which
 intervals clear zero (or stay within their margins) and which straddle them.
 """
 
