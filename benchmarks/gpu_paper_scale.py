@@ -47,6 +47,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere: the checkout's p
     sys.path.insert(0, str(REPO))
 
 from hourglass_sep.errors import UserError  # noqa: E402  (after the path fix above)
+from hourglass_sep.nets.settings import AMP_PRECISIONS, PRECISIONS  # noqa: E402
 
 BUDGET_MIB = 64.0  # what one device call carries: working tree + carried inputs
 RESERVE_MIB = 1.0  # left free for files other work adds to the repository
@@ -494,25 +495,25 @@ def history_rate(history: Path, after_step: int = 0) -> float | None:
 
 def ours_settings(args):
     """(ArchConfig, TrainConfig keyword arguments) of the variant ``ours`` of config.yaml at
-    paper scale; ``--tiny`` keeps the training settings and shrinks the network."""
+    paper scale; ``--tiny`` keeps the training settings and shrinks the network.
+
+    The keyword arguments are every variant setting of TrainConfig (its fields, so none is
+    left behind) but ``iterations``: the step count is the time budget's.
+    """
+    from dataclasses import replace
+
     import yaml
 
-    from hourglass_sep.nets.settings import ArchConfig
+    from hourglass_sep.nets.settings import variant_dict
     from hourglass_sep.plan.experiments import resolve_variant
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     v = resolve_variant(args.variant, config["variants"][args.variant], {})
-    arch = ArchConfig(**v.arch)
-    keys = ("lr", "lr_decay_every", "lr_decay_factor", "batch", "frames", "sampling", "seed")
-    train = {k: v.train[k] for k in keys}
+    arch = v.arch
+    train = {k: value for k, value in variant_dict(v.train).items() if k != "iterations"}
     if args.tiny:  # seconds on a loaded CPU: 2 narrow stacks, batches of 2 x 32 frames
-        tiny = dict(stacks=2, channels=4, growth=4, stem=(4, 4, 4))
-        arch = ArchConfig(**{**v.arch, **tiny})
+        arch = replace(arch, stacks=2, channels=4, growth=4, stem=(4, 4, 4))
         train.update(batch=2, frames=32)
-    train.update(
-        precise_bn=int(v.train["precise_bn"] or 0),
-        weight_average=float(v.train["weight_average"] or 0),
-    )
     return arch, train
 
 
@@ -527,7 +528,7 @@ def train_in_budget(cache: Path, work: Path, arch, base: dict, args, seconds: fl
     history = work / f"{args.variant}.history.csv"
     t0 = time.time()
     calib = max(1, min(args.calib_steps, args.steps))
-    cfg = dict(base, device=args.device, amp=args.amp, log_every=args.log_every)
+    cfg = dict(base, device=args.device, precision=args.precision, log_every=args.log_every)
     first = TrainConfig(**cfg, iterations=calib, checkpoint_every=calib)
     info = train(cache, model, arch, first, workdir=workdir, history_path=history, progress=False)
     rate = history_rate(history, after_step=calib // 3) or info["steps_per_second"]
@@ -559,7 +560,8 @@ def train_in_budget(cache: Path, work: Path, arch, base: dict, args, seconds: fl
         "steady_steps_per_s": round(steady, 3),
         "seconds_for_15000_steps": round(TARGET_STEPS / steady, 1),
         "final_loss": info["final_loss"],
-        "amp": info["amp"],
+        "precision": info["precision"],
+        "amp": info["amp"],  # the autocast (off = fp32), as summaries before --precision
         "parameters": info["parameters"],
         "sessions": info["sessions"],
     }
@@ -644,7 +646,7 @@ def print_summary(s: dict) -> None:
     t = s["train"]
     print(
         f"  training: {t['steps']:,} of {t['target_steps']:,} steps in {t['wall_seconds']:.0f} s "
-        f"({t['steady_steps_per_s']:.2f} steps/s, amp {t['amp']}; 15,000 steps would take "
+        f"({t['steady_steps_per_s']:.2f} steps/s, {t['precision']}; 15,000 steps would take "
         f"{t['seconds_for_15000_steps'] / 60:.1f} min), final loss {t['final_loss']:.5g}"
     )
     p = s["separation"]
@@ -788,7 +790,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tiny", action="store_true", help="tiny network, few steps: a CPU check")
     r.add_argument("--variant", default="ours", help="variant of config.yaml to train")
     r.add_argument("--device", default="cuda", choices=("auto", "cpu", "cuda"))
-    r.add_argument("--amp", default="auto", choices=("auto", "off", "bf16"), help="training")
+    r.add_argument("--precision", default="auto", choices=PRECISIONS, help="training")
+    r.add_argument(
+        "--amp",
+        default=None,
+        choices=tuple(AMP_PRECISIONS),
+        help="deprecated: use --precision (--amp off is --precision fp32)",
+    )
     r.add_argument("--steps", type=int, default=TARGET_STEPS, help="steps to train at most")
     r.add_argument("--train-seconds", type=float, default=300.0, help="training time budget")
     r.add_argument(
@@ -825,6 +833,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if getattr(args, "amp", None) is not None:  # the deprecated spelling of --precision
+        args.precision = AMP_PRECISIONS[args.amp]
+        print(f"warning: --amp is deprecated: use --precision {args.precision}", file=sys.stderr)
     if getattr(args, "tiny", False):  # tiny defaults, unless given on the command line
         given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
         for k, v in TINY.items():

@@ -6,7 +6,15 @@ import pytest
 import yaml
 from conftest import REPO
 
-from hourglass_sep.plan.experiments import ConfigError, resolve, resolve_variant, train_flags
+from hourglass_sep.nets.settings import ArchConfig, TrainConfig
+from hourglass_sep.plan.experiments import (
+    ConfigError,
+    Variant,
+    experiment_rows,
+    resolve,
+    resolve_variant,
+    train_flags,
+)
 
 OURS = {
     "arch": {"stacks": 4, "channels": 64, "growth": 64},
@@ -20,8 +28,8 @@ OURS = {
 
 def test_paper_scale_keeps_the_entry():
     v = resolve_variant("ours", OURS, {})
-    assert (v.arch["channels"], v.arch["growth"], v.arch["stem"]) == (64, 64, [64, 128, 128])
-    assert v.train["iterations"] == 30000 and v.train["precise_bn"] == 0
+    assert (v.arch.channels, v.arch.growth, v.arch.stem) == (64, 64, (64, 128, 128))
+    assert v.train.iterations == 30000 and v.train.precise_bn == 0
     assert [e.step for e in v.evaluations] == [15000, 30000]
     assert v.evaluations[0].reported["voice"] == {"gnsdr": 10.284, "gsir": 15.74, "gsar": 12.254}
 
@@ -35,16 +43,14 @@ def test_scale_shrinks_widths_iterations_and_keeps_evaluation_fractions():
         "precise_bn": 50,
     }
     v = resolve_variant("ours", OURS, scale)
-    assert (v.arch["channels"], v.arch["growth"], v.arch["stem"]) == (12, 12, [12, 24, 24])
-    assert v.train["iterations"] == 1200 and [e.step for e in v.evaluations] == [600, 1200]
+    assert (v.arch.channels, v.arch.growth, v.arch.stem) == (12, 12, (12, 24, 24))
+    assert v.train.iterations == 1200 and [e.step for e in v.evaluations] == [600, 1200]
     assert [e.paper_step for e in v.evaluations] == [15000, 30000]
-    assert v.train["precise_bn"] == 50 and "--precise-bn 50" in train_flags(
-        v.train, v.snapshot_steps
-    )
+    assert v.train.precise_bn == 50 and "--precise-bn 50" in train_flags(v.train, v.snapshot_steps)
     short = resolve_variant("short", {"train": {"iterations": 1000, "lr": 0.1}}, scale)
-    assert short.train["iterations"] == 100  # the floor
+    assert short.train.iterations == 100  # the floor
     own = resolve_variant("own", {"train": {"iterations": 1000, "precise_bn": 0}}, scale)
-    assert own.train["precise_bn"] == 0  # a variant's own setting wins over the scale's
+    assert own.train.precise_bn == 0  # a variant's own setting wins over the scale's
 
 
 def test_park_original_stem_keeps_its_extra_conv():
@@ -58,7 +64,7 @@ def test_park_original_stem_keeps_its_extra_conv():
         }
     }
     v = resolve_variant("po", spec, {"stem": [12, 24, 24], "width_divisor": 5.3333})
-    assert v.arch["stem"] == [12, 24, 24, 24] and v.arch["channels"] == 48
+    assert v.arch.stem == (12, 24, 24, 24) and v.arch.channels == 48
 
 
 @pytest.mark.parametrize(
@@ -102,15 +108,15 @@ def test_every_preset_resolves_every_variant():
         cap = (over.get("scale") or {}).get("max_lr") or float("inf")
         for v in runs.values():
             ref = paper[v.base_variant]
-            assert v.train["lr"] == min(ref.train["lr"], cap)  # a preset may only cap the lr
-            assert v.train["sampling"] == ref.train["sampling"]
-            assert v.train["iterations"] <= ref.train["iterations"]
+            assert v.train.lr == min(ref.train.lr, cap)  # a preset may only cap the lr
+            assert v.train.sampling == ref.train.sampling
+            assert v.train.iterations <= ref.train.iterations
 
 
 def test_weight_average_from_the_scale_and_its_precise_bn_requirement():
     scale = {"precise_bn": 50, "weight_average": 0.99}
     v = resolve_variant("ours", OURS, scale)
-    assert v.train["weight_average"] == 0.99
+    assert v.train.weight_average == 0.99
     assert "--weight-average 0.99" in train_flags(v.train, v.snapshot_steps)
     # without precise BN the averaged weights would be evaluated with the raw weights' BN statistics
     with pytest.raises(
@@ -154,7 +160,7 @@ def _config(**top):
 
 def test_replicates_are_runs_with_their_own_seeds():
     runs = resolve(_config(replicates=3))
-    trained = {n: v.train["seed"] for n, v in runs.items() if v.trains}
+    trained = {n: v.train.seed for n, v in runs.items() if v.trains}
     assert trained == {"ours": 0, "ours.s1": 1, "ours.s2": 2}
     assert [e.report_row for e in runs["ours"].evaluations] == [15, 14]
     assert [e.report_row for e in runs["ours.s1"].evaluations] == [None, None]
@@ -165,7 +171,7 @@ def test_listed_seeds_and_a_replicate_only_entry():
     spec = {**OURS, "seeds": [5, 9]}
     spec["evaluate"] = [*OURS["evaluate"], {"step": 15000, "replicate": 1, "report_row": 13}]
     runs = resolve({"variants": {"ours": spec}})
-    assert {n: v.train["seed"] for n, v in runs.items()} == {"ours": 5, "ours.s9": 9}
+    assert {n: v.train.seed for n, v in runs.items()} == {"ours": 5, "ours.s9": 9}
     assert [e.report_row for e in runs["ours.s9"].evaluations] == [13, None]
 
 
@@ -198,3 +204,29 @@ def test_paper_config_has_every_row_of_the_report():
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     rows = {e.report_row for v in resolve(config).values() for e in v.evaluations}
     assert set(range(1, 20)) <= rows  # all 19 rows of the report's experiment log
+
+
+def test_runs_hold_settings_objects_and_are_built_by_keyword():
+    """A run's arch/train are the checked dataclasses (the job's flags and experiments.json are
+    made from their fields); a Variant takes keyword arguments only."""
+    v = resolve(_config(replicates=2))["ours.s1"]
+    assert isinstance(v.arch, ArchConfig) and isinstance(v.train, TrainConfig)
+    assert v.train.seed == 1 and v.train.iterations == 30000
+    with pytest.raises(TypeError):
+        Variant("x", "", v.arch, v.train)  # positional: refused
+    assert Variant(name="x", note="", arch=v.arch, train=v.train).model == "x"
+
+
+def test_experiment_rows_come_from_the_resolved_runs():
+    """experiments.json's rows are made from the runs of the DAG, without torch: one per
+    evaluation, settings as config.yaml writes them, the parameter count left to the job."""
+    runs = resolve(_config(replicates=2))
+    rows = experiment_rows(runs, "results/x", "paper")
+    assert [(r["variant"], r["step"]) for r in rows] == [
+        (v.name, e.step) for v in runs.values() for e in v.evaluations
+    ]
+    row = next(r for r in rows if r["variant"] == "ours-1win.s1")
+    assert row["model"] == "ours.s1" and row["seed"] == 1 and row["parameters"] is None
+    assert row["arch"]["stem"] == [64, 128, 128] and row["train"]["seed"] == 1
+    assert "device" not in row["train"] and "precision" not in row["train"]  # job settings
+    assert row["train_info"] == "results/x/models/ours.s1/train.json"

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from hourglass_sep.nets.model import build_model, count_parameters
-from hourglass_sep.nets.settings import ArchConfig
+from hourglass_sep.nets import kinds
+from hourglass_sep.nets.kind_record import NetworkKind, network_kind, network_kinds
+from hourglass_sep.nets.model import (
+    ParkStackedHourglass,
+    StackedHourglass,
+    build_model,
+    count_parameters,
+)
+from hourglass_sep.nets.settings import TARGETS, ArchConfig, setting_fields
 from hourglass_sep.plan.model_info import conv_macs, model_info, peak_activation_bytes
 
 
@@ -191,3 +198,68 @@ def test_arch_validation_errors():
         ArchConfig.from_dict({"stacks": 2, "width": 3})
     assert ArchConfig.from_dict(ArchConfig(stem=[8, 8]).to_dict()) == ArchConfig(stem=(8, 8))
     assert ArchConfig(poolings=4).time_multiple == 16
+
+
+# ------------------------------------------------------------------ the network-kind registry
+def _small(kind: NetworkKind) -> ArchConfig:
+    """A small valid network of ``kind``: its pinned fields, its first target."""
+    target = kind.targets[0] if kind.targets else "masks"
+    values = dict(stacks=2, channels=4, growth=4, stem=(4, 4), poolings=2, target=target)
+    return ArchConfig(**{**values, **kind.requires, "kind": kind.name})
+
+
+def test_every_kind_module_is_registered_once():
+    import pkgutil
+
+    modules = [m.name for m in pkgutil.iter_modules(kinds.__path__)]
+    assert len(modules) == len(network_kinds())
+    arch_fields = {f.name for f in setting_fields(ArchConfig)} - {"kind"}
+    for name, rec in network_kinds().items():
+        assert rec.name == name and rec.description and callable(rec.build)
+        assert set(rec.uses) | set(rec.requires) <= arch_fields, name
+        assert set(rec.uses).isdisjoint(rec.requires), name
+        assert rec.targets is None or set(rec.targets) <= set(TARGETS), name
+        assert name in ArchConfig.__dataclass_fields__["kind"].metadata["help"]
+    assert network_kind("seed").name == "hourglass"  # an old name
+    with pytest.raises(ValueError, match="unknown network kind 'unet'.*park-original"):
+        network_kind("unet")
+
+
+@pytest.mark.parametrize("name", list(network_kinds()))
+def test_every_kind_builds_and_predicts_per_stack(name):
+    """A kind's record builds a network that predicts ``outputs`` maps at every stack."""
+    kind = network_kind(name)
+    cfg = _small(kind)
+    net = build_model(cfg).eval()
+    assert type(net) is type(kind.build(cfg)) and count_parameters(net) > 0
+    x = torch.rand(1, 1, 512, 2 * cfg.time_multiple)
+    with torch.no_grad():
+        preds = net(x)
+    assert len(preds) == cfg.stacks
+    assert all(p.shape == (1, cfg.outputs, 512, x.shape[-1]) for p in preds)
+    for field_name, value in kind.requires.items():  # the pinned fields are checked
+        with pytest.raises(ValueError, match=f"{field_name} must be {value} for kind={name}"):
+            ArchConfig(**{**cfg.to_dict(), field_name: 1 + int(value)})
+
+
+def test_the_kinds_build_the_networks_they_always_built():
+    """The registry changed where a kind is defined, not what it builds (parameter counts above;
+    the classes, hence the state_dict keys, here)."""
+    assert type(build_model(ArchConfig(stacks=1, channels=4, growth=4))) is StackedHourglass
+    park = ArchConfig(kind="park-original", stacks=1, channels=4, growth=0, poolings=2)
+    assert type(build_model(park)) is ParkStackedHourglass
+    assert type(build_model({**park.to_dict(), "kind": "park-original"})) is ParkStackedHourglass
+
+
+def test_kind_records_load_without_torch():
+    """The Snakefile reads the records in a dry run: no kind module imports torch at the top."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from hourglass_sep.nets.kind_record import network_kinds; "
+        "import hourglass_sep.plan.experiments; network_kinds(); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -32,10 +32,12 @@ from hourglass_sep.training import train as tr
 SR = 16000
 TINY = dict(kind="hourglass", stacks=1, channels=8, growth=4, stem=(4, 8, 8), poolings=3)
 FRAMES = 16  # multiple of 2 ** 3
-# fp32 (amp off) in every training test: bf16 rounds differently on AMX, AVX512-BF16 and
+# fp32 in every training test: bf16 rounds differently on AMX, AVX512-BF16 and
 # GPUs, so a bf16 test would pass on one CPU and fail on another (test_resolve_amp_on_cpu
 # and the bf16 workflow test in test_workflow.py test bf16 itself)
-FAST = dict(frames=FRAMES, threads=1, device="cpu", log_every=1, checkpoint_every=0, amp="off")
+FAST = dict(
+    frames=FRAMES, threads=1, device="cpu", log_every=1, checkpoint_every=0, precision="fp32"
+)
 
 
 # ------------------------------------------------------------------ test helpers
@@ -123,8 +125,8 @@ def _cli_args(cache: Path, out: Path, iterations: int, checkpoint_every: int) ->
         "1",
         "--device",
         "cpu",
-        "--amp",
-        "off",
+        "--precision",
+        "fp32",
         "--checkpoint-every",
         str(checkpoint_every),
         "--log-every",
@@ -161,7 +163,7 @@ def test_config_defaults_and_lr_schedule():
     assert park.lr_at(0) == park.lr_at(11999) == 1e-4
     assert park.lr_at(12000) == pytest.approx(2e-5)
     with pytest.raises(UserError, match="snapshots"):
-        TrainConfig(amp="off", iterations=10, snapshots=(5, 20))
+        TrainConfig(precision="fp32", iterations=10, snapshots=(5, 20))
     with pytest.raises(UserError, match="sampling"):
         TrainConfig(sampling="random")
 
@@ -241,7 +243,7 @@ def test_deterministic_on_cpu(cache_path, tmp_path):
 def test_outputs_history_snapshots_and_model_format(cache_path, tmp_path):
     arch = ArchConfig(**{**TINY, "stacks": 2})
     cfg = TrainConfig(
-        amp="off",
+        precision="fp32",
         iterations=12,
         lr=1e-3,
         lr_decay_every=5,
@@ -300,7 +302,7 @@ def test_outputs_history_snapshots_and_model_format(cache_path, tmp_path):
         "amp",
     ):
         assert key in saved, key
-    assert saved["amp"] == "off"
+    assert saved["precision"] == "fp32" and saved["amp"] == "off"  # old key kept for readers
     assert saved["steps"] == 12 and saved["threads"] == 1 and saved == json.loads(json.dumps(info))
     assert (out.parent / "model.pt.work" / "checkpoint.pt").exists()
 
@@ -308,7 +310,13 @@ def test_outputs_history_snapshots_and_model_format(cache_path, tmp_path):
 def test_resume_rules(cache_path, tmp_path):
     arch = ArchConfig(**TINY)
     cfg = TrainConfig(
-        amp="off", iterations=4, lr=1e-3, frames=FRAMES, threads=1, device="cpu", checkpoint_every=2
+        precision="fp32",
+        iterations=4,
+        lr=1e-3,
+        frames=FRAMES,
+        threads=1,
+        device="cpu",
+        checkpoint_every=2,
     )
     out = tmp_path / "m.pt"
     tr.train(cache_path, out, arch, cfg)
@@ -360,7 +368,7 @@ def test_snapshot_dir(cache_path, tmp_path):
 def test_non_finite_loss_stops_and_keeps_checkpoint(cache_path, tmp_path):
     arch = ArchConfig(**TINY)
     cfg = TrainConfig(
-        amp="off",
+        precision="fp32",
         iterations=20,
         lr=1e30,
         lr_decay_every=0,
@@ -387,7 +395,13 @@ def test_cache_with_inf_is_caught(tmp_path):
     data["voice"][5, 10] = np.inf
     np.savez(path, **data)
     cfg = TrainConfig(
-        amp="off", iterations=5, lr=1e-3, frames=FRAMES, threads=1, device="cpu", checkpoint_every=0
+        precision="fp32",
+        iterations=5,
+        lr=1e-3,
+        frames=FRAMES,
+        threads=1,
+        device="cpu",
+        checkpoint_every=0,
     )
     with pytest.raises(UserError, match="at step 1 "):
         tr.train(path, tmp_path / "m.pt", ArchConfig(**TINY), cfg)
@@ -400,14 +414,14 @@ def test_errors_for_short_clips_and_frames(one_clip_cache, tmp_path):
             one_clip_cache,
             tmp_path / "m.pt",
             arch,
-            TrainConfig(amp="off", iterations=1, frames=64, device="cpu"),
+            TrainConfig(precision="fp32", iterations=1, frames=64, device="cpu"),
         )
     with pytest.raises(UserError, match="multiple of 8"):
         tr.train(
             one_clip_cache,
             tmp_path / "m.pt",
             arch,
-            TrainConfig(amp="off", iterations=1, frames=30, device="cpu"),
+            TrainConfig(precision="fp32", iterations=1, frames=30, device="cpu"),
         )
 
 
@@ -415,7 +429,7 @@ def test_errors_for_short_clips_and_frames(one_clip_cache, tmp_path):
 def test_cuda_request_without_gpu(cache_path, tmp_path, caplog):
     arch = ArchConfig(**TINY)
     cfg = TrainConfig(
-        amp="off",
+        precision="fp32",
         iterations=1,
         lr=1e-3,
         frames=FRAMES,
@@ -435,7 +449,7 @@ def test_sigkill_and_resume_gives_identical_weights(cache_path, tmp_path):
     # reference: uninterrupted, in this process (same settings as the CLI run below)
     arch = ArchConfig(**TINY)
     cfg = TrainConfig(
-        amp="off",
+        precision="fp32",
         iterations=iterations,
         lr=1e-3,
         seed=3,
@@ -596,7 +610,13 @@ def test_checkpoint_of_the_old_kind_name_resumes(cache_path, tmp_path):
     """A checkpoint saved when the kind was called 'seed' resumes under 'hourglass'."""
     arch = ArchConfig(**TINY)
     cfg = TrainConfig(
-        amp="off", iterations=4, lr=1e-3, frames=FRAMES, threads=1, device="cpu", checkpoint_every=2
+        precision="fp32",
+        iterations=4,
+        lr=1e-3,
+        frames=FRAMES,
+        threads=1,
+        device="cpu",
+        checkpoint_every=2,
     )
     out = tmp_path / "model.pt"
     tr.train(cache_path, out, arch, cfg)
@@ -613,7 +633,13 @@ def test_grad_clip_bounds_the_first_updates(cache_path, tmp_path):
     """A clip far below the gradients' norm leaves Adam's first steps at ~eps: weights stay."""
     arch = ArchConfig(**TINY)
     base = TrainConfig(
-        amp="off", iterations=2, lr=1e-2, frames=FRAMES, threads=1, device="cpu", checkpoint_every=0
+        precision="fp32",
+        iterations=2,
+        lr=1e-2,
+        frames=FRAMES,
+        threads=1,
+        device="cpu",
+        checkpoint_every=0,
     )
     torch.manual_seed(base.seed)  # the trainer's own initialisation
     init = {k: v.clone() for k, v in build_model(arch).state_dict().items()}

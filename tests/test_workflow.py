@@ -53,6 +53,20 @@ def test_dry_run_every_preset(preset):
     print(f"{preset}: dry run {time.perf_counter() - t0:.1f} s, {sum(jobs.values())} jobs")
 
 
+def test_dry_run_gives_train_and_separate_the_config_precision(tmp_path):
+    """device.precision reaches every training and separation job as --precision: one
+    vocabulary (auto|fp32|bf16), no translation to the old --amp."""
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(f"results: {tmp_path / 'results'}\n")  # every job, none up to date
+    r = snakemake(REPO, "-n", "-p", "--configfile", "configs/tiny.yaml", str(extra))
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    for verb in ("train", "separate"):
+        lines = [line for line in out.splitlines() if f"hourglass-sep {verb} " in line]
+        assert lines and all("--precision fp32" in line for line in lines), verb
+    assert "--amp" not in out
+
+
 def test_lint_is_clean():
     r = snakemake(REPO, "--lint", "--configfile", "configs/tiny.yaml")
     out = r.stdout + r.stderr
@@ -310,8 +324,8 @@ def test_tiny_preset_in_bf16_completes_with_finite_or_failed_scores(tmp_path):
     summary = pd.read_csv(res / "summary.tsv", sep="\t")
     gnsdr = summary[[c for c in summary.columns if c.endswith("_gnsdr")]].to_numpy(dtype=float)
     assert not np.isinf(gnsdr).any()
-    amp = json.loads((res / "models" / "ours" / "train.json").read_text())["amp"]
-    print(f"tiny preset, precision auto: trained with amp {amp}; {int(ok.sum())} of "
+    used = json.loads((res / "models" / "ours" / "train.json").read_text())["precision"]
+    print(f"tiny preset, precision auto: trained in {used}; {int(ok.sum())} of "
           f"{len(scores)} clip scores ok")  # fmt: skip
     for png in ("metrics", "nsdr_distribution", "claims"):
         assert (res / "figures" / f"{png}.png").exists()

@@ -1,7 +1,7 @@
 """What the machine can do: bfloat16 on the CPU or the GPU.
 
-Training (``--amp auto``) and separation (``--precision auto``) both use bf16 only where the
-hardware computes it natively, so one rule decides both.
+Training and separation (``--precision auto``) both use bf16 only where the hardware computes
+it natively, so one rule decides both.
 """
 
 from __future__ import annotations

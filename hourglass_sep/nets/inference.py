@@ -29,13 +29,12 @@ from hourglass_sep.nets.hardware import (
     resolve_device,
 )
 from hourglass_sep.nets.model import Hourglass, StackedHourglass, build_model
-from hourglass_sep.nets.settings import ArchConfig
+from hourglass_sep.nets.settings import PRECISIONS, ArchConfig
 from hourglass_sep.nets.shipped import shipped_model_path
 
 MODEL_FORMAT = "hourglass-sep-model/1"
 CHECKPOINT_FORMAT = "hourglass-sep-checkpoint/1"
 RELEASE_FORMAT = "hourglass-sep-release/1"  # compact fp16 weights shipped in the package
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def resolve_precision(requested: str, device: torch.device) -> str:

@@ -1,6 +1,8 @@
 """Stacked hourglass networks for magnitude-spectrogram separation.
 
-Two families, both fully convolutional over (freq=512, time) inputs:
+The networks of two kinds (their records, which :func:`build_model` reads, are
+``nets/kinds/hourglass.py`` and ``nets/kinds/park_original.py``), both fully convolutional over
+(freq=512, time) inputs:
 
 * ``hourglass``: the report's PyTorch network.  Every convolution is
   Conv2d(bias) -> BatchNorm2d -> ReLU.  An hourglass of recursion depth ``d``
@@ -13,7 +15,7 @@ Two families, both fully convolutional over (freq=512, time) inputs:
 ``forward`` returns the prediction of every stack (the loss sums over stacks);
 :func:`sources_from_prediction` turns the last one into voice/accompaniment magnitudes
 for every target mode.  The architecture settings (:class:`ArchConfig`) live in
-:mod:`hourglass_sep.nets.settings` and are re-exported here.
+:mod:`hourglass_sep.nets.settings`.
 """
 
 from __future__ import annotations
@@ -24,14 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hourglass_sep.nets.settings import KINDS, LEGACY_KINDS, TARGETS, ArchConfig
+from hourglass_sep.nets.kind_record import network_kind
+from hourglass_sep.nets.settings import ArchConfig
 
 __all__ = [
-    "KINDS",
-    "LEGACY_KINDS",
-    "TARGETS",
-    "ArchConfig",
     "Hourglass",
+    "ParkStackedHourglass",
     "StackedHourglass",
     "build_model",
     "count_parameters",
@@ -176,10 +176,11 @@ class ParkStackedHourglass(nn.Module):
 
 
 def build_model(cfg: ArchConfig | dict) -> nn.Module:
-    """The network of an architecture config (``ArchConfig`` or its dict)."""
+    """The network of an architecture config (``ArchConfig`` or its dict), built by its kind's
+    record (``nets/kinds/``): the one place that knows how a kind is built."""
     if isinstance(cfg, dict):
         cfg = ArchConfig.from_dict(cfg)
-    return StackedHourglass(cfg) if cfg.kind == "hourglass" else ParkStackedHourglass(cfg)
+    return network_kind(cfg.kind).build(cfg)
 
 
 def count_parameters(model: nn.Module) -> int:

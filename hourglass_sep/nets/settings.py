@@ -1,4 +1,4 @@
-"""Every architecture and training setting: its name, default and help text, written once, here.
+"""Every architecture and training setting: name, type, bounds, default and help, written once.
 
 A setting is a field of :class:`ArchConfig` (the network's shape) or :class:`TrainConfig`
 (how it is trained), made by :func:`setting`.  Everything else is derived from the fields:
@@ -8,20 +8,29 @@ A setting is a field of :class:`ArchConfig` (the network's shape) or :class:`Tra
 * the flags a workflow job passes (:func:`setting_flags`);
 * the defaults of a variant in config.yaml (:func:`variant_defaults`, used by
   ``experiments.resolve``);
-* which keys must match to resume a checkpoint (:func:`resume_keys`).
+* which keys must match to resume a checkpoint (:func:`resume_keys`);
+* the ``arch:`` / ``train:`` properties of a variant in the config schema, with their types,
+  bounds and choices (:func:`variant_schema`; ``pipeline.config.load_schema`` puts them into
+  ``workflow/schemas/config.schema.yaml``, which does not list them);
+* the checks of a value (``__post_init__``: the bounds and choices below, then the rules that
+  tie two fields together, written there).
 
-The schema (``workflow/schemas/config.schema.yaml``) types the same keys for the config;
-``tests/test_settings.py`` checks that both name the same settings.  Adding a setting =
-a field here, a property in the schema, a test.
+Adding a setting = a field here (with its bounds), its use, a test.  The network kinds (the
+``kind`` choices and their own rules) are the records of ``nets/kinds/``.
 
 Field metadata (the keyword arguments of :func:`setting`):
 
 ``help``       the help text (``--help`` of the CLI).
-``choices``    allowed values (checked in ``__post_init__`` and by the CLI).
+``choices``    allowed values (checked in ``__post_init__``, by the CLI and the schema).
 ``aliases``    old values still accepted, mapped to their new name (``kind: seed``).
+``minimum``, ``exclusive_minimum``, ``exclusive_maximum``
+               bounds of a number (of each number of a tuple), checked in ``__post_init__`` and
+               by the schema (JSON Schema's keywords); a float must also be finite.
+``min_items``  the fewest numbers a tuple setting holds.
 ``metavar``    the CLI placeholder.
 ``execution``  True for settings of a *job*, not of a variant: where and how a run executes
-               and what it records (device, threads, amp, checkpoints, logging, snapshots).
+               and what it records (device, threads, precision, checkpoints, logging,
+               snapshots).
                They are not variant keys (config.yaml ``variants.*.train`` and the schema leave
                them out); the workflow sets them per job.
 ``resume``     ``match``: must equal the checkpoint's to resume (changes the trajectory);
@@ -38,10 +47,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import operator
 import typing
-from dataclasses import Field, asdict, dataclass, field, fields
+import warnings
+from dataclasses import Field, InitVar, asdict, dataclass, field, fields
 
 from hourglass_sep.errors import UserError
+from hourglass_sep.nets.kind_record import kind_aliases, network_kind, network_kinds
 
 TARGETS = {
     # name: (number of network outputs, what they mean)
@@ -51,11 +63,14 @@ TARGETS = {
     "end-to-end": (2, "voice and accompaniment magnitudes directly (ReLU head, as the report)"),
     "end-to-end-softplus": (2, "magnitudes directly through a softplus head that cannot die"),
 }
-KINDS = ("hourglass", "park-original")
-# old names of a kind, still read from configs and saved models
-LEGACY_KINDS = {"seed": "hourglass"}
+KINDS = tuple(network_kinds())  # the records of nets/kinds/
+# old names of a kind, still read from configs and saved models (the records' aliases)
+LEGACY_KINDS = kind_aliases()
 SAMPLING = ("per_clip", "uniform")
-AMPS = ("auto", "off", "bf16")
+# train --precision, separate --precision and the config's device.precision
+PRECISIONS = ("auto", "fp32", "bf16")
+# the values of the deprecated train --amp / TrainConfig(amp=...) -> the precision each means
+AMP_PRECISIONS = {"auto": "auto", "off": "fp32", "bf16": "bf16"}
 DEVICES = ("auto", "cpu", "cuda")  # --device choices (hardware.resolve_device takes cuda:N too)
 RESUME = ("match", "free", "warn")
 
@@ -71,6 +86,10 @@ def setting(
     resume: str = "match",
     steps: bool = False,
     per_scale: bool = False,
+    minimum: float | None = None,
+    exclusive_minimum: float | None = None,
+    exclusive_maximum: float | None = None,
+    min_items: int = 0,
 ) -> Field:
     """A dataclass field that is a setting (see the module docstring for the metadata)."""
     if resume not in RESUME:
@@ -84,6 +103,16 @@ def setting(
         resume=resume,
         steps=steps,
         per_scale=per_scale,
+        bounds={
+            k: v
+            for k, v in (
+                ("minimum", minimum),
+                ("exclusiveMinimum", exclusive_minimum),
+                ("exclusiveMaximum", exclusive_maximum),
+            )
+            if v is not None
+        },
+        min_items=min_items,
     )
     return field(default=default, metadata=meta)
 
@@ -98,35 +127,33 @@ class ArchConfig:
 
     kind: str = setting(
         "hourglass",
-        "network family: hourglass (the report's, Conv-BN-ReLU) or park-original (Park's "
-        "TensorFlow network, no BatchNorm)",
+        "network family: "
+        + "; ".join(f"{k.name} ({k.description})" for k in network_kinds().values()),
         choices=KINDS,
         aliases=LEGACY_KINDS,
     )
-    stacks: int = setting(4, "hourglass stacks")
-    channels: int = setting(64, "first-level hourglass channels (F)")
-    growth: int = setting(64, "channels added per pooling (0 = constant width)")
+    stacks: int = setting(4, "hourglass stacks", minimum=1)
+    channels: int = setting(64, "first-level hourglass channels (F)", minimum=1)
+    growth: int = setting(64, "channels added per pooling (0 = constant width)", minimum=0)
     stem: tuple[int, ...] = setting(
-        (64, 128, 128), "stem widths before the F-channel conv (comma-separated)"
+        (64, 128, 128),
+        "stem widths before the F-channel conv (comma-separated)",
+        minimum=1,
+        min_items=1,
     )
-    poolings: int = setting(5, "poolings per hourglass (the report's: 5; park-original: 4)")
+    poolings: int = setting(
+        5, "poolings per hourglass (the report's: 5; park-original: 4)", minimum=1
+    )
     target: str = setting("masks", "what the network predicts", choices=tuple(TARGETS))
 
     def __post_init__(self):
+        """Normalise (tuple stem, current kind name), then check the bounds, the choices and
+        the kind's own rules (its record in ``nets/kinds/``)."""
         object.__setattr__(self, "stem", tuple(int(s) for s in self.stem))
-        object.__setattr__(self, "kind", LEGACY_KINDS.get(self.kind, self.kind))
-        problems = _choice_problems(self)
-        for name in ("stacks", "channels", "poolings"):
-            if int(getattr(self, name)) < 1:
-                problems.append(f"{name}={getattr(self, name)} (must be >= 1)")
-        if self.growth < 0:
-            problems.append(f"growth={self.growth} (must be >= 0)")
-        if not self.stem or min(self.stem) < 1:
-            problems.append(f"stem={self.stem} (one or more positive widths)")
-        if self.kind == "park-original" and self.growth:
-            problems.append("growth must be 0 for kind=park-original")
-        if self.kind == "park-original" and self.target != "masks":
-            problems.append("kind=park-original supports target=masks only")
+        _apply_aliases(self)
+        problems = _choice_problems(self) + _bound_problems(self)
+        if self.kind in KINDS:
+            problems += network_kind(self.kind).problems(self)
         if problems:
             raise ValueError("invalid architecture: " + "; ".join(problems))
 
@@ -160,16 +187,17 @@ class TrainConfig:
     schedule is spelled out in config.yaml's park-original variant.
     """
 
-    iterations: int = setting(15000, "training steps", resume="free", steps=True)
-    lr: float = setting(0.01, "initial Adam learning rate")
+    iterations: int = setting(15000, "training steps", resume="free", steps=True, minimum=1)
+    lr: float = setting(0.01, "initial Adam learning rate", exclusive_minimum=0)
     lr_decay_every: int = setting(
         0,
         "multiply the lr by lr_decay_factor every this many steps (0 = constant lr)",
         steps=True,
+        minimum=0,
     )
-    lr_decay_factor: float = setting(0.2, "factor of each lr decay")
-    batch: int = setting(4, "patches per step")
-    frames: int = setting(64, "patch length (frames); 512 bins x frames")
+    lr_decay_factor: float = setting(0.2, "factor of each lr decay", exclusive_minimum=0)
+    batch: int = setting(4, "patches per step", minimum=1)
+    frames: int = setting(64, "patch length (frames); 512 bins x frames", minimum=1)
     sampling: str = setting(
         "per_clip",
         "per_clip: Park's (a permutation of clips per epoch, random start); uniform: the "
@@ -184,6 +212,7 @@ class TrainConfig:
         "the report's way)",
         metavar="N",
         per_scale=True,
+        minimum=0,
     )
     weight_average: float = setting(
         0.0,
@@ -191,12 +220,15 @@ class TrainConfig:
         "precise_bn) instead of the last step's weights (0 = off, the report's way)",
         metavar="D",
         per_scale=True,
+        minimum=0,
+        exclusive_maximum=1,
     )
     grad_clip: float = setting(
         0.0,
         "clip the gradients' global L2 norm to this value before each Adam step (0 = off, "
         "the report's way)",
         metavar="NORM",
+        minimum=0,
     )
     # ---- execution: set per job, not per variant
     checkpoint_every: int = setting(
@@ -204,6 +236,7 @@ class TrainConfig:
         "write a resumable checkpoint to the work directory every N steps (0 = never)",
         execution=True,
         resume="free",
+        minimum=0,
     )
     snapshots: tuple[int, ...] = setting(
         (),
@@ -212,7 +245,7 @@ class TrainConfig:
         resume="free",
     )
     log_every: int = setting(
-        50, "history.csv row every N steps (+ the last)", execution=True, resume="free"
+        50, "history.csv row every N steps (+ the last)", execution=True, resume="free", minimum=1
     )
     device: str = setting("auto", "where to train", choices=DEVICES, execution=True, resume="warn")
     threads: int | None = setting(
@@ -221,12 +254,13 @@ class TrainConfig:
         "bit-identical CPU runs",
         execution=True,
         resume="warn",
+        minimum=1,
     )
-    amp: str = setting(
+    precision: str = setting(
         "auto",
         "auto: bf16 autocast where the GPU/CPU computes bf16 natively (AVX512-BF16, AMX), "
-        "else fp32; off: fp32",
-        choices=AMPS,
+        "else fp32; fp32: no autocast (bit-reproducible); bf16: bf16 autocast",
+        choices=PRECISIONS,
         execution=True,
         resume="warn",
     )
@@ -237,35 +271,33 @@ class TrainConfig:
         execution=True,
         resume="free",
     )
+    # deprecated: the old name of ``precision`` (auto|off|bf16, off = fp32); not a field
+    amp: InitVar[str | None] = None
 
-    def __post_init__(self):
+    def __post_init__(self, amp: str | None):
+        """Normalise (sorted snapshots, ``amp`` -> ``precision``), then check the bounds and
+        choices and the rules that tie fields together."""
         object.__setattr__(self, "snapshots", tuple(sorted({int(s) for s in self.snapshots})))
-        problems = _choice_problems(self)
-        for name in ("iterations", "batch", "frames", "log_every"):
-            if int(getattr(self, name)) < 1:
-                problems.append(f"{name}={getattr(self, name)} (must be >= 1)")
-        for name in ("lr_decay_every", "checkpoint_every", "precise_bn"):
-            if int(getattr(self, name)) < 0:
-                problems.append(f"{name}={getattr(self, name)} (must be >= 0; 0 = never)")
-        for name in ("lr", "lr_decay_factor"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                problems.append(f"{name}={value} (must be a positive number)")
-        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
-            problems.append(f"grad_clip={self.grad_clip} (must be >= 0; 0 = no clipping)")
-        if not (0.0 <= float(self.weight_average) < 1.0):
-            problems.append(
-                f"weight_average={self.weight_average} (the decay of the weight average: "
-                "0 <= d < 1; 0 = save the raw weights)"
+        problems = []
+        if amp is not None:
+            warnings.warn(
+                "TrainConfig(amp=...) is deprecated: give precision (auto|fp32|bf16; amp off "
+                "is fp32)",
+                DeprecationWarning,
+                stacklevel=3,
             )
-        elif self.weight_average and not self.precise_bn:
+            new = AMP_PRECISIONS.get(amp, amp)
+            if self.precision not in ("auto", new):
+                problems.append(f"amp={amp!r} (deprecated) and precision={self.precision!r}")
+            object.__setattr__(self, "precision", new)
+        problems += _choice_problems(self) + _bound_problems(self)
+        averaged = _within(self.weight_average, {"exclusiveMinimum": 0, "exclusiveMaximum": 1})
+        if averaged and not self.precise_bn:
             problems.append(
                 f"weight_average {self.weight_average:g} needs precise_bn > 0 (BatchNorm "
                 "statistics must be re-estimated for averaged weights: the running averages "
                 "belong to the raw weights)"
             )
-        if self.threads is not None and int(self.threads) < 1:
-            problems.append(f"threads={self.threads} (must be >= 1)")
         bad = [s for s in self.snapshots if not 1 <= s <= self.iterations]
         if bad:
             problems.append(f"snapshots {bad} (must lie in 1..iterations={self.iterations})")
@@ -285,11 +317,23 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        """The settings of a record (train.json, a model); an old record's ``amp`` is read."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        values = {k: v for k, v in d.items() if k in known}
+        if "precision" not in d and d.get("amp") in AMP_PRECISIONS:
+            values["precision"] = AMP_PRECISIONS[d["amp"]]
+        return cls(**values)
 
 
 SETTINGS = (ArchConfig, TrainConfig)
+
+
+def _apply_aliases(obj) -> None:
+    """Replace an old value of a field (its ``aliases``) by its current name, in place."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, str) and value in f.metadata["aliases"]:
+            object.__setattr__(obj, f.name, f.metadata["aliases"][value])
 
 
 def _choice_problems(obj) -> list[str]:
@@ -300,6 +344,41 @@ def _choice_problems(obj) -> list[str]:
         value = getattr(obj, f.name)
         if choices is not None and value not in choices:
             out.append(f"{f.name}={value!r} (choose {', '.join(choices)})")
+    return out
+
+
+# the bounds' JSON Schema keywords: how a message says them, how a value is compared
+_BOUNDS = {
+    "minimum": (">=", operator.ge),
+    "exclusiveMinimum": (">", operator.gt),
+    "exclusiveMaximum": ("<", operator.lt),
+}
+
+
+def _within(value, bounds: dict) -> bool:
+    """``value`` is a finite number inside ``bounds`` (JSON Schema keywords)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(x) and all(_BOUNDS[k][1](x, b) for k, b in bounds.items())
+
+
+def _bound_problems(obj) -> list[str]:
+    """``name=value (must be ...)`` for every field outside its bounds (None is unset)."""
+    out = []
+    for f in fields(obj):
+        bounds, min_items = f.metadata["bounds"], f.metadata["min_items"]
+        value = getattr(obj, f.name)
+        if value is None or not (bounds or min_items):
+            continue
+        rule = " and ".join(f"{_BOUNDS[k][0]} {b:g}" for k, b in bounds.items())
+        if isinstance(value, tuple):
+            if len(value) < min_items or not all(_within(v, bounds) for v in value):
+                out.append(f"{f.name}={value} ({min_items} or more numbers, each {rule})")
+        elif not _within(value, bounds):
+            number = "a finite number " if isinstance(f.default, float) else ""
+            out.append(f"{f.name}={value} (must be {number}{rule})")
     return out
 
 
@@ -322,6 +401,16 @@ def variant_defaults(cls) -> dict:
         f.name: list(f.default) if isinstance(f.default, tuple) else f.default
         for f in setting_fields(cls, execution=False)
     }
+
+
+def variant_dict(obj) -> dict:
+    """The variant settings of an ``ArchConfig`` / ``TrainConfig`` as config.yaml writes them
+    (field order, lists for tuples): the ``arch`` / ``train`` of experiments.json."""
+    out = {}
+    for f in setting_fields(type(obj), execution=False):
+        value = getattr(obj, f.name)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def resume_keys(cls, mode: str) -> tuple[str, ...]:
@@ -356,6 +445,32 @@ def coerce(cls, name: str, value):
     if kind == "int" and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+# --------------------------------------------------------------------------- config schema
+_JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
+
+
+def setting_schema(cls, name: str) -> dict:
+    """The JSON Schema of field ``name`` of ``cls``: its type (or choices), bounds and help."""
+    f = cls.__dataclass_fields__[name]
+    meta, kind = f.metadata, value_type(cls, name)
+    if meta["choices"] is not None:
+        out: dict = {"enum": list(meta["choices"])}
+    elif kind == "ints":
+        out = {"type": "array", "items": {"type": "integer", **meta["bounds"]}}
+        if meta["min_items"]:
+            out["minItems"] = meta["min_items"]
+    else:
+        out = {"type": _JSON_TYPES[kind], **meta["bounds"]}
+        if f.default is None:
+            out["type"] = [out["type"], "null"]
+    return {**out, "description": meta["help"]}
+
+
+def variant_schema(cls) -> dict:
+    """The ``properties`` of a variant's ``arch:`` / ``train:`` mapping in the config schema."""
+    return {f.name: setting_schema(cls, f.name) for f in setting_fields(cls, execution=False)}
 
 
 # --------------------------------------------------------------------------- command line
@@ -446,10 +561,11 @@ def setting_flags(cls, values: dict) -> str:
 
 
 __all__ = [
-    "AMPS",
+    "AMP_PRECISIONS",
     "DEVICES",
     "KINDS",
     "LEGACY_KINDS",
+    "PRECISIONS",
     "SAMPLING",
     "TARGETS",
     "ArchConfig",
@@ -458,6 +574,9 @@ __all__ = [
     "from_namespace",
     "setting",
     "setting_flags",
+    "setting_schema",
     "variant_defaults",
+    "variant_dict",
     "variant_keys",
+    "variant_schema",
 ]

@@ -5,6 +5,11 @@ The schema lives in ``workflow/schemas/config.schema.yaml``; the Snakefile calls
 before any job starts, with a message like::
 
     config error at dataset.source: 'mir1kk' is not one of ['mir1k', 'local', 'synthetic']
+
+The parts of the schema that another module owns are not written in the file but filled in by
+:func:`load_schema`: a variant's ``arch:`` / ``train:`` keys (types, bounds, choices: the fields
+of ``ArchConfig`` / ``TrainConfig``, the network kinds among them), the per-scale settings of
+``scale:``, the precisions and the scoring backends.
 """
 
 from __future__ import annotations
@@ -16,7 +21,15 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from hourglass_sep.nets.settings import LEGACY_KINDS
+from hourglass_sep.nets.settings import (
+    LEGACY_KINDS,
+    PRECISIONS,
+    ArchConfig,
+    TrainConfig,
+    marked,
+    setting_schema,
+    variant_schema,
+)
 from hourglass_sep.plan.experiments import ConfigError, resolve
 
 # old key -> new key inside every ``variants.<name>.evaluate[i]`` entry
@@ -32,7 +45,8 @@ def upgrade_legacy(config: dict) -> list[str]:
     """Rename old keys and values of ``config`` in place; one message per change.
 
     ``evaluate[i].seed_row`` became ``report_row`` and ``arch.kind: seed`` became
-    ``hourglass``; both are still read.  Giving the old and the new key together is an error.
+    ``hourglass`` (both named after "the seed", the course report's code); both are still read.
+    Giving the old and the new key together is an error.
     """
     notes = []
     for name, spec in (config.get("variants") or {}).items():
@@ -59,6 +73,33 @@ def upgrade_legacy(config: dict) -> list[str]:
                 f"variants.{name}.arch.kind: {old!r} is deprecated: write {arch['kind']!r}"
             )
     return notes
+
+
+def load_schema(schema_path: str | Path) -> dict:
+    """The config schema: the YAML file, with what other modules own filled in from there.
+
+    A variant's ``arch:`` / ``train:`` properties are the fields of ``ArchConfig`` /
+    ``TrainConfig`` (type, bounds, choices, help: ``settings.variant_schema``; the kinds are the
+    records of ``nets/kinds/``); ``scale:``'s per-scale settings take their type and bounds
+    from their field (the file gives their description and default, which
+    tests/test_settings.py compares with the field's); ``device.precision`` is
+    ``settings.PRECISIONS``; every ``backend`` enum is the scoring registry's.  So a bound or a
+    choice changed in one place cannot leave the schema behind.
+    """
+    from hourglass_sep.scoring.backends import BACKENDS  # the scorers' records
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    props = schema["properties"]
+    variant = props["variants"]["additionalProperties"]["properties"]
+    for section, cls in (("arch", ArchConfig), ("train", TrainConfig)):
+        variant[section]["properties"] = variant_schema(cls)
+    scale = props["scale"]["properties"]
+    for name in marked(TrainConfig, "per_scale"):  # the file: description and default
+        scale[name] = {**setting_schema(TrainConfig, name), **scale.get(name, {})}
+    props["device"]["properties"]["precision"]["enum"] = list(PRECISIONS)
+    for section in (props["evaluation"], variant["evaluation"]):
+        section["properties"]["backend"]["enum"] = list(BACKENDS)
+    return schema
 
 
 def _with_defaults(validator_class):
@@ -89,7 +130,8 @@ def check_claims(config: dict) -> None:
     step or metric stops the workflow before any job starts, naming the claim."""
     if not config.get("claims"):
         return
-    from hourglass_sep.claims.verdicts import known_runs_from_config, validate_claims
+    from hourglass_sep.claims.runs import known_runs_from_config
+    from hourglass_sep.claims.spec import validate_claims
     from hourglass_sep.errors import UserError
 
     try:
@@ -106,7 +148,7 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
     """
     for note in upgrade_legacy(config):
         warnings.warn(f"config: {note}", ConfigDeprecationWarning, stacklevel=2)
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = load_schema(schema_path)
     Validator = _with_defaults(jsonschema.Draft7Validator)
     # fill defaults first (a pass over the whole document), then report errors by position
     errors = sorted(

@@ -1,7 +1,8 @@
 """The experiment table: config variants -> concrete runs at the chosen scale.
 
-Pure Python (no torch): the Snakefile imports it to expand its DAG, and the
-``experiments.json`` that the workbook and report read is built from it.
+Pure Python (no torch): the Snakefile imports it to expand its DAG, and the rows of the
+``experiments.json`` that the workbook and report read are made from the runs it resolved
+(:func:`experiment_rows`; only the parameter counts are added by the job, with torch).
 
 A variant (one entry of ``config["variants"]``) holds the paper-scale settings
 and the report's numbers; a *scale* (``config["scale"]``) shrinks widths and
@@ -33,17 +34,18 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hourglass_sep.errors import UserError
+from hourglass_sep.nets.kind_record import network_kind
 from hourglass_sep.nets.settings import (
-    LEGACY_KINDS,
     ArchConfig,
     TrainConfig,
     coerce,
     marked,
     setting_flags,
     variant_defaults,
+    variant_dict,
     variant_keys,
 )
 
@@ -60,8 +62,10 @@ class ConfigError(ValueError):
     """A config value is wrong; the message names the key."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Evaluation:
+    """One evaluated step of a run, with the report's numbers for it (if any)."""
+
     step: int  # step at this scale
     paper_step: int
     report_row: int | None
@@ -74,12 +78,18 @@ class Evaluation:
         return f"step{self.step}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Variant:
+    """One run: a variant's replicate (or an evaluation variant) at this scale.
+
+    ``arch`` / ``train`` are the checked settings objects; their variant keys are what a job is
+    given (:func:`arch_flags`, :func:`train_flags`) and what experiments.json records.
+    """
+
     name: str
     note: str
-    arch: dict
-    train: dict
+    arch: ArchConfig
+    train: TrainConfig
     evaluations: list[Evaluation] = field(default_factory=list)
     label: str | None = None
     base_variant: str = ""  # the config entry this run comes from ("" = name)
@@ -154,13 +164,13 @@ def _scale_arch(arch: dict, scale: dict) -> None:
     if div != 1:
         arch["channels"] = max(1, int(round(arch["channels"] / div)))
         arch["growth"] = int(round(arch["growth"] / div))
-    kind = LEGACY_KINDS.get(arch["kind"], arch["kind"])
-    if scale.get("stem") and kind == "hourglass":
-        arch["stem"] = list(scale["stem"])
-    elif scale.get("stem") and kind == "park-original":
-        # Park's stem has one more 128-wide conv; keep its shape, shrink its widths
-        s = list(scale["stem"])
-        arch["stem"] = s + [s[-1]]
+    if scale.get("stem"):  # each kind says how (Park's stem keeps its extra conv)
+        try:
+            kind = network_kind(arch["kind"])
+        except ValueError:
+            kind = None  # unknown: ArchConfig names the choices
+        if kind is not None:
+            arch["stem"] = kind.scale_stem(list(scale["stem"]))
     arch["stem"] = [int(x) for x in arch["stem"]]
 
 
@@ -176,15 +186,13 @@ def _scale_steps(train: dict, scale: dict) -> None:
         train["lr"] = min(float(train["lr"]), float(scale["max_lr"]))
 
 
-def _validated(cls, values: dict, where: str) -> dict:
-    """``values`` checked by the dataclass ``cls`` (its rules live there, once), in its field
-    order, with a legacy kind replaced by its current name."""
+def _validated(cls, values: dict, where: str):
+    """``values`` as a ``cls`` object, checked by the dataclass (its rules live there, once);
+    a legacy kind becomes its current name."""
     try:
-        obj = cls(**values)
+        return cls(**values)
     except (ValueError, UserError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    out = {k: getattr(obj, k) for k in values}
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
 
 def _evaluations(spec: dict, where: str, paper_iters: int, iterations: int) -> list[Evaluation]:
@@ -200,7 +208,14 @@ def _evaluations(spec: dict, where: str, paper_iters: int, iterations: int) -> l
         step = max(1, int(round(iterations * paper_step / paper_iters)))
         rep, note = _reported(ev, w)
         evals.append(
-            Evaluation(step, paper_step, ev.get("report_row"), rep, note, ev.get("replicate"))
+            Evaluation(
+                step=step,
+                paper_step=paper_step,
+                report_row=ev.get("report_row"),
+                reported=rep,
+                reported_note=note,
+                replicate=ev.get("replicate"),
+            )
         )
     steps = [(e.replicate, e.step) for e in evals]
     if len(set(steps)) != len(steps):
@@ -210,7 +225,7 @@ def _evaluations(spec: dict, where: str, paper_iters: int, iterations: int) -> l
     return evals
 
 
-def resolve_arch(name: str, spec: dict, scale: dict) -> dict:
+def resolve_arch(name: str, spec: dict, scale: dict) -> ArchConfig:
     """The architecture of variant ``name`` (entry ``spec``) at this scale, checked."""
     where = f"variants.{name}"
     arch = _settings(ArchConfig, spec, "arch", where, scale)
@@ -232,8 +247,15 @@ def resolve_variant(name: str, spec: dict, scale: dict) -> Variant:
     paper_iters = int(train["iterations"])
     _scale_steps(train, scale)
     train = _validated(TrainConfig, train, f"{where}.train")
-    evals = _evaluations(spec, where, paper_iters, train["iterations"])
-    return Variant(name, spec.get("note", ""), arch, train, evals, spec.get("label"))
+    evals = _evaluations(spec, where, paper_iters, train.iterations)
+    return Variant(
+        name=name,
+        note=spec.get("note", ""),
+        arch=arch,
+        train=train,
+        evaluations=evals,
+        label=spec.get("label"),
+    )
 
 
 EVALUATION_KEYS = ("windows_per_batch", "backend", "schedule", "test_clips")
@@ -252,7 +274,15 @@ def _for_replicate(evals: list[Evaluation], r: int) -> list[Evaluation]:
         elif r == 0:
             out.append(e)
         else:
-            out.append(Evaluation(e.step, e.paper_step, None, None, None, None))
+            out.append(
+                Evaluation(
+                    step=e.step,
+                    paper_step=e.paper_step,
+                    report_row=None,
+                    reported=None,
+                    reported_note=None,
+                )
+            )
     return sorted(out + list(own.values()), key=lambda e: e.step)
 
 
@@ -294,10 +324,16 @@ def _replicates(base: Variant, seeds: list[int]) -> list[Variant]:
         evals = _for_replicate(base.evaluations, r)
         if not evals:
             continue
-        name = run_name(base.name, r, seed)
-        train = {**base.train, "seed": seed}
         out.append(
-            Variant(name, base.note, base.arch, train, evals, base.label, base.name, r, name)
+            replace(
+                base,
+                name=run_name(base.name, r, seed),
+                train=replace(base.train, seed=seed),
+                evaluations=evals,
+                base_variant=base.name,
+                replicate=r,
+                model="",  # its own
+            )
         )
     return out
 
@@ -337,18 +373,15 @@ def _evaluation_variant(name: str, spec: dict, model: Variant, scale: dict) -> V
                 f"(its steps: {sorted(known)})"
             )
         e.step = known[e.paper_step]
-    ev = _evaluation_settings(name, spec)
     return Variant(
-        name,
-        spec.get("note", ""),
-        model.arch,
-        model.train,
-        evals,
-        spec.get("label"),
-        name,
-        0,
-        model.name,
-        ev,
+        name=name,
+        note=spec.get("note", ""),
+        arch=model.arch,
+        train=model.train,
+        evaluations=evals,
+        label=spec.get("label"),
+        model=model.name,
+        evaluation=_evaluation_settings(name, spec),
     )
 
 
@@ -402,7 +435,7 @@ def resolve(config: dict) -> dict[str, Variant]:
     seeds = {}
     for name, base in bases.items():
         if base.trains:
-            seeds[name] = seeds_of(name, variants[name] or {}, config, int(base.train["seed"]))
+            seeds[name] = seeds_of(name, variants[name] or {}, config, int(base.train.seed))
     runs: dict[str, Variant] = {}
     for name, base in bases.items():
         if base.trains:
@@ -410,20 +443,14 @@ def resolve(config: dict) -> dict[str, Variant]:
             continue
         for r, seed in enumerate(seeds[base.model]):
             rn = run_name(name, r, seed)
-            model = run_name(base.model, r, seed)
-            evals = _for_replicate(base.evaluations, r)
-            train = {**base.train, "seed": seed}
-            runs[rn] = Variant(
-                rn,
-                base.note,
-                base.arch,
-                train,
-                evals,
-                base.label,
-                name,
-                r,
-                model,
-                base.evaluation,
+            runs[rn] = replace(
+                base,
+                name=rn,
+                train=replace(base.train, seed=seed),
+                evaluations=_for_replicate(base.evaluations, r),
+                base_variant=name,
+                replicate=r,
+                model=run_name(base.model, r, seed),
             )
     return runs
 
@@ -446,10 +473,9 @@ def training_cost(variant: Variant) -> float:
     """
     arch, train = variant.arch, variant.train
     levels = sum(
-        (arch["channels"] + level * arch["growth"]) ** 2 / 4**level
-        for level in range(arch["poolings"] + 1)
+        (arch.channels + level * arch.growth) ** 2 / 4**level for level in range(arch.poolings + 1)
     )
-    return float(train["iterations"]) * train["batch"] * arch["stacks"] * (800.0 + levels)
+    return float(train.iterations) * train.batch * arch.stacks * (800.0 + levels)
 
 
 def training_priorities(variants: dict[str, Variant]) -> dict[str, int]:
@@ -462,30 +488,30 @@ def training_priorities(variants: dict[str, Variant]) -> dict[str, int]:
     return {name: rank + 1 for rank, name in enumerate(order)}
 
 
-def arch_flags(arch: dict) -> str:
-    """CLI flags of ``hourglass-sep train`` for an architecture dict (from ArchConfig's fields)."""
-    return setting_flags(ArchConfig, arch)
+def arch_flags(arch: ArchConfig) -> str:
+    """CLI flags of ``hourglass-sep train`` for a run's architecture (ArchConfig's fields)."""
+    return setting_flags(ArchConfig, variant_dict(arch))
 
 
-def train_flags(train: dict, snapshots: list[int]) -> str:
-    """CLI flags of ``hourglass-sep train`` for a variant's training dict and its snapshots."""
-    return setting_flags(TrainConfig, {**train, "snapshots": list(snapshots) or None})
+def train_flags(train: TrainConfig, snapshots: list[int]) -> str:
+    """CLI flags of ``hourglass-sep train`` for a run's variant training settings and its
+    snapshots (the job's execution settings are the workflow's, not the variant's)."""
+    return setting_flags(TrainConfig, {**variant_dict(train), "snapshots": list(snapshots) or None})
 
 
-def experiment_rows(variants: dict[str, Variant], meta: dict, results: str) -> dict:
-    """The ``experiments.json`` object: ``{"meta": ..., "rows": [...]}``, a row per evaluation."""
-    from hourglass_sep.nets.model import build_model, count_parameters  # torch import only here
+def experiment_rows(runs: dict[str, Variant], results: str, preset: str) -> list[dict]:
+    """The rows of ``experiments.json``, one per evaluation, with ``parameters`` still None.
 
+    Torch-free, so the workflow makes them from the runs it resolved (once, in common.smk) and
+    the job only counts the parameters (:func:`experiments_table`).
+    """
     rows = []
-    counted: dict[str, int] = {}
-    for v in variants.values():
-        if v.model not in counted:  # replicates and evaluation variants share a size
-            counted[v.model] = count_parameters(build_model(ArchConfig.from_dict(v.arch)))
-        params = counted[v.model]
+    for v in runs.values():
+        arch, train = variant_dict(v.arch), variant_dict(v.train)
         for e in v.evaluations:
             label = v.label or v.name
             if v.label and v.replicate:
-                label = f"{label} [seed {v.train.get('seed')}]"
+                label = f"{label} [seed {v.train.seed}]"
             if len(v.evaluations) > 1:
                 label = f"{label} @{e.step}"
             rows.append(
@@ -496,22 +522,37 @@ def experiment_rows(variants: dict[str, Variant], meta: dict, results: str) -> d
                     label=label,
                     note=v.note,
                     report_row=e.report_row,
-                    arch=v.arch,
-                    parameters=params,
-                    train=v.train,
+                    arch=arch,
+                    parameters=None,  # experiments_table
+                    train=train,
                     reported=e.reported,
                     reported_note=e.reported_note,
                     reported_source=(
                         f"the report's result.xlsx, row {e.report_row}" if e.report_row else None
                     ),
-                    scale=meta.get("scale"),
+                    scale=preset,
                     train_info=f"{results}/models/{v.model}/train.json",
                     history=f"{results}/models/{v.model}/history.csv",
                     base_variant=v.base_variant,
                     replicate=v.replicate,
-                    seed=v.train.get("seed"),
+                    seed=v.train.seed,
                     model=v.model,
                     evaluation=v.evaluation,
                 )
             )
-    return {"meta": meta, "rows": rows}
+    return rows
+
+
+def experiments_table(rows: list[dict], meta: dict) -> dict:
+    """The ``experiments.json`` object ``{"meta": ..., "rows": [...]}``: the rows of
+    :func:`experiment_rows` with each model's parameter count (torch is imported here only)."""
+    from hourglass_sep.nets.model import build_model, count_parameters
+
+    counted: dict[str, int] = {}  # replicates and evaluation variants share a size
+    out = []
+    for row in rows:
+        if row["model"] not in counted:
+            arch = ArchConfig.from_dict(row["arch"])
+            counted[row["model"]] = count_parameters(build_model(arch))
+        out.append({**row, "parameters": counted[row["model"]]})
+    return {"meta": meta, "rows": out}

@@ -223,7 +223,7 @@ def arch_from_config(paths: list[str], variant: str, paper_scale: bool = False) 
 
     scale = {} if paper_scale else config.get("scale") or {}
     try:
-        return ArchConfig.from_dict(resolve_arch(variant, spec, scale))
+        return resolve_arch(variant, spec, scale)
     except ValueError as exc:  # experiments.ConfigError names the key
         raise UserError(f"{where}: {exc}") from None
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from hourglass_sep.errors import UserError
+from hourglass_sep.nets.settings import PRECISIONS
 
 log = logging.getLogger("hourglass_sep.separation.separate")
 
@@ -101,7 +102,7 @@ def _schedule_arguments(p: argparse.ArgumentParser) -> None:
 def _execution_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=PRECISIONS,
         default="auto",
         help="auto: bf16 on GPUs with bf16 and CPUs with AVX512-BF16/AMX, else fp32",
     )

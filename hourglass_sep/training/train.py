@@ -73,6 +73,7 @@ from hourglass_sep.nets.hardware import default_threads, resolve_device
 from hourglass_sep.nets.inference import CHECKPOINT_FORMAT, MODEL_FORMAT
 from hourglass_sep.nets.model import build_model, count_parameters, loss_terms
 from hourglass_sep.nets.settings import (
+    AMP_PRECISIONS,
     LEGACY_KINDS,
     SAMPLING,
     ArchConfig,
@@ -93,7 +94,8 @@ EXECUTION_KEYS = resume_keys(TrainConfig, "warn")
 
 
 def resolve_amp(requested: str, device: torch.device) -> str:
-    """``off`` or ``bf16`` for ``requested`` in ``auto|off|bf16`` on ``device``.
+    """The autocast, ``off`` or ``bf16``, for the precision ``requested`` (``auto|fp32|bf16``;
+    the old ``--amp`` value ``off`` is ``fp32``) on ``device``.
 
     ``auto`` is bf16 autocast where the hardware computes bfloat16 natively (a CUDA GPU with
     bf16, a CPU with AVX512-BF16 or AMX) and fp32 elsewhere; the choice is recorded in
@@ -101,12 +103,14 @@ def resolve_amp(requested: str, device: torch.device) -> str:
     """
     from hourglass_sep.nets.hardware import bf16_support
 
-    if requested == "off":
+    if requested in ("off", "fp32"):
         return "off"
     ok, native, where = bf16_support(device)
     if requested == "bf16":
         if not ok:
-            raise UserError(f"--amp bf16: {where} does not support bfloat16; use --amp off")
+            raise UserError(
+                f"--precision bf16: {where} does not support bfloat16; use --precision fp32"
+            )
         return "bf16"
     if not native:
         log.info("%s has no native bfloat16; training in fp32", where)
@@ -396,6 +400,10 @@ class _Progress:
 def _compare_configs(saved: dict, current: dict) -> tuple[list[str], list[str]]:
     """(differences that forbid resuming, differences that only break bit-identity)."""
     hard, soft = [], []
+    # a checkpoint written before --amp became --precision records its autocast as "amp"
+    execution = dict(saved["execution"])
+    if "precision" not in execution and execution.get("amp") in AMP_PRECISIONS:
+        execution["precision"] = AMP_PRECISIONS[execution["amp"]]
     # a checkpoint written before a rename holds the old name of its kind
     kind = saved["arch"].get("kind")
     saved_arch = {**saved["arch"], "kind": LEGACY_KINDS.get(kind, kind)}
@@ -410,7 +418,7 @@ def _compare_configs(saved: dict, current: dict) -> tuple[list[str], list[str]]:
     if saved["cache"] != current["cache"]:
         hard.append(f"cache content: checkpoint {saved['cache'][:12]}, now {current['cache'][:12]}")
     for k in EXECUTION_KEYS:
-        a, b = saved["execution"].get(k), current["execution"].get(k)
+        a, b = execution.get(k), current["execution"].get(k)
         if a != b:
             soft.append(f"{k}: checkpoint {a!r}, now {b!r}")
     return hard, soft
@@ -525,12 +533,13 @@ class Trainer:
         """Seed torch, build the model and optimizer; a fresh run's state at step 0."""
         self.cache, self.sampler, self.arch, self.cfg, self.paths = cache, sampler, arch, cfg, paths
         self.device, self.amp, self.threads = device, amp, threads
+        self.precision = AMP_PRECISIONS[amp]  # the resolved precision: fp32 or bf16
         self.fingerprint = cache_fingerprint(cache)
         self.current = {
             "arch": arch.to_dict(),
             "train": cfg.to_dict(),
             "cache": self.fingerprint,
-            "execution": {"device": device.type, "amp": amp, "threads": threads},
+            "execution": {"device": device.type, "precision": self.precision, "threads": threads},
         }
         torch.manual_seed(cfg.seed)
         self.model = build_model(arch)
@@ -633,14 +642,14 @@ class Trainer:
     def _log_start(self) -> None:
         """One line that says what is trained, where and how."""
         log.info(
-            "training %s (%s parameters) on %s for %d steps: device %s, amp %s, %d thread(s), "
-            "%s sampling of %d clips (%d cases)",
+            "training %s (%s parameters) on %s for %d steps: device %s, precision %s, "
+            "%d thread(s), %s sampling of %d clips (%d cases)",
             self.arch.kind,
             f"{self.n_params:,}",
             self.cache.path,
             self.cfg.iterations,
             self.device.type,
-            self.amp,
+            self.precision,
             self.threads,
             self.cfg.sampling,
             len(self.sampler.eligible),
@@ -784,7 +793,8 @@ class Trainer:
             "train": {
                 **cfg.to_dict(),
                 "threads": self.threads,
-                "amp": self.amp,
+                "precision": self.precision,
+                "amp": self.amp,  # the autocast (off = fp32), as records before --precision
                 "cache": str(self.cache.path),
             },
             "bn_statistics": (
@@ -874,7 +884,8 @@ class Trainer:
             "torch": str(torch.__version__),
             "numpy": np.__version__,
             "python": platform.python_version(),
-            "amp": self.amp,
+            "precision": self.precision,
+            "amp": self.amp,  # the autocast (off = fp32), as records before --precision
             "deterministic": device.type == "cpu",
             "arch": self.arch.to_dict(),
             "train": self.cfg.to_dict(),
@@ -930,7 +941,7 @@ def train(
         progress = sys.stderr.isatty()
     cache, sampler = open_training_cache(cache_path, arch, cfg)
     device = resolve_device(cfg.device, cfg.allow_cpu)
-    amp = resolve_amp(cfg.amp, device)
+    amp = resolve_amp(cfg.precision, device)
     threads = int(cfg.threads) if cfg.threads is not None else default_threads()
     with _torch_settings(device, threads):
         trainer = Trainer(cache, sampler, arch, cfg, paths, device, amp, threads)
@@ -950,6 +961,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_setting_arguments(p.add_argument_group("training"), TrainConfig, execution=False)
     g = p.add_argument_group("outputs and execution")
     add_setting_arguments(g, TrainConfig, execution=True)
+    g.add_argument(
+        "--amp",
+        choices=tuple(AMP_PRECISIONS),
+        default=None,
+        help="deprecated: use --precision (--amp off is --precision fp32)",
+    )
     g.add_argument(
         "--snapshot-dir",
         default=None,
@@ -978,6 +995,12 @@ def run(args: argparse.Namespace) -> int:
         arch = from_namespace(ArchConfig, args)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if args.amp is not None:
+        precision = AMP_PRECISIONS[args.amp]
+        log.warning("--amp is deprecated: use --precision %s", precision)
+        if args.precision not in ("auto", precision):
+            raise UserError(f"--amp {args.amp} and --precision {args.precision}: give --precision")
+        args.precision = precision
     cfg = from_namespace(TrainConfig, args)
     info = train(
         args.cache,

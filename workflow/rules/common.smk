@@ -1,4 +1,4 @@
-# Config validation, the resolved variant table and the small helpers every rule file uses.
+# Config validation, the resolved runs and the small helpers every rule file uses.
 # Nothing here imports torch: dry runs stay fast.
 
 import os
@@ -10,11 +10,12 @@ from pathlib import Path
 from snakemake.logging import logger
 
 from hourglass_sep.data.catalogue import MIR1K_TEST_CLIPS
-from hourglass_sep.claims.verdicts import claims_for_runs, write_claims_file
+from hourglass_sep.claims.spec import claims_for_runs, write_claims_file
 from hourglass_sep.pipeline.config import upgrade_legacy, validate_config
 from hourglass_sep.plan.experiments import (
     ConfigError,
     arch_flags,
+    experiment_rows,
     resolve,
     train_flags,
     training_priorities,
@@ -38,16 +39,18 @@ config["extra_rules"] = _extra_rules
 R = config["results"].rstrip("/")
 # absolute, so rules derived with `use rule` in files elsewhere still find it
 CONDA_ENV = os.path.join(workflow.basedir, "envs", "hourglass-sep.yaml")
-VARIANTS = resolve(config)
+# every run: each variant once per replicate (NAME, NAME.s<seed>, ...) and the evaluation
+# variants (model: + evaluation:), which train nothing; resolved here, once
+RUNS = resolve(config)
 # longest trainings first, so no core idles at the end beside one long run
-TRAIN_PRIORITY = training_priorities(VARIANTS)
+TRAIN_PRIORITY = training_priorities(RUNS)
 SHARDS = list(range(config["evaluation"]["shards"]))
 DATASET = config["dataset"]
 DEVICE = config["device"]
 EVAL = config["evaluation"]
-EXAMPLE = config.get("example_variant") or next(iter(VARIANTS))
-if EXAMPLE not in VARIANTS:
-    EXAMPLE = next(iter(VARIANTS))
+EXAMPLE = config.get("example_variant") or next(iter(RUNS))
+if EXAMPLE not in RUNS:
+    EXAMPLE = next(iter(RUNS))
 
 
 wildcard_constraints:
@@ -76,8 +79,7 @@ def visible_gpus():
 GPU = (1 if visible_gpus() > 0 else 0) if DEVICE["gpu"] == "auto" else int(DEVICE["gpu"])
 GPU_DEVICE = "cuda" if GPU else "cpu"
 ALLOW_CPU = "--allow-cpu" if DEVICE["allow_cpu"] else ""
-PRECISION = DEVICE["precision"]  # separate --precision; train --amp takes off for fp32
-TRAIN_AMP = {"fp32": "off"}.get(PRECISION, PRECISION)
+PRECISION = DEVICE["precision"]  # train --precision and separate --precision
 
 
 # ------------------------------------------------------------------ dataset paths
@@ -102,25 +104,23 @@ def dataset_marker():
     return []  # a local folder is read in place
 
 
-# ------------------------------------------------------------------ variant helpers
-# VARIANTS holds every *run*: each variant once per replicate (NAME, NAME.s<seed>, ...) and
-# the evaluation variants (model: + evaluation:), which train nothing.
-TRAINED = [name for name, v in VARIANTS.items() if v.trains]
+# ------------------------------------------------------------------ run helpers
+TRAINED = [name for name, v in RUNS.items() if v.trains]
+# experiments.json's rows, from the runs above (the job adds the parameter counts)
+EXPERIMENT_ROWS = experiment_rows(RUNS, R, config["preset"])
 # claims on variants this preset runs (run_variants may select a subset), and the others' ids
-CLAIMS_RUN = claims_for_runs(
-    config.get("claims") or [], {v.base_variant for v in VARIANTS.values()}
-)
+CLAIMS_RUN = claims_for_runs(config.get("claims") or [], {v.base_variant for v in RUNS.values()})
 CLAIMS = bool(CLAIMS_RUN[0])
 
 
 def evaluations():
     """(variant, step) of every evaluated model."""
-    return [(v.name, e.step) for v in VARIANTS.values() for e in v.evaluations]
+    return [(v.name, e.step) for v in RUNS.values() for e in v.evaluations]
 
 
 def run_score_files(name, step):
     """The score tables of one evaluated run: its shards, or one file for a test subset."""
-    if VARIANTS[name].subset:
+    if RUNS[name].subset:
         return [f"{R}/scores/{name}/step{step}/subset.tsv"]
     return [f"{R}/scores/{name}/step{step}/shard{k}.tsv" for k in SHARDS]
 
@@ -131,7 +131,7 @@ def score_files():
 
 def model_snapshots(wildcards):
     """The snapshot folder a run separates with: its own, or its model's (evaluation variants)."""
-    return f"{R}/models/{VARIANTS[wildcards.variant].model}/snapshots"
+    return f"{R}/models/{RUNS[wildcards.variant].model}/snapshots"
 
 
 def model_snapshot(wildcards):
@@ -140,28 +140,17 @@ def model_snapshot(wildcards):
 
 def eval_setting(key):
     """A params function: the run's own evaluation setting, else the config's."""
-    return lambda wildcards: VARIANTS[wildcards.variant].evaluation.get(key, EVAL[key])
+    return lambda wildcards: RUNS[wildcards.variant].evaluation.get(key, EVAL[key])
 
 
 def subset_inputs(wildcards):
     """The model's full score tables a test-subset run selects its clips from."""
-    model = VARIANTS[wildcards.variant].model
+    model = RUNS[wildcards.variant].model
     return [f"{R}/scores/{model}/step{wildcards.step}/shard{k}.tsv" for k in SHARDS]
 
 
 def snapshot_flag(wildcards):
-    return ",".join(str(s) for s in VARIANTS[wildcards.variant].snapshot_steps)
-
-
-def replicate_keys(name):
-    """The replicate settings the config gives variant ``name`` (its own, else the global
-    ones), so that experiments.json resolves the same runs as the DAG."""
-    spec = config["variants"][name]
-    if any(spec.get(k) is not None for k in ("seeds", "replicates", "model")):
-        return {}
-    if config.get("seeds"):
-        return {"seeds": list(config["seeds"])}
-    return {"replicates": int(config.get("replicates") or 1)}
+    return ",".join(str(s) for s in RUNS[wildcards.variant].snapshot_steps)
 
 
 def claims_flags(input):

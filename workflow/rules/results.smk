@@ -26,7 +26,7 @@ CLAIMS_OUT = (
     if CLAIMS
     else {}
 )
-EXAMPLE_STEP = VARIANTS[EXAMPLE].evaluations[-1].step
+EXAMPLE_STEP = RUNS[EXAMPLE].evaluations[-1].step
 
 
 rule experiments_table:
@@ -39,16 +39,11 @@ rule experiments_table:
     conda:
         CONDA_ENV
     params:
-        # replicates and evaluation variants are resolved again by the script from these
-        variants={
-            name: {**config["variants"][name], **replicate_keys(name)}
-            for name in dict.fromkeys(v.base_variant for v in VARIANTS.values())
-        },
+        rows=EXPERIMENT_ROWS,  # the runs of the DAG (common.smk), not resolved again
         preset=config["preset"],
         scale=config["scale"],
         dataset=DATASET["source"],
         test_clips=DATASET["test_clips"],
-        results=lambda wc, output: os.path.dirname(output[0]),
     script:
         "../scripts/experiments_table.py"
 
@@ -64,7 +59,7 @@ rule subset_scores:
     conda:
         CONDA_ENV
     params:
-        clips=lambda wc: VARIANTS[wc.variant].subset,
+        clips=lambda wc: RUNS[wc.variant].subset,
         seed=DATASET["subset_seed"],
         of=MIR1K_TEST_CLIPS,
     shell:

@@ -1,6 +1,6 @@
-# One training job per variant.  Every hyper-parameter reaches the job through params:, so a
+# One training job per trained run.  Every hyper-parameter reaches the job through params:, so a
 # changed variant retrains and the others do not.  The flags are made from the fields of
-# ArchConfig / TrainConfig (hourglass_sep/settings.py; see docs/architecture.md).  The checkpoint
+# ArchConfig / TrainConfig (hourglass_sep/nets/settings.py; see docs/architecture.md).  The checkpoint
 # folder (work/) is not an output: Snakemake keeps it when a job fails or is interrupted, and the
 # rerun resumes from it.
 
@@ -28,17 +28,15 @@ rule train:
         mem_mb=8000,
         runtime=24 * 60,
     params:
-        arch=lambda wc: arch_flags(VARIANTS[wc.variant].arch),
-        train=lambda wc: train_flags(
-            VARIANTS[wc.variant].train, VARIANTS[wc.variant].snapshot_steps
-        ),
+        arch=lambda wc: arch_flags(RUNS[wc.variant].arch),
+        train=lambda wc: train_flags(RUNS[wc.variant].train, RUNS[wc.variant].snapshot_steps),
         workdir=lambda wc: f"{R}/models/{wc.variant}/work",
         device=GPU_DEVICE,
         allow_cpu=ALLOW_CPU,
-        amp=TRAIN_AMP,
+        precision=PRECISION,
         extra="",
     shell:
         "hourglass-sep train --cache {input.cache} -o {output.model} --snapshot-dir {output.snapshots} "
         "--history {output.history} --info {output.info} --workdir {params.workdir} --restart-on-mismatch "
         "{params.arch} {params.train} --device {params.device} {params.allow_cpu} --threads {threads} "
-        "--amp {params.amp} --no-progress {params.extra} > {log} 2>&1"
+        "--precision {params.precision} --no-progress {params.extra} > {log} 2>&1"

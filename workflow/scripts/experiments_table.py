@@ -1,6 +1,8 @@
-"""Write experiments.json: the resolved variant table at this scale, one row per evaluated model.
+"""Write experiments.json: the runs the workflow resolved, one row per evaluated model.
 
-Thin wrapper: the logic is hourglass_sep.plan.experiments.experiment_rows.
+Thin wrapper: the rows come from the rule's params (``plan.experiments.experiment_rows`` of the
+runs in common.smk, so the table cannot disagree with the DAG); ``experiments_table`` adds the
+parameter counts.
 """
 
 import datetime
@@ -9,12 +11,11 @@ import sys
 
 from hourglass_sep import __version__
 from hourglass_sep.data.audio import atomic_path
-from hourglass_sep.plan.experiments import experiment_rows, resolve
+from hourglass_sep.plan.experiments import experiments_table
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821  (snakemake object injected by Snakemake)
 
 params = snakemake.params  # noqa: F821
-config = {"variants": params.variants, "scale": params.scale}
 meta = dict(
     preset=params.preset,
     scale=params.preset,
@@ -24,6 +25,6 @@ meta = dict(
     date=datetime.date.today().isoformat(),
     version=__version__,
 )
-table = experiment_rows(resolve(config), meta, params.results)
+table = experiments_table(params.rows, meta)
 with atomic_path(snakemake.output[0]) as tmp:  # noqa: F821
     tmp.write_text(json.dumps(table, indent=1))
