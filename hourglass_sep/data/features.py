@@ -1,6 +1,6 @@
-"""The seed's features, exactly: 8 kHz, STFT 1024/256 Hann, bins 0..511, max-normalised.
+"""The course report's features, exactly: 8 kHz, STFT 1024/256 Hann, bins 0..511, max-normalised.
 
-Both Park's TensorFlow code and the seed's PyTorch code compute:
+Both Park's TensorFlow code and the course report's PyTorch code compute:
     mixture = mean of the two channels (left = accompaniment, right = voice)
     resample 16 kHz -> 8 kHz, STFT (n_fft 1024, hop 256, Hann, centred), drop the
     Nyquist bin, linear magnitude divided by the clip's max mixture magnitude.
@@ -55,7 +55,7 @@ def istft(
     """Inverse of :func:`stft`.
 
     ``spec`` has 512 bins (the Nyquist bin is then taken from ``nyquist``, or zero as in
-    the seed's separation) or all 513.
+    the course report's separation) or all 513.
     """
     spec = _tensor(spec)
     shape = spec.shape[:-2]

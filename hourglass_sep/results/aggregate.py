@@ -1,6 +1,6 @@
 """Length-weighted GNSDR / GSIR / GSAR per (variant, step) from per-clip score tables.
 
-The MIR-1K convention (Hsu & Jang; Park et al.; the seed): the global scores are means
+The MIR-1K convention (Hsu & Jang; Park et al.; the course report): the global scores are means
 over the test clips weighted by clip length,
 
     GNSDR = sum_k w_k NSDR_k / sum_k w_k,   w_k = samples scored in clip k,

@@ -1,9 +1,9 @@
 """The speed sheet: the report's speed claims, measured in the run itself.
 
 Rows of ``speed.tsv`` (columns what, device, seconds, detail):
-* separating one ~64-s song (the evaluated test clips joined end to end, like the seed's
+* separating one ~64-s song (the evaluated test clips joined end to end, like the course report's
   ``annar_4``) with our path (whole clip, BatchNorm folded, channels_last, bf16 where
-  supported), with the seed's scheme (64-frame windows, 4 per forward pass, fp32) and with
+  supported), with the course report's scheme (64-frame windows, 4 per forward pass, fp32) and with
   the report's first row (the same, one window per forward pass);
 * wall times of the workflow's own jobs, read from Snakemake's ``benchmark:`` files:
   training per variant, separation and scoring per evaluated model, the shared baseline.
@@ -26,8 +26,8 @@ from hourglass_sep.errors import UserError
 COLUMNS = ["what", "device", "seconds", "detail"]
 # the separation timings' ``what`` (claims name them: config.yaml, expect faster)
 OUR_PATH = "separate song: whole clip, folded BN, channels_last, auto precision"
-SEED_SCHEME = "separate song: seed's scheme (64-frame windows x4, fp32)"
-SEED_ONE_WINDOW = "separate song: seed's scheme, one window per forward pass (fp32)"
+REPORT_SCHEME = "separate song: seed's scheme (64-frame windows x4, fp32)"
+REPORT_ONE_WINDOW = "separate song: seed's scheme, one window per forward pass (fp32)"
 
 
 def song_from_clips(paths: list[str], seconds: float = 64.0) -> tuple[np.ndarray, int]:
@@ -51,16 +51,16 @@ def song_from_clips(paths: list[str], seconds: float = 64.0) -> tuple[np.ndarray
 def time_separation(
     model_path: str, audio: np.ndarray, sr: int, device: str = "auto", repeats: int = 2
 ) -> list[dict]:
-    """Seconds to separate ``audio`` with our path and with the seed's windowed fp32 scheme."""
+    """Seconds to separate ``audio`` with our path and with the course report's windowed fp32 scheme."""
     from hourglass_sep.nets.inference import load_model
     from hourglass_sep.separation.separate import separate_waveform
 
     rows = []
-    seed_way = dict(precision="fp32", fold=False, channels_last=False)
+    report_way = dict(precision="fp32", fold=False, channels_last=False)
     setups = [  # what, load options, schedule, windows per forward pass
         (OUR_PATH, dict(precision="auto"), "whole", 4),
-        (SEED_SCHEME, seed_way, "windowed", 4),
-        (SEED_ONE_WINDOW, seed_way, "windowed", 1),
+        (REPORT_SCHEME, report_way, "windowed", 4),
+        (REPORT_ONE_WINDOW, report_way, "windowed", 1),
     ]
     estimates = {}
     for what, opts, schedule, per_pass in setups:
