@@ -8,7 +8,9 @@ import math
 
 import pandas as pd
 
+# statistical verdicts, then the verdicts of checks (identity of two evaluations)
 VERDICTS = ("holds", "contradicted", "inconclusive", "needs paper scale", "no data")
+CHECK_VERDICTS = ("identical", "differs")
 COLUMNS = [
     "id",
     "statement",
@@ -68,4 +70,4 @@ def effects_table(verdicts: pd.DataFrame) -> pd.DataFrame:
 def verdict_counts(verdicts: pd.DataFrame) -> dict[str, int]:
     """How many rows got each verdict (for a log line or the report's summary)."""
     counts = verdicts["verdict"].value_counts()
-    return {v: int(counts.get(v, 0)) for v in VERDICTS if counts.get(v, 0)}
+    return {v: int(counts.get(v, 0)) for v in VERDICTS + CHECK_VERDICTS if counts.get(v, 0)}

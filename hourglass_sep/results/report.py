@@ -557,6 +557,9 @@ def _our_evidence(r: dict) -> str:
 
 
 VERDICT_MARKS = {"holds": "**holds**", "contradicted": "**contradicted**"}
+# the verdicts of checks (claims.tables.CHECK_VERDICTS; a test keeps the two equal: the
+# report reads the claims tables as data and sits below the claims floor)
+CHECK_VERDICTS = ("identical", "differs")
 
 
 def claims_section(inputs: Inputs, figdir=None, out: Path = Path("report.md")) -> dict | None:
@@ -572,10 +575,14 @@ def claims_section(inputs: Inputs, figdir=None, out: Path = Path("report.md")) -
         rows.append(
             [md_escape(claim), _evidence_text(r.get("evidence")), _our_evidence(r), verdict]
         )
-    counts = v["verdict"].value_counts()
+    checks = v["verdict"].isin(CHECK_VERDICTS)
+    counts = ", ".join(f"{n} {k}" for k, n in v.loc[~checks, "verdict"].value_counts().items())
+    if checks.any():  # identity checks are not statistical verdicts: counted apart
+        found = v.loc[checks, "verdict"].value_counts().items()
+        counts += f"; identity checks: {', '.join(f'{n} {k}' for k, n in found)}"
     return {
         "table": md_table(["claim", "the report's evidence", "our evidence", "verdict"], rows),
-        "counts": ", ".join(f"{n} {k}" for k, n in counts.items()),
+        "counts": counts,
         "n": len(v),
         "figure": _claims_figure(figdir, out),
     }
