@@ -71,7 +71,11 @@ def claim(cid="c", **kw):
 
 
 def evaluate(claims, df, **kw):
+    """Claims on constructed runs of one replicate each: these tests check the clip-level
+    machinery, so they state a seed sd of 0 dB (else: "inconclusive (one seed)", tested in
+    tests/test_one_seed.py)."""
     kw.setdefault("n_perm", 2000)
+    kw.setdefault("seed_sd_prior", 0.0)
     return evaluate_claims(claims, df, known_runs=KNOWN, **kw)
 
 
@@ -81,7 +85,7 @@ def test_planted_shift_holds_and_its_interval_covers_it(base):
     assert list(out["source"]) == ["voice", "accompaniment"]
     assert (out["verdict"] == "holds").all()
     assert ((out["lo"] <= 1.0) & (out["hi"] >= 1.0)).all()
-    assert (out["n_clips"] == N).all() and (out["variance"] == "clips").all()
+    assert (out["n_clips"] == N).all() and (out["variance"] == "clips + seed prior (0 dB)").all()
     assert (out["p_value"] < 0.01).all() and (out["unit"] == "dB").all()
     less = evaluate([claim(compare={"a": "ours@15000", "b": "parks"}, expect="less")], df)
     assert (less["verdict"] == "contradicted").all()

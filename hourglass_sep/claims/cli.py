@@ -35,6 +35,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--permutations", type=int, default=st.N_PERM, help="sign flips of the test")
     p.add_argument("--seed", type=int, default=0, help="seed of the resampling")
     p.add_argument("--unit", choices=st.UNITS, default="clip", help="resampling unit")
+    p.add_argument(
+        "--seed-sd-prior",
+        type=float,
+        default=None,
+        metavar="DB",
+        help="seed-to-seed sd (dB) of a run's global metric, measured at this scale, assumed "
+        "for comparisons of runs with too few replicates to measure it; without it such a "
+        "comparison is 'inconclusive (one seed)' (config: claims_seed_sd_prior)",
+    )
     p.add_argument("-o", "--output", required=True, help="verdicts TSV to write")
     p.add_argument("--effects", help="effects TSV to write (one row per compared pair)")
     p.add_argument("--figure", help="forest plot PNG to write")
@@ -79,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         unit=args.unit,
         models=model_of_variants(rows),
         parameters=parameters_of_variants(rows),
+        seed_sd_prior=args.seed_sd_prior,
     )
     write_table(table, args.output)
     if args.intervals:

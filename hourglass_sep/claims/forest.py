@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hourglass_sep.claims.tables import ONE_SEED
 from hourglass_sep.data.audio import atomic_path
 
 DPI = 150
@@ -20,6 +21,7 @@ VERDICT_COLORS = {
     "holds": "#1b9e77",
     "contradicted": "#d95f02",
     "inconclusive": "#7570b3",
+    ONE_SEED: "#c2c0de",
     "needs paper scale": "#999999",
 }
 

@@ -36,6 +36,7 @@ N_BOOT = 2000
 N_PERM = 10000
 UNITS = ("clip", "song", "singer")
 CLIPS, CLIPS_SEEDS = "clips", "clips + seeds"
+MIN_DONOR_REPLICATES = 3  # a run lends its seed variance only with this many replicates
 
 
 @dataclass
@@ -309,19 +310,24 @@ def seed_terms(reps: Sequence[np.ndarray]) -> tuple[list[tuple[float, float]], f
     """Seed-variance terms (variance of the estimate, degrees of freedom) for a difference of
     run means (two runs) or one run mean, and the pooled seed sd.
 
-    A run with one replicate borrows the variance of the runs that have several (same
-    architecture family, same data: seed noise is assumed alike); then the terms share one
-    estimate and merge into one term.
+    A run with one replicate borrows the variance of the runs that have at least
+    ``MIN_DONOR_REPLICATES`` (same architecture family, same data: seed noise is assumed
+    alike); then the terms share one estimate and merge into one term.  A run of two
+    replicates lends nothing: one degree of freedom gives a t interval of +-12.7 sd, which
+    says nothing and looks like a result.  Without a donor there is no seed term (the
+    claims then call the comparison "inconclusive (one seed)").
     """
     n = [len(g) for g in reps]
     var = [float(np.var(g, ddof=1)) if len(g) > 1 else math.nan for g in reps]
     have = [i for i, k in enumerate(n) if k > 1]
-    if not have:
-        return [], math.nan
-    pooled_df = sum(n[i] - 1 for i in have)
-    pooled = sum(var[i] * (n[i] - 1) for i in have) / pooled_df
     if len(have) == len(reps):
+        pooled = sum(var[i] * (n[i] - 1) for i in have) / sum(n[i] - 1 for i in have)
         return [(var[i] / n[i], n[i] - 1) for i in range(len(reps))], math.sqrt(pooled)
+    donors = [i for i in have if n[i] >= MIN_DONOR_REPLICATES]
+    if not donors:
+        return [], math.nan
+    pooled_df = sum(n[i] - 1 for i in donors)
+    pooled = sum(var[i] * (n[i] - 1) for i in donors) / pooled_df
     return [(pooled * sum(1 / k for k in n), pooled_df)], math.sqrt(pooled)
 
 

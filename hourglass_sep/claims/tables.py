@@ -9,7 +9,8 @@ import math
 import pandas as pd
 
 # statistical verdicts, then the verdicts of checks (identity of two evaluations)
-VERDICTS = ("holds", "contradicted", "inconclusive", "needs paper scale", "no data")
+ONE_SEED = "inconclusive (one seed)"  # two trained models, no seed variance to judge them by
+VERDICTS = ("holds", "contradicted", "inconclusive", ONE_SEED, "needs paper scale", "no data")
 CHECK_VERDICTS = ("identical", "differs")
 COLUMNS = [
     "id",

@@ -75,6 +75,7 @@ def evaluate_claims(
     confidence: float = st.CONFIDENCE,
     models: Mapping[str, str] | None = None,
     parameters: Mapping[str, float] | None = None,
+    seed_sd_prior: float | None = None,
 ) -> pd.DataFrame:
     """One row per claim and source: verdict, effect, its interval, p, n clips, n replicates
     and which variance the interval covers (``tables.COLUMNS``).
@@ -85,7 +86,9 @@ def evaluate_claims(
     ``seed`` fixes the resampling.  ``models``: variant -> the variant whose trained model it
     evaluates (:func:`hourglass_sep.claims.experiments_io.model_of_variants`); runs of one
     model pair their replicates.  ``parameters``: variant -> parameter count; a claim on two
-    runs of different sizes prints their ratio.
+    runs of different sizes prints their ratio.  ``seed_sd_prior``: the seed sd (dB) assumed
+    for comparisons whose runs have too few replicates to measure it (None: such a comparison
+    is "inconclusive (one seed)").
     """
     scores = st.prepare_scores(scores)
     known = {**known_runs_from_scores(scores), **dict(known_runs or {})}
@@ -93,7 +96,7 @@ def evaluate_claims(
     checked = validate_claims(claims, known, whats)
     paper = (preset == "paper") if paper_scale is None else bool(paper_scale)
     opts = dict(n_boot=n_boot, n_perm=n_perm, seed=seed, unit=unit, confidence=confidence)
-    inputs = Inputs(scores, speed, opts, dict(models or {}))
+    inputs = Inputs(scores, speed, opts, dict(models or {}), seed_sd_prior)
     info = dict(parameters or {})
     rows = [r for c in checked for r in _claim_rows(c, inputs, paper, info)]
     return pd.DataFrame(rows).reindex(columns=COLUMNS)

@@ -102,9 +102,14 @@ rule claims:
         CONDA_ENV
     params:
         seed=config["claims_seed"],
+        prior=(
+            ""
+            if config.get("claims_seed_sd_prior") is None
+            else f"--seed-sd-prior {config['claims_seed_sd_prior']}"
+        ),
     shell:
         "hourglass-sep claims --claims {input.claims} --experiments {input.experiments} "
-        "--speed {input.speed} --scores {input.scores} --seed {params.seed} "
+        "--speed {input.speed} --scores {input.scores} --seed {params.seed} {params.prior} "
         "-o {output.verdicts} --effects {output.effects} --intervals {output.intervals} "
         "--figure {output.figure} > {log} 2>&1"
 

@@ -9,10 +9,12 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import stats as sps
 
 from hourglass_sep.claims import stats as st
 from hourglass_sep.claims.kinds.record import Inputs
 from hourglass_sep.claims.runs import run_name
+from hourglass_sep.claims.tables import ONE_SEED
 from hourglass_sep.errors import UserError
 
 
@@ -36,13 +38,46 @@ def jsonable(record: dict) -> dict:
     return {k: clean(v) for k, v in record.items()}
 
 
-def measure(fn, names: dict, expect: str, margin: float) -> dict:
-    """Run one stats comparison; a run without (usable) scores gives a "no data" record."""
+def measure(
+    fn, names: dict, expect: str, margin: float, prior: float | None = None, same: bool = False
+) -> dict:
+    """Run one stats comparison; a run without (usable) scores gives a "no data" record.
+    ``prior``/``same``: see :func:`seed_guard`."""
     try:
         eff = fn()
     except UserError as exc:
         return {**names, "verdict": "no data", "why": str(exc)}
-    return {**names, **_effect_fields(eff), "verdict": st.decide(eff.lo, eff.hi, expect, margin)}
+    rec = {**names, **_effect_fields(eff), "verdict": st.decide(eff.lo, eff.hi, expect, margin)}
+    return seed_guard(eff, rec, expect, margin, prior, same)
+
+
+def seed_guard(eff, rec: dict, expect: str, margin: float, prior, same: bool) -> dict:
+    """One seed is not a verdict.  When the interval holds no seed variance (one replicate
+    per run and no run of >= 3 to borrow from) a trained model is judged by the clips alone,
+    although two seeds of one configuration differ by about as much as the report's effects.
+    Then the verdict is "inconclusive (one seed)" -- unless ``prior`` (an assumed seed sd in
+    dB, measured at that scale) is given: the interval is widened by its seed term.  ``same``:
+    A and B are one trained model under two evaluations (no seed noise between them)."""
+    if eff.variance != st.CLIPS or same:
+        return rec
+    if prior is None:
+        why = (
+            f"one seed: replicates {'/'.join(map(str, eff.replicates))}, no seed variance "
+            f"(clips alone would say {rec['verdict']}); run >= 2 replicates per run"
+        )
+        return {**rec, "verdict": ONE_SEED, "why": why}
+    z = float(sps.norm.ppf(0.5 + st.CONFIDENCE / 2))
+    clip_half = (eff.hi - eff.lo) / 2
+    seed_half = z * prior * math.sqrt(sum(1 / n for n in eff.replicates))
+    extra = math.hypot(clip_half, seed_half) - clip_half
+    lo, hi = eff.lo - extra, eff.hi + extra
+    return {
+        **rec,
+        "lo": lo,
+        "hi": hi,
+        "verdict": st.decide(lo, hi, expect, margin),
+        "variance": f"clips + seed prior ({prior:g} dB)",
+    }
 
 
 def run_pairs(claim: dict, source: str, inputs: Inputs) -> list[dict]:
@@ -76,6 +111,8 @@ def run_pairs(claim: dict, source: str, inputs: Inputs) -> list[dict]:
                 names,
                 expect,
                 margin,
+                inputs.seed_sd_prior,
+                same,
             )
         )
     return out
@@ -88,12 +125,15 @@ def two_runs_text(claim: dict, source: str) -> str:
 
 
 def combine_verdicts(verdicts: Sequence[str]) -> str:
-    """Any pair contradicted -> contradicted; else a pair without data -> no data; all pairs
-    hold -> holds; else inconclusive."""
+    """Any pair contradicted -> contradicted; else a pair without data -> no data; else a pair
+    judged by one seed -> inconclusive (one seed); all pairs hold -> holds; else
+    inconclusive."""
     if "contradicted" in verdicts:
         return "contradicted"
     if "no data" in verdicts:
         return "no data"
+    if ONE_SEED in verdicts:
+        return ONE_SEED
     return "holds" if all(v == "holds" for v in verdicts) else "inconclusive"
 
 
@@ -101,8 +141,8 @@ def _weakest(pairs: list[dict], upper: bool, verdict: str) -> dict:
     """The pair nearest to failing the claim (lowest bound in the claimed direction; the
     highest upper bound when ``upper``: A is claimed below), or the first pair without data
     when that decided the verdict."""
-    if verdict == "no data":
-        return next(p for p in pairs if p["verdict"] == "no data")
+    if verdict in ("no data", ONE_SEED):
+        return next(p for p in pairs if p["verdict"] == verdict)
     pairs = [p for p in pairs if p["verdict"] != "no data"]
     if upper:
         return max(pairs, key=lambda p: p["hi"])

@@ -24,6 +24,9 @@ class Inputs:
     speed: pd.DataFrame | None  # speed.tsv, when given
     opts: dict  # stats options: n_boot, n_perm, seed, unit, confidence
     models: Mapping[str, str]  # variant -> the variant whose trained model it evaluates
+    # assumed sd (dB) of a run's global metric between seeds, for runs with too few replicates
+    # to measure it (None: such comparisons are "inconclusive (one seed)"; docs/statistics.md)
+    seed_sd_prior: float | None = None
 
 
 def sources_of(claim: dict) -> list[str]:
