@@ -74,3 +74,11 @@ def test_one_model_under_two_evaluations_needs_no_seed_variance(base):
     df = pd.concat([run_scores("ours-1win", 75, noisy(base, 1.0, 1)), run_scores("ours", 75, base)])
     t = evaluate_claims([c], df, known_runs=KNOWN, n_perm=500, models={"ours-1win": "ours"})
     assert (t["verdict"] == "holds").all()
+
+
+def test_a_run_against_a_number_needs_seeds_too(base):
+    c = claim("ours-above", compare={"a": "ours", "threshold": 5.0}, source="voice", expect="above")
+    t = evaluate_claims([c], run_scores("ours", 75, base), known_runs=KNOWN, n_perm=200)
+    row = t.iloc[0]
+    assert row["verdict"] == ONE_SEED
+    assert "ours@75 gnsdr = " in row["detail"] and "one seed: replicates 1" in row["detail"]

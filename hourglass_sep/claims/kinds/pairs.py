@@ -158,7 +158,8 @@ def pairs_row(claim: dict, pairs: list[dict], upper: bool) -> dict:
     if len(pairs) > 1 and not detail:
         detail = f"weakest of {len(pairs)} pairs: {rep['a']} - {rep['b']}"
     if "value" in rep:
-        detail = f"{rep['a']} {claim['metric']} = {rep['value']:.3f} dB"
+        value = f"{rep['a']} {claim['metric']} = {rep['value']:.3f} dB"
+        detail = f"{value}; {detail}" if detail else value
     if rep.get("n_dropped"):
         dropped = f"{rep['n_dropped']} clip(s) not ok in every run dropped from the pairing"
         detail = f"{detail}; {dropped}" if detail else dropped
