@@ -19,7 +19,7 @@ import yaml
 from test_results import PNG_MAGIC, TEMPLATE, _args, make_fixtures
 
 from hourglass_sep.cli import main
-from hourglass_sep.scoring import clip_status
+from hourglass_sep.scoring import clip_status, signals
 from hourglass_sep.scoring.score import score_clip
 
 SR = 8000
@@ -41,7 +41,7 @@ def test_a_silent_or_near_silent_estimate_fails_with_its_own_status(scale):
     ests = refs + 0.01 * np.random.default_rng(1).standard_normal(refs.shape)
     ests[0] *= scale  # voice estimate at -inf, -120 or -100 dB of its reference
     row = score_clip(refs, ests, backend="fast_bss_eval")
-    want = clip_status.SILENT if scale == 0 else clip_status.NEAR_SILENT
+    want = signals.SILENT if scale == 0 else signals.NEAR_SILENT
     assert row["status"] == f"{want}: voice", row["status"]
     assert all(math.isnan(row[c]) for c in clip_status.METRIC_COLUMNS)
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from hourglass_sep.errors import UserError
-from hourglass_sep.scoring.clip_status import screen, usable
+from hourglass_sep.scoring.clip_status import main_failure, screen, usable
 
 SOURCES = ("voice", "accompaniment")
 # summary column suffix -> per-clip column suffix
@@ -55,11 +55,10 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     if df.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    df = df.reset_index(drop=True)
+    df = screen(df.reset_index(drop=True))  # once: read_scores screens, callers may not
     df["variant"] = df["variant"].fillna("").astype(str)
     groups = df.groupby(["variant", "step"], sort=False, dropna=False)
     for (variant, step), g in groups:
-        g = screen(g)
         ok = g[usable(g)]
         w = pd.to_numeric(ok["samples"], errors="coerce").to_numpy(dtype=float)
         row = {
@@ -76,9 +75,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
                 row[f"{s}_{gname}"] = float(np.sum(w * x) / total) if total > 0 else float("nan")
         scorers = sorted({str(x) for x in g["scorer"].dropna()}) if "scorer" in g.columns else []
         row["scorer"] = " + ".join(scorers)
-        reasons = g["status"].astype(str).str.strip()
-        reasons = reasons[reasons != "ok"]
-        row["failure"] = str(reasons.value_counts().index[0]) if len(reasons) else ""
+        row["failure"] = main_failure(g["status"])
         rows.append(row)
     out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     order = sorted(

@@ -5,10 +5,11 @@ A clip's score row is *usable* when its ``status`` is ``ok`` and every metric it
 of their own at scoring time, so that they are counted in ``failed`` with their reason
 instead of dragging a mean to ``-inf``:
 
-- **silent / near-silent estimate**: an estimate whose energy is below ``NEAR_SILENT_RATIO``
-  (1e-8, i.e. -80 dB) of its reference's energy.  BSS Eval's SDR of such an estimate is a
-  ratio of rounding noise (we saw -538 dB and ``-inf`` from a tiny bf16 network whose voice
-  mask died), which measures nothing but the floating-point format.  Status:
+- **silent / near-silent estimate** (``signals.silent_status``): an estimate whose energy is
+  below ``signals.NEAR_SILENT_RATIO`` (1e-8, i.e. -80 dB) of its reference's energy.  BSS
+  Eval's SDR of such an estimate is a ratio of rounding noise (we saw -538 dB and ``-inf``
+  from a tiny bf16 network whose voice mask died), which measures nothing but the
+  floating-point format.  Status:
   ``silent estimate (all zeros): voice`` or ``near-silent estimate (< -80 dB of the
   reference): voice``.
 - **non-finite score**: any metric that is NaN or +-inf although the inputs passed the
@@ -20,40 +21,24 @@ before the rule, or by hand), so no reader has to trust its input.  Pure numpy/p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 
-SOURCES = ("voice", "accompaniment")
+from hourglass_sep.scoring.signals import NEAR_SILENT, SILENT, SOURCES
+
 CLIP_METRICS = ("sdr", "sir", "sar", "nsdr")
 METRIC_COLUMNS = tuple(f"{s}_{k}" for s in SOURCES for k in CLIP_METRICS)
-NEAR_SILENT_RATIO = 1e-8  # estimate energy / reference energy below this: near-silent
-SILENT = "silent estimate (all zeros)"
-NEAR_SILENT = "near-silent estimate (< -80 dB of the reference)"
 NON_FINITE = "non-finite score"
 
 
-def silent_status(refs: np.ndarray, ests: np.ndarray, names: Sequence[str]) -> str | None:
-    """The status of a clip whose estimates are silent or near-silent, else ``None``.
-
-    ``refs`` and ``ests`` are ``(sources, samples)`` float arrays of equal shape; all-zero
-    estimates are named first (they are the stronger statement)."""
-    e_ref = np.sum(np.square(refs, dtype=np.float64), axis=1)
-    e_est = np.sum(np.square(ests, dtype=np.float64), axis=1)
-    zero = [s for s, row in zip(names, ests) if not np.any(row)]
-    if zero:
-        return f"{SILENT}: {', '.join(zero)}"
-    faint = [s for s, a, b in zip(names, e_est, e_ref) if a < NEAR_SILENT_RATIO * b]
-    return f"{NEAR_SILENT}: {', '.join(faint)}" if faint else None
+def _non_finite(columns) -> str:
+    return f"{NON_FINITE}: {', '.join(c.replace('_', ' ') for c in columns)}"
 
 
 def non_finite_status(row: dict) -> str | None:
     """``non-finite score: ...`` naming the metrics of ``row`` that are NaN or inf."""
-    bad = [
-        c.replace("_", " ") for c in METRIC_COLUMNS if c in row and not np.isfinite(float(row[c]))
-    ]
-    return f"{NON_FINITE}: {', '.join(bad)}" if bad else None
+    bad = [c for c in METRIC_COLUMNS if c in row and not np.isfinite(float(row[c]))]
+    return _non_finite(bad) if bad else None
 
 
 def screen(df: pd.DataFrame) -> pd.DataFrame:
@@ -70,8 +55,8 @@ def screen(df: pd.DataFrame) -> pd.DataFrame:
     finite = np.isfinite(values.to_numpy())
     bad_rows = (out["status"] == "ok").to_numpy() & ~finite.all(axis=1)
     for i in np.flatnonzero(bad_rows):
-        names = [cols[j].replace("_", " ") for j in np.flatnonzero(~finite[i])]
-        out.iloc[i, out.columns.get_loc("status")] = f"{NON_FINITE}: {', '.join(names)}"
+        bad = [cols[j] for j in np.flatnonzero(~finite[i])]
+        out.iloc[i, out.columns.get_loc("status")] = _non_finite(bad)
     out[cols] = values.where(finite)
     return out
 
@@ -86,15 +71,20 @@ def is_silent(status: pd.Series, source: str) -> pd.Series:
     s = status.astype(str).str.strip().str.lower()
     parts = s.str.partition(":")
     head, listed = parts[0], parts[2]
-    silent = head.str.startswith(SILENT.split(" (")[0]) | head.str.startswith(
-        NEAR_SILENT.split(" (")[0]
-    )
+    # by the words before the parenthesis: older tables wrote other details after them
+    silent = head.str.startswith(tuple(w.split(" (")[0] for w in (SILENT, NEAR_SILENT)))
     return silent & listed.str.contains(source, regex=False)
+
+
+def main_failure(status: pd.Series) -> str:
+    """The most common reason among the failed clips of ``status`` ("" when none failed)."""
+    bad = status.astype(str).str.strip()
+    bad = bad[bad != "ok"]
+    return str(bad.value_counts().index[0]) if len(bad) else ""
 
 
 def failure_note(rows: pd.DataFrame) -> str:
     """ "no clip scored ok (4 of 4 failed: <most common reason>)" for a run's score rows."""
-    status = rows["status"].astype(str).str.strip()
-    bad = status[status != "ok"]
-    why = f": {bad.value_counts().index[0]}" if len(bad) else ""
-    return f"no clip scored ok ({len(bad)} of {len(status)} failed{why})"
+    failed = int((~usable(rows)).sum())
+    why = main_failure(rows["status"])
+    return f"no clip scored ok ({failed} of {len(rows)} failed{': ' + why if why else ''})"

@@ -10,31 +10,18 @@ from typing import Any
 
 import numpy as np
 
-from hourglass_sep.scoring.clip_status import silent_status
-
 SOURCES = ("voice", "accompaniment")
-
-
+NEAR_SILENT_RATIO = 1e-8  # estimate energy / reference energy below this: near-silent
+SILENT = "silent estimate (all zeros)"
+NEAR_SILENT = "near-silent estimate (< -80 dB of the reference)"
 # channel of the stereo MIR-1K file holding each source
 CHANNEL = {"voice": 1, "accompaniment": 0}
-
-
 METRICS = ("sdr", "sir", "sar")
-
-
 FILTER_LEN = 512
-
-
 # an estimate may be shorter than its reference (STFT framing), but not by more than this
 DEFAULT_MAX_SHORTFALL_S = 0.25
-
-
 MIX_COLUMNS = [f"{s}_mix_{m}" for s in SOURCES for m in METRICS]
-
-
 BASELINE_COLUMNS = ["clip", "singer", "samples", "scorer", "seconds", "status"] + MIX_COLUMNS
-
-
 SCORE_COLUMNS = (
     ["variant", "step", "clip", "singer", "samples", "scorer", "seconds", "status"]
     + [
@@ -61,10 +48,24 @@ def as_sources(x: Any, what: str) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
+def silent_status(refs: np.ndarray, ests: np.ndarray, names: Sequence[str]) -> str | None:
+    """The status of a clip whose estimates are silent or near-silent, else ``None``.
+
+    ``refs`` and ``ests`` are ``(sources, samples)`` float arrays of equal shape; all-zero
+    estimates are named first (they are the stronger statement)."""
+    e_ref = np.sum(np.square(refs, dtype=np.float64), axis=1)
+    e_est = np.sum(np.square(ests, dtype=np.float64), axis=1)
+    zero = [s for s, row in zip(names, ests) if not np.any(row)]
+    if zero:
+        return f"{SILENT}: {', '.join(zero)}"
+    faint = [s for s, a, b in zip(names, e_est, e_ref) if a < NEAR_SILENT_RATIO * b]
+    return f"{NEAR_SILENT}: {', '.join(faint)}" if faint else None
+
+
 def check_signals(refs: np.ndarray, ests: np.ndarray, names: Sequence[str] = SOURCES) -> None:
     """Raise ``ClipError`` (message = the clip's status) for inputs BSS Eval cannot score:
     mismatched shapes, fewer samples than the filter length, NaN/inf, all-zero references,
-    silent or near-silent estimates (``clip_status.silent_status``)."""
+    silent or near-silent estimates (:func:`silent_status`)."""
     if refs.ndim != 2 or refs.shape != ests.shape:
         raise ClipError(f"length mismatch: references {refs.shape}, estimates {ests.shape}")
     names = list(names) if len(names) == refs.shape[0] else [str(i) for i in range(refs.shape[0])]
