@@ -39,25 +39,27 @@ def jsonable(record: dict) -> dict:
 
 
 def measure(
-    fn, names: dict, expect: str, margin: float, prior: float | None = None, same: bool = False
+    fn, names: dict, expect: str, margin: float, inputs: Inputs, same: bool = False
 ) -> dict:
     """Run one stats comparison; a run without (usable) scores gives a "no data" record.
-    ``prior``/``same``: see :func:`seed_guard`."""
+    ``inputs``/``same``: see :func:`seed_guard`."""
     try:
         eff = fn()
     except UserError as exc:
         return {**names, "verdict": "no data", "why": str(exc)}
     rec = {**names, **_effect_fields(eff), "verdict": st.decide(eff.lo, eff.hi, expect, margin)}
-    return seed_guard(eff, rec, expect, margin, prior, same)
+    return seed_guard(eff, rec, expect, margin, inputs, same)
 
 
-def seed_guard(eff, rec: dict, expect: str, margin: float, prior, same: bool) -> dict:
+def seed_guard(eff, rec: dict, expect: str, margin: float, inputs: Inputs, same: bool) -> dict:
     """One seed is not a verdict.  When the interval holds no seed variance (one replicate
     per run and no run of >= 3 to borrow from) a trained model is judged by the clips alone,
     although two seeds of one configuration differ by about as much as the report's effects.
-    Then the verdict is "inconclusive (one seed)" -- unless ``prior`` (an assumed seed sd in
-    dB, measured at that scale) is given: the interval is widened by its seed term.  ``same``:
+    Then the verdict is "inconclusive (one seed)" -- unless ``inputs.seed_sd_prior`` (a seed
+    sd in dB, measured at that scale) is given: the interval (at ``inputs.opts``' confidence)
+    is widened by its seed term.  ``same``:
     A and B are one trained model under two evaluations (no seed noise between them)."""
+    prior = inputs.seed_sd_prior
     if eff.variance != st.CLIPS or same:
         return rec
     if prior is None:
@@ -66,7 +68,7 @@ def seed_guard(eff, rec: dict, expect: str, margin: float, prior, same: bool) ->
             f"(clips alone would say {rec['verdict']}); run >= 2 replicates per run"
         )
         return {**rec, "verdict": ONE_SEED, "why": why}
-    z = float(sps.norm.ppf(0.5 + st.CONFIDENCE / 2))
+    z = float(sps.norm.ppf(0.5 + inputs.opts.get("confidence", st.CONFIDENCE) / 2))
     clip_half = (eff.hi - eff.lo) / 2
     seed_half = z * prior * math.sqrt(sum(1 / n for n in eff.replicates))
     extra = math.hypot(clip_half, seed_half) - clip_half
@@ -111,7 +113,7 @@ def run_pairs(claim: dict, source: str, inputs: Inputs) -> list[dict]:
                 names,
                 expect,
                 margin,
-                inputs.seed_sd_prior,
+                inputs,
                 same,
             )
         )

@@ -24,7 +24,7 @@ def _row(claim: dict, source: str, inputs: Inputs) -> dict:
     def fn():
         return st.compare_threshold(inputs.scores, a, t, claim["metric"], source, **kw)
 
-    rec = measure(fn, names, claim["expect"], 0.0, inputs.seed_sd_prior)
+    rec = measure(fn, names, claim["expect"], 0.0, inputs)
     if "effect" in rec:
         rec["value"] = rec["effect"] + t  # the run's global metric itself
     return pairs_row(claim, [rec], claim["expect"] == "below")
