@@ -255,8 +255,8 @@ def reference_entries(clips, references, backend: str) -> dict[str, dict | None]
     if not references:
         return dict.fromkeys(names)
     if not scorer(backend).reads_reference_factors:
-        readers = [n for n, r in REGISTRY.items() if r.reads_reference_factors]
-        log.warning("--references is read by the %s backend only; ignored (%s)", *readers, backend)
+        readers = " / ".join(n for n, r in REGISTRY.items() if r.reads_reference_factors)
+        log.warning("--references is read by the %s backend only; ignored (%s)", readers, backend)
         return dict.fromkeys(names)
     from hourglass_sep.scoring.reference_cache import ReferenceCache
 
