@@ -87,14 +87,19 @@ def small_corpus(tmp_path) -> Path:
     return tmp_path / "corpus"
 
 
+def snakemake_env() -> dict:
+    """The environment of a workflow run: this venv's bin/ first on PATH (rules find the CLI)."""
+    return dict(
+        os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1"
+    )
+
+
 def snakemake(
     cwd: Path, *args: str, timeout: int = 900, pythonpath: Path | None = None
 ) -> subprocess.CompletedProcess:
-    """Run this venv's ``snakemake`` in ``cwd``; its bin/ first on PATH, so rules find the CLI.
+    """Run this venv's ``snakemake`` in ``cwd`` (:func:`snakemake_env`).
     ``pythonpath``: a folder put first on PYTHONPATH (e.g. holding a sitecustomize.py)."""
-    env = dict(
-        os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1"
-    )
+    env = snakemake_env()
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
     cmd = [str(BIN / "snakemake"), *args]

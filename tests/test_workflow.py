@@ -17,7 +17,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import BIN, REPO, copy_repo, snakemake
+from conftest import BIN, REPO, copy_repo, snakemake, snakemake_env
 
 PRESETS = [
     "config.yaml",
@@ -254,11 +254,10 @@ TINY = ("--cores", "2", "--configfile", "configs/tiny.yaml")
 
 def _kill_when(work: Path, ready, timeout: float = 300) -> None:
     """Start the tiny preset, SIGKILL Snakemake and all its jobs as soon as ``ready()``."""
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.Popen(
         [str(BIN / "snakemake"), *TINY],
         cwd=work,
-        env=env,
+        env=snakemake_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: the kill takes the jobs too
