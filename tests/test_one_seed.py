@@ -82,3 +82,40 @@ def test_a_run_against_a_number_needs_seeds_too(base):
     row = t.iloc[0]
     assert row["verdict"] == ONE_SEED
     assert "ours@75 gnsdr = " in row["detail"] and "one seed: replicates 1" in row["detail"]
+
+
+def test_the_claims_verb_takes_the_prior_and_refuses_a_negative_one(base, tmp_path, capsys):
+    import yaml
+
+    from hourglass_sep.cli import main
+
+    scores = tmp_path / "s.tsv"
+    _runs(base, 1.0).to_csv(scores, sep="\t", index=False)
+    doc = {"claims": [claim("c", compare={"a": "ours", "b": "parks"}, expect="greater")]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(doc))
+    out = tmp_path / "v.tsv"
+    args = ["claims", "--claims", str(tmp_path / "c.yaml"), "--scores", str(scores)]
+    args += ["--permutations", "200", "-o", str(out)]
+    assert main([*args, "--seed-sd-prior", "-0.5"]) == 2
+    assert "--seed-sd-prior -0.5: give the seed-to-seed sd in dB (>= 0)" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(args) == 0
+    assert (pd.read_csv(out, sep="\t")["verdict"] == ONE_SEED).all()
+    assert main([*args, "--seed-sd-prior", "0.2"]) == 0
+    table = pd.read_csv(out, sep="\t")
+    assert (table["verdict"] == "holds").all()
+    assert table["variance"].eq("clips + seed prior (0.2 dB)").all()
+
+
+def test_the_config_key_reaches_the_claims_rule(tmp_path):
+    from conftest import REPO, snakemake
+
+    extra = tmp_path / "prior.yaml"
+    extra.write_text(f"claims_seed_sd_prior: 0.3\nresults: {tmp_path / 'results'}\n")
+    r = snakemake(REPO, "-n", "-p", "--configfile", "configs/tiny.yaml", str(extra))
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "--seed-sd-prior 0.3 " in out
+    extra.write_text(f"claims_seed_sd_prior: -1\nresults: {tmp_path / 'results'}\n")
+    r = snakemake(REPO, "-n", "--configfile", "configs/tiny.yaml", str(extra))
+    assert r.returncode != 0 and "claims_seed_sd_prior" in r.stdout + r.stderr

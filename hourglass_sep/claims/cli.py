@@ -19,6 +19,7 @@ from hourglass_sep.claims.runs import known_runs_from_scores
 from hourglass_sep.claims.spec import load_claims
 from hourglass_sep.claims.tables import effects_table, verdict_counts
 from hourglass_sep.claims.verdicts import evaluate_claims
+from hourglass_sep.errors import UserError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     from hourglass_sep.results.aggregate import read_scores
     from hourglass_sep.results.run_inputs import load_experiments, load_speed, scale_info
 
+    if args.seed_sd_prior is not None and not args.seed_sd_prior >= 0:
+        raise UserError(
+            f"--seed-sd-prior {args.seed_sd_prior}: give the seed-to-seed sd in dB (>= 0), "
+            "measured with replicates at this scale, or leave it out"
+        )
     meta, rows, known = {}, [], {}
     if args.experiments:
         meta, rows = load_experiments(args.experiments)
