@@ -24,6 +24,7 @@ include: "workflow/rules/dataset.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/sequential.smk"
 include: "workflow/rules/results.smk"
 
 

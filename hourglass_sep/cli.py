@@ -57,6 +57,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hourglass_sep.claims.cli",
         "verdicts on the report's claims: effects, 95 % intervals, forest plot",
     ),
+    "claims-plan": (
+        "hourglass_sep.claims.cli",
+        "per claim: verdict after Holm's adjustment, minimum detectable effect, seeds needed",
+    ),
+    "claims-look": (
+        "hourglass_sep.claims.look_cli",
+        "one look of a sequential design: the confirmatory claims so far, the seeds to add",
+    ),
     "workbook": ("hourglass_sep.results.workbook", "write result.xlsx"),
     "figures": ("hourglass_sep.results.figures", "write the PNG figures"),
     "report": ("hourglass_sep.results.report", "render the Markdown report"),

@@ -65,18 +65,24 @@ def noisy(base, shift, seed, sd=0.6):
 
 
 def claim(cid="c", **kw):
-    c = {"id": cid, "statement": "a claim", "metric": "gnsdr", "source": "both"}
+    c = {"id": cid, "statement": "a claim", "family": "exploratory", "metric": "gnsdr"}
+    c["source"] = "both"
     c.update(kw)
     return c
 
 
-def evaluate(claims, df, **kw):
+def evaluate(claims, df, parts=True, **kw):
     """Claims on constructed runs of one replicate each: these tests check the clip-level
     machinery, so they state a seed sd of 0 dB (else: "inconclusive (one seed)", tested in
-    tests/test_one_seed.py)."""
+    tests/test_one_seed.py).  ``parts``: only the rows of single-part claims and the parts of
+    the others (the claim-level rows are tested in tests/test_claims_encoding.py)."""
     kw.setdefault("n_perm", 2000)
     kw.setdefault("seed_sd_prior", 0.0)
-    return evaluate_claims(claims, df, known_runs=KNOWN, **kw)
+    out = evaluate_claims(claims, df, known_runs=KNOWN, **kw)
+    if not parts:
+        return out
+    many = out.groupby("id")["level"].transform("size") > 1
+    return out[~(many & (out["level"] == "claim"))].reset_index(drop=True)
 
 
 def test_planted_shift_holds_and_its_interval_covers_it(base):
@@ -203,17 +209,14 @@ def test_evaluation_variants_from_the_scores_are_runs(base):
     assert (out["verdict"] == "holds").all()
 
 
-def test_faster_compares_the_speed_table():
-    speed = pd.DataFrame(
-        {"what": ["ours path", "seed scheme", "ours path"], "seconds": [2.0, 9.0, 2.2]}
-    )
+def test_faster_from_one_timing_per_side_is_inconclusive():
+    """A speed table of single timings (no interleaved rounds, e.g. an old one) gives the ratio
+    but no verdict; verdicts on interleaved repeats: tests/test_timing_claims.py."""
+    speed = pd.DataFrame({"what": ["ours path", "seed scheme"], "seconds": [2.0, 9.0]})
     c = [claim(compare={"a": "ours path", "b": "seed scheme"}, expect="faster", factor=4)]
     out = evaluate(c, run_scores("s1", 40, np.zeros(5)), speed=speed)
-    assert out["verdict"][0] == "holds" and out["effect"][0] == pytest.approx(9.0 / 2.1)
-    c[0]["factor"] = 5
-    assert (
-        evaluate(c, run_scores("s1", 40, np.zeros(5)), speed=speed)["verdict"][0] == "contradicted"
-    )
+    assert out["verdict"][0] == "inconclusive" and out["effect"][0] == pytest.approx(4.5)
+    assert "not timed in the same interleaved rounds" in out["detail"][0]
 
 
 def test_a_subset_against_its_full_set_is_not_paired_clip_by_clip(base):
@@ -267,12 +270,17 @@ def test_faster_scoring_from_the_per_clip_seconds(base):
     b = run_scores("s2", 40, base).assign(seconds=a["seconds"] * rng.uniform(1.5, 2.5, N))
     c = [claim(compare={"a": "s1", "b": "s2"}, expect="faster", timing="scoring")]
     out = evaluate(c, pd.concat([a, b]))
-    assert out["verdict"][0] == "holds" and out["unit"][0] == "speed-up (x)"
+    # one timing per clip and side, two jobs apart: no verdict, what the clips would say kept
+    assert out["verdict"][0] == "inconclusive" and out["unit"][0] == "speed-up (x)"
+    assert "not interleaved" in out["detail"][0]
+    assert "the clips alone would say holds" in out["detail"][0]
     assert 1.5 < out["lo"][0] < out["effect"][0] < out["hi"][0] < 2.5
     assert out["effect"][0] == pytest.approx(b["seconds"].sum() / a["seconds"].sum())
-    assert evaluate([dict(c[0], factor=3)], pd.concat([a, b]))["verdict"][0] == "contradicted"
-    same = evaluate(c, pd.concat([a, a.assign(variant="s2")]))
-    assert same["verdict"][0] == "inconclusive" and same["effect"][0] == pytest.approx(1.0)
+    short = evaluate([dict(c[0], factor=3)], pd.concat([a, b]))["detail"][0]
+    assert "the clips alone would say contradicted" in short
+    same = evaluate(c, pd.concat([a, a.assign(variant="s2")]))  # x1: inside the zone
+    assert same["effect"][0] == pytest.approx(1.0)
+    assert "the clips alone would say contradicted" in same["detail"][0]
     refused([claim(compare={"a": "s1", "b": "s2"}, expect="greater", timing="scoring")],
             r"claims\[c\]\.timing: used only with expect faster")  # fmt: skip
     refused([claim(compare={"a": "s1", "b": "nope"}, expect="faster", timing="scoring")],
@@ -312,7 +320,10 @@ def test_example_claims_validate_against_the_config():
     paper = load_claims(EXAMPLE, known_runs_from_config(config))
     by_id = {c["id"]: c for c in paper}
     assert by_id["ours-vs-parks"]["runs"] == {"a": ("ours", 15000), "b": ("parks", 15000)}
-    assert by_id["best-beats-park-paper-gsar"]["runs"]["a"] == ("uniform-lr1e-3", 20000)
+    assert by_id["best-beats-park-paper"]["runs"]["a"] == ("uniform-lr1e-3", 20000)
+    config_claims = yaml.safe_load((REPO / "config.yaml").read_text())["claims"]
+    example = yaml.safe_load(EXAMPLE.read_text())["claims"]
+    assert example == config_claims  # the example is the config's list, kept in step
     demo = copy.deepcopy(config)
     demo["scale"] = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())["scale"]
     scaled = {c["id"]: c for c in load_claims(EXAMPLE, known_runs_from_config(demo))}
@@ -382,7 +393,8 @@ def test_command_line_writes_verdicts_effects_and_figure(base, tmp_path):
     )
     assert claims_cli.run(args) == 0
     table = pd.read_csv(out, sep="\t")
-    assert list(table["verdict"]) == ["holds", "holds"]
+    assert list(table["level"]) == ["claim", "part", "part"]  # a claim on both sources
+    assert list(table["verdict"]) == ["holds", "holds", "holds"]
     assert (table["variance"] == "clips + seeds").all() and (table["n_replicates"] == 1).all()
     assert len(pd.read_csv(tmp_path / "effects.tsv", sep="\t")) == 2
     assert (tmp_path / "claims.png").stat().st_size > 0

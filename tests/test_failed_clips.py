@@ -142,13 +142,14 @@ def test_aggregate_counts_failed_clips_with_their_reason(broken):
 def test_claims_on_failed_runs_say_so(broken, tmp_path):
     claims = [
         {"id": "dead-vs-ok", "statement": "s", "compare": {"a": "grow-1stack", "b": "acc-mask"},
-         "metric": "gnsdr", "source": "both", "expect": "greater"},
+         "metric": "gnsdr", "source": "both", "expect": "greater", "family": "confirmatory"},
         {"id": "ours-vs-parks", "statement": "s", "compare": {"a": "ours@15000", "b": "parks"},
-         "metric": "gnsdr", "source": "both", "expect": "not-less", "margin": 0.5},
+         "metric": "gnsdr", "source": "both", "expect": "not-less", "margin": 0.5,
+         "family": "confirmatory"},
         {"id": "empty-run", "statement": "s", "compare": {"a": "ours-lr1e-3", "threshold": 0},
-         "metric": "gnsdr", "source": "voice", "expect": "above"},
+         "metric": "gnsdr", "source": "voice", "expect": "above", "family": "confirmatory"},
         {"id": "dead-is-silent", "statement": "s", "compare": {"a": "grow-1stack"},
-         "source": "voice", "expect": "silent"},
+         "source": "voice", "expect": "silent", "family": "confirmatory"},
     ]  # fmt: skip
     (tmp_path / "claims.yaml").write_text(yaml.safe_dump({"claims": claims}))
     out = tmp_path / "claims"

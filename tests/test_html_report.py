@@ -20,6 +20,7 @@ PRODUCTS = [
     "result.xlsx",
     "report.md",
     "speed.tsv",
+    "claims/claims.html",
     *(
         f"figures/{n}.png"
         for n in ("metrics", "nsdr_distribution", "training_loss", "example", "speed", "claims")
@@ -27,11 +28,16 @@ PRODUCTS = [
 ]
 
 
-def _embedded_results(html: str) -> dict:
-    """The report's table of results (path -> name, caption, data URI...) embedded as JSON."""
-    m = re.search(r"var results = (\{.*?\});\s*\n", html)
-    assert m, "no results table in the HTML report (did Snakemake's report layout change?)"
+def _embedded(html: str, name: str) -> dict:
+    """A table the report embeds as JSON: ``results`` (path -> name, caption, data URI...)
+    or ``categories`` (category -> subcategory -> paths)."""
+    m = re.search(rf"var {name} = (\{{.*?\}});\s*\n", html)
+    assert m, f"no {name} table in the HTML report (did Snakemake's report layout change?)"
     return json.loads(m.group(1))
+
+
+def _embedded_results(html: str) -> dict:
+    return _embedded(html, "results")
 
 
 def test_html_report_names_every_product(tiny_run: Path, tmp_path: Path):
@@ -54,6 +60,18 @@ def test_html_report_names_every_product(tiny_run: Path, tmp_path: Path):
         assert base64.b64decode(payload) == (res / key.split("results/tiny/", 1)[1]).read_bytes()
     # the workflow description names the preset and links the categories
     assert "Preset" in html and "showCategory('Results')" in html
+    assert "showCategory('Claims')" in html
+
+    # the claims on a page of their own: the verdict table (HTML) and the forest plot
+    claims = _embedded(html, "categories")["Claims"]
+    assert sorted(p for paths in claims.values() for p in paths) == [
+        "results/tiny/claims/claims.html",
+        "results/tiny/figures/claims.png",
+    ]
+    page = results["results/tiny/claims/claims.html"]
+    assert page["mime_type"] == "text/html" and page["labels"]["product"] == "verdict table"
+    text = base64.b64decode(page["data_uri"].split("base64,", 1)[1]).decode("utf-8")
+    assert "<table>" in text and "voice-mask-voice-fine" in text and "ours-trains" in text
 
 
 # ----------------------------------------------------------------------------- dependencies

@@ -562,6 +562,38 @@ def test_report_tables(fx, tmp_path):
     assert "hourglass-sep" in text.split("## Provenance")[1]
 
 
+def test_report_claims_section_and_page(fx, tmp_path):
+    """The report verb with a verdict table: the Claims section (families, a claim's parts
+    under it, the evidence sentence) and, with --claims-html, the same table as a page."""
+    common = dict(statement="s", sentence_zh="", rows="15, 16", metric="gnsdr", expect="greater",
+                  compare="ours - parks", effect=0.2, lo=-0.1, hi=0.5, unit="dB", margin=0.0,
+                  n_clips=40, n_replicates=1, variance="clips", detail="", pairs="")  # fmt: skip
+    rows = [
+        dict(common, id="ours-vs-parks", level="claim", family="confirmatory", source="both",
+             verdict="inconclusive", sentence_en="Ours performs on par with Park's.",
+             evidence="Ours @15000 10.28 vs Park's 10.43 dB voice GNSDR (rows 15, 16)"),
+        dict(common, id="ours-vs-parks", level="part", family="confirmatory", source="voice",
+             verdict="inconclusive", sentence_en="", evidence=""),
+        dict(common, id="lr-alone", level="claim", family="exploratory", source="voice",
+             verdict="holds", sentence_en="", evidence=""),
+    ]  # fmt: skip
+    verdicts = tmp_path / "verdicts.tsv"
+    pd.DataFrame(rows).to_csv(verdicts, sep="\t", index=False)
+    out, page = tmp_path / "r.md", tmp_path / "claims" / "claims.html"
+    args = [*_args(fx), "--claims", str(verdicts), "--template", str(TEMPLATE), "-o", str(out)]
+    assert main(["report", *args, "--claims-html", str(page)]) == 0
+    claims = out.read_text().split("## Claims")[1].split("## Table 1")[0]
+    assert "(2 claims: 1 holds, 1 inconclusive)" in " ".join(claims.split())
+    assert claims.index("### Confirmatory") < claims.index("### Exploratory")
+    lines = [x for x in claims.splitlines() if x.startswith("| ")]
+    head = next(i for i, x in enumerate(lines) if x.startswith("| **ours-vs-parks**"))
+    assert "Ours @15000 10.28 vs Park's 10.43 dB voice GNSDR (rows 15, 16)" in lines[head]
+    assert lines[head + 1].startswith("| ↳ voice GNSDR |")
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and html.count("<table>") == 2
+    assert "Ours performs on par with Park&#x27;s." in html
+
+
 def test_report_missing_variants_and_paper_scale(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fx = make_fixtures(tmp_path, speed=False)

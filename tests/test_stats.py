@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from hourglass_sep.claims import stats as st
 from hourglass_sep.errors import UserError
@@ -218,3 +219,57 @@ def test_bad_inputs_are_refused():
         st.metric_column("gnsdrr", "voice")
     with pytest.raises(UserError, match="no scores for run b@1"):
         st.compare_runs(st.prepare_scores(df), ("a", 1), ("b", 1))
+
+
+def test_default_unit_is_the_singer_and_few_singers_give_way_to_songs_then_clips():
+    """MIR-1K names <singer>_<song>_<clip>: the default resamples singers; with fewer than
+    MIN_UNITS (5) of them the next finer unit is used and the note says why."""
+    assert st.DEFAULT_UNIT == "singer"
+    rng = np.random.default_rng(12)
+    base, w = rng.normal(9, 3, N), lengths()
+    df = st.prepare_scores(
+        pd.concat([scores("a", 1, base + 0.5 + rng.normal(0, 1, N), w), scores("b", 1, base, w)])
+    )
+    e = st.compare_runs(df, ("a", 1), ("b", 1))
+    assert e.resampled_by == "singer" and e.unit_note == ""
+    assert e.df == 11  # 12 singers: the clips-only interval is a t interval on 11 df
+    demo = pd.Series([f"s{i % 4}_{i % 8 // 4}_{i:02d}" for i in range(16)])  # 4 singers, 8 songs
+    codes, used, note = st.resolve_units(demo, pd.Series([None] * 16))
+    assert used == "song" and codes.max() + 1 == 8
+    assert note == "resampled by song: 4 singers (< 5)"
+    tiny = pd.Series([f"s{i % 3}_1_{i:02d}" for i in range(12)])  # 3 singers, 3 songs
+    codes, used, note = st.resolve_units(tiny, pd.Series([None] * 12), "singer")
+    assert used == "clip" and codes.max() + 1 == 12
+    assert note == "resampled by clip: 3 singers, 3 songs (< 5)"
+    # the singer column wins over the name when present
+    codes, used, _ = st.resolve_units(demo, pd.Series(["x"] * 8 + ["y"] * 8), "singer")
+    assert used == "song"
+
+
+def test_compare_runs_carries_the_fallback_note():
+    rng = np.random.default_rng(13)
+    n, w = 16, lengths(16)
+    base = rng.normal(9, 3, n)
+    a, b = scores("a", 1, base + 1, w), scores("b", 1, base, w)
+    for t in (a, b):
+        t["clip"] = [f"s{i % 4}_{i % 8 // 4}_{i:02d}" for i in range(n)]
+        t["singer"] = t["clip"].str.split("_").str[0]
+    e = st.compare_runs(st.prepare_scores(pd.concat([a, b])), ("a", 1), ("b", 1))
+    assert e.resampled_by == "song" and "4 singers (< 5)" in e.unit_note and e.df == 7
+
+
+def test_few_units_give_a_t_interval_many_the_percentile_one():
+    rng = np.random.default_rng(14)
+    boot = rng.normal(0.3, 0.1, 2000)
+    lo, hi, se, df = st.clips_interval(0.3, boot, 17)
+    assert df == 16 and se == pytest.approx(boot.std() * math.sqrt(17 / 16))
+    half = 2.1199052992210112 * se  # t(0.975, 16)
+    assert (lo, hi) == pytest.approx((0.3 - half, 0.3 + half))
+    lo, hi, se, df = st.clips_interval(0.3, boot, 300)
+    assert math.isinf(df) and (lo, hi) == st.percentile_interval(boot)
+    # a threshold effect over 12 singers: its p is a t p on the same df
+    x, w = rng.normal(10, 3, N), lengths()
+    groups = np.arange(N) % 12
+    e = st.threshold_effect(x, w, 9.5, groups)
+    assert e.df == 11 and e.p_method == "bootstrap t (11 df)"
+    assert e.p_value == pytest.approx(2 * sps.t.sf(abs(e.estimate) / e.se, 11))

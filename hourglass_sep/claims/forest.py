@@ -1,8 +1,18 @@
-"""Forest plot of the claims' effects: one row per compared pair, its 95 % interval, the zero
-line and the equivalence margins, coloured by verdict (matplotlib, Agg backend).
+"""Forest plot of the claims' effects: one small panel per claim, one line per compared pair
+in it (sources, chain links), its 95 % interval, the zero line and the equivalence margins,
+coloured by verdict (matplotlib, Agg backend).
 
-The input is :func:`hourglass_sep.claims.tables.effects_table`; a reader sees at a glance which
-intervals clear zero (or stay within their margins) and which straddle them.
+Why one panel per claim, each with its own x range: the intervals differ by two orders of
+magnitude.  A comparison of two models trained once, with the seed noise of a 3-seed run
+borrowed on few degrees of freedom, can span +-20 dB, while a paired comparison over clips
+spans +-0.3 dB; on one shared axis the small ones shrink to dots, and clipping the large one
+at the bulk's range hides where it ends.  Per-claim scaling keeps every interval whole and
+its position against 0 and the margins readable; what a reader can no longer do is compare
+lengths across panels, so every line also prints its numbers ("+0.05 [-0.21, +0.31]") at the
+right, and the x label says the scales differ.  (A broken axis was the alternative: it keeps
+one scale but needs two x ranges per panel and still prints the clipped numbers.)
+
+The input is :func:`hourglass_sep.claims.tables.effects_table`.
 """
 
 from __future__ import annotations
@@ -24,15 +34,9 @@ VERDICT_COLORS = {
     ONE_SEED: "#c2c0de",
     "needs paper scale": "#999999",
 }
-
-
-def _axes(n_rows: int):
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(9, 1.2 + 0.34 * max(n_rows, 1)))
+ROW_INCH = 0.26  # height of one line of a panel
+PANEL_INCH = 0.42  # a panel's title and ticks
+MIN_HALF_SPAN = 0.25  # dB: a panel of zero-width intervals still shows +-0.25 dB around them
 
 
 def _margin_lines(expect: str, margin: float) -> tuple[float, ...]:
@@ -42,75 +46,120 @@ def _margin_lines(expect: str, margin: float) -> tuple[float, ...]:
     return {"not-greater": (margin,), "not-less": (-margin,)}.get(expect, (-margin, margin))
 
 
-def x_limit(effects: pd.DataFrame) -> float:
-    """Half-width of the x axis: the bulk of the intervals and margins, so that one far
-    threshold effect (e.g. +9 dB over 0) does not squash the sub-dB differences."""
-    cols = [
-        effects[c].astype(float).replace([np.inf, -np.inf], np.nan).fillna(0).abs().to_numpy()
-        for c in ("lo", "hi", "margin")
-    ]
-    reach = np.maximum.reduce(cols)
-    bulk = float(np.quantile(reach, 0.8)) if len(reach) else 1.0
-    return max(1.15 * min(float(reach.max()), 3 * bulk), 0.5)
+def panel_range(effects: pd.DataFrame) -> tuple[float, float]:
+    """The x range of one claim's panel: its intervals, effects, margin lines and 0, padded;
+    infinite or missing bounds are left out (the point is still drawn)."""
+    xs = [0.0]
+    for r in effects.itertuples(index=False):
+        xs += [float(v) for v in (r.effect, r.lo, r.hi) if v is not None and np.isfinite(v)]
+        xs += list(_margin_lines(r.expect, float(r.margin)))
+    lo, hi = min(xs), max(xs)
+    mid, half = (lo + hi) / 2, max((hi - lo) / 2, MIN_HALF_SPAN)
+    return mid - 1.12 * half, mid + 1.12 * half
 
 
-def _draw_rows(ax, effects: pd.DataFrame, limit: float) -> None:
+def _numbers(r) -> str:
+    """The line's effect and interval, printed beside it (the panels' scales differ)."""
+    text = f"{r.effect:+.2f}"
+    if np.isfinite(r.lo) and np.isfinite(r.hi):
+        text += f" [{r.lo:+.2f}, {r.hi:+.2f}]"
+    return text
+
+
+def _draw_panel(ax, claim_id: str, effects: pd.DataFrame) -> None:
+    """One claim: its lines top-down, each with its interval, point, margins and numbers."""
     n = len(effects)
     for i, r in enumerate(effects.itertuples(index=False)):
-        y = n - 1 - i  # first row on top
+        y = n - 1 - i  # first line on top
         color = VERDICT_COLORS.get(r.verdict, "black")
-        lo, hi = max(r.lo, -limit), min(r.hi, limit)
-        ax.plot([lo, hi], [y, y], color=color, linewidth=1.5)
-        if -limit <= r.effect <= limit:
+        if np.isfinite(r.lo) and np.isfinite(r.hi):
+            ax.plot([r.lo, r.hi], [y, y], color=color, linewidth=1.6, solid_capstyle="butt")
+        if np.isfinite(r.effect):
             ax.plot([r.effect], [y], "o", color=color, markersize=4)
-        if r.hi > limit or r.lo < -limit:  # off the axis: say where it is
-            x, ha = (limit, "right") if r.hi > limit else (-limit, "left")
-            arrow = "\u2192" if ha == "right" else "\u2190"
-            ax.text(
-                x,
-                y + 0.15,
-                f"{r.effect:.2f} [{r.lo:.2f}, {r.hi:.2f}] {arrow}",
-                ha=ha,
-                va="bottom",
-                fontsize=6,
-                color=color,
-            )
         for x in _margin_lines(r.expect, float(r.margin)):
             ax.plot([x, x], [y - 0.4, y + 0.4], color="grey", linestyle="--", linewidth=0.8)
+        ax.text(
+            1.01,
+            y,
+            _numbers(r),
+            transform=ax.get_yaxis_transform(),
+            fontsize=6.5,
+            va="center",
+            ha="left",
+            color="#333333",  # the pale one-seed colour is not legible as text
+        )
+    labels = [str(lab).removeprefix(f"{claim_id} ") for lab in effects["label"]]
     ax.set_yticks(range(n))
-    ax.set_yticklabels(list(effects["label"])[::-1], fontsize=7)
-    ax.set_ylim(-0.7, n - 0.3)
-    ax.set_xlim(-limit, limit)
+    ax.set_yticklabels(labels[::-1], fontsize=6.5)
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.set_xlim(*panel_range(effects))
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.tick_params(axis="x", labelsize=6.5, pad=1)
+    ax.locator_params(axis="x", nbins=5)
+    ax.set_title(claim_id, fontsize=7.5, loc="left", pad=2)
 
 
-def _legend(ax, verdicts) -> None:
+def _legend(fig, verdicts) -> None:
     from matplotlib.lines import Line2D
 
     shown = [v for v in VERDICT_COLORS if v in set(verdicts)]
     handles = [
         Line2D([], [], marker="o", linestyle="", color=VERDICT_COLORS[v], label=v) for v in shown
     ]
-    handles.append(Line2D([], [], color="grey", linestyle="--", label="equivalence margin"))
-    ax.legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.9)
+    handles.append(Line2D([], [], color="grey", linestyle="--", label="margin"))
+    fig.legend(handles=handles, fontsize=7, loc="lower center", ncol=len(handles), frameon=False)
+
+
+def _claims(effects: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The effects of each claim, claims in table order."""
+    ids = list(dict.fromkeys(effects["id"]))
+    return [(i, effects[effects["id"] == i]) for i in ids]
+
+
+def _figure(groups: list[tuple[str, pd.DataFrame]]):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    if not groups:
+        return plt.subplots(figsize=(9, 1.6))
+    heights = [len(g) + PANEL_INCH / ROW_INCH for _, g in groups]
+    fig, axes = plt.subplots(
+        len(groups),
+        1,
+        figsize=(9, 1.0 + ROW_INCH * sum(heights)),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+    )
+    return fig, list(axes[:, 0])
 
 
 def forest_plot(effects: pd.DataFrame, path: str | Path | None = None, title: str | None = None):
-    """Draw the effects (columns ``label effect lo hi margin verdict``); write a PNG to
-    ``path`` and return the path, or return the matplotlib figure when ``path`` is None."""
+    """Draw the effects (columns ``id label effect lo hi margin expect verdict``), one panel
+    per claim; write a PNG to ``path`` and return the path, or return the matplotlib figure
+    when ``path`` is None."""
     import matplotlib.pyplot as plt
 
-    fig, ax = _axes(len(effects))
-    if effects.empty:
-        ax.text(0.5, 0.5, "no effects to show (no claim has scores yet)", ha="center")
-        ax.set_axis_off()
+    groups = _claims(effects)
+    fig, axes = _figure(groups)
+    if not groups:
+        axes.text(0.5, 0.5, "no effects to show (no claim has scores yet)", ha="center")
+        axes.set_axis_off()
+        axes.set_title(title or "Claims of the report", fontsize=9)
+        fig.tight_layout()
     else:
-        _draw_rows(ax, effects, x_limit(effects))
-        ax.axvline(0.0, color="black", linewidth=0.8)
-        ax.set_xlabel("effect (dB): A - B, or A - threshold; bars: 95 % intervals")
-        ax.grid(axis="x", alpha=0.3)
-        _legend(ax, effects["verdict"])
-    ax.set_title(title or "Claims of the report: effects and 95 % intervals", fontsize=9)
-    fig.tight_layout()
+        for ax, (claim_id, g) in zip(axes, groups):
+            _draw_panel(ax, claim_id, g)
+        axes[-1].set_xlabel(
+            "effect (dB): A - B, or A - threshold; bars: 95 % intervals; "
+            "each claim has its own scale",
+            fontsize=7,
+        )
+        _legend(fig, effects["verdict"])
+        fig.suptitle(title or "Claims of the report: effects and 95 % intervals", fontsize=9)
+        fig.tight_layout(rect=(0, 0.35 / fig.get_figheight(), 0.86, 1))
     if path is None:
         return fig
     with atomic_path(path) as tmp:

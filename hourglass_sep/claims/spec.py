@@ -66,6 +66,10 @@ def _schema_check(doc: dict, schema_path) -> None:
         raise UserError(f"{_claim_where(doc, e.absolute_path)}: {e.message}{more}")
 
 
+def _per_metric(threshold) -> bool:
+    return isinstance(threshold, dict) and any(isinstance(v, dict) for v in threshold.values())
+
+
 def _check_form(c: dict, where: str) -> None:
     """The compare form and the keys must suit the claim's kind; then the kind's own checks."""
     cmp, expect = c["compare"], c["expect"]
@@ -82,6 +86,11 @@ def _check_form(c: dict, where: str) -> None:
     if form not in kind.forms:
         need = " or ".join(FORMS[f] for f in kind.forms)
         raise UserError(f"{where}.compare: expect {expect} needs {need}")
+    if form == "threshold" and kind.metrics_of is None and _per_metric(cmp["threshold"]):
+        raise UserError(
+            f"{where}.compare.threshold: one number per metric is for a claim on several "
+            f"metrics (expect above-all); expect {expect} takes one number per source"
+        )
     for key in optional_keys():
         if key in c and expect not in kind.keys.get(key, ()):
             used = " / ".join(expects_taking(key))

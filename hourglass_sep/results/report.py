@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import html
 import json
 import logging
 import math
@@ -519,73 +520,308 @@ def provenance(inputs: Inputs) -> list[str]:
     return items
 
 
+# ----------------------------------------------------------------------------- claims
+VERDICT_MARKS = {"holds": "**holds**", "contradicted": "**contradicted**"}
+# the verdicts of checks (claims.tables.CHECK_VERDICTS; a test keeps the two equal: the
+# report reads the claims tables as data and sits below the claims floor)
+CHECK_VERDICTS = ("identical", "differs")
+# the report's sections of claims, in order (the verdict table's ``family``, then the checks)
+CLAIM_SECTIONS = {
+    "confirmatory": "Confirmatory claims (the report states them)",
+    "exploratory": "Exploratory claims (our reading of the log, questions it leaves open)",
+    "checks": "Checks (identical / differs)",
+}
+
+
+def _given(v) -> bool:
+    """A cell with something in it (not None, NaN or blank)."""
+    return v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v).strip() != ""
+
+
 def _evidence_text(evidence) -> str:
-    """The report's numbers of a claim, compact: the JSON without quotes and braces noise."""
-    if evidence is None or (isinstance(evidence, float) and math.isnan(evidence)) or not evidence:
-        return "—"
+    """The report's evidence of a claim: the verdict table's sentence as it is, or an older
+    table's JSON dump made compact (without quotes and braces noise)."""
+    if not _given(evidence):
+        return DASH
     try:
         ev = json.loads(evidence) if isinstance(evidence, str) else evidence
     except json.JSONDecodeError:
-        return md_escape(str(evidence))
+        return str(evidence)
     if not isinstance(ev, dict):
-        return md_escape(str(ev))
-    parts = [f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in ev.items()]
-    return md_escape("; ".join(parts).replace('"', ""))
+        return str(ev)
+    return "; ".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in ev.items()).replace(
+        '"', ""
+    )
 
 
 def _our_evidence(r: dict) -> str:
     """Effect [95 % interval] with its unit, the variance it covers and the sample sizes."""
     eff = r.get("effect")
-    if eff is None or (isinstance(eff, float) and math.isnan(eff)):
-        return md_escape(str(r.get("detail") or "—"))
-    lo, hi = r.get("lo"), r.get("hi")
+    if not _given(eff):
+        return str(r.get("detail") or DASH)
     unit = r.get("unit") or ""
-    text = f"{eff:+.2f}" if unit == "dB" else f"{eff:.2f}"
-    if lo is not None and not (isinstance(lo, float) and math.isnan(lo)):
-        text += f" [{lo:+.2f}, {hi:+.2f}]" if unit == "dB" else f" [{lo:.2f}, {hi:.2f}]"
-    text += f" {unit}"
+    sign = "+" if unit == "dB" else ""
+    text = f"{eff:{sign}.2f}"
+    if _given(r.get("lo")) and _given(r.get("hi")):
+        text += f" [{r['lo']:{sign}.2f}, {r['hi']:{sign}.2f}]"
     extra = [str(r.get("compare") or "")]
-    if r.get("variance"):
+    if _given(r.get("variance")):
         extra.append(f"interval over {r['variance']}")
-    n = r.get("n_clips")
-    if n is not None and not (isinstance(n, float) and math.isnan(n)):
-        extra.append(f"{int(n)} clips")
-    reps = r.get("n_replicates")
-    if reps is not None and not (isinstance(reps, float) and math.isnan(reps)):
-        extra.append(f"{int(reps)} replicate(s)")
-    return md_escape(f"{text} ({', '.join(x for x in extra if x)})")
+    if _given(r.get("n_clips")):
+        extra.append(f"{int(r['n_clips'])} clips")
+    if _given(r.get("n_replicates")):
+        n = int(r["n_replicates"])
+        extra.append(f"{n} seed{'s' if n != 1 else ''}")
+    return f"{text} {unit} ({', '.join(x for x in extra if x)})"
 
 
-VERDICT_MARKS = {"holds": "**holds**", "contradicted": "**contradicted**"}
-# the verdicts of checks (claims.tables.CHECK_VERDICTS; a test keeps the two equal: the
-# report reads the claims tables as data and sits below the claims floor)
-CHECK_VERDICTS = ("identical", "differs")
+def _adjusted_text(r: dict) -> str:
+    """The verdict after the multiplicity adjustment, with its adjusted p and method."""
+    if not _given(r.get("adjusted_verdict")):
+        return ""
+    if str(r["adjusted_verdict"]) == str(r.get("verdict")) and not _given(r.get("p_adjusted")):
+        return ""  # not adjusted (exploratory, a check, no test): nothing to add
+    how = [f"p {float(r['p_adjusted']):.3g}" if _given(r.get("p_adjusted")) else ""]
+    how.append(str(r["adjustment"]) if _given(r.get("adjustment")) else "")
+    how = [x for x in how if x]
+    return str(r["adjusted_verdict"]) + (f" ({', '.join(how)})" if how else "")
+
+
+def _power_text(r: dict) -> str:
+    """The smallest effect this design detects and the seeds a decision would need."""
+    parts = []
+    if _given(r.get("mde")):
+        parts.append(f"MDE {float(r['mde']):.2f} dB")
+    seeds = r.get("seeds_needed")
+    if _given(seeds):
+        n = _num(seeds)
+        parts.append(f"{int(n)} seeds needed" if n is not None else str(seeds))
+    if _given(r.get("power_note")):
+        parts.append(str(r["power_note"]))
+    return "; ".join(parts)
+
+
+def claim_groups(v) -> list[tuple[dict, list[dict]]]:
+    """(claim-level row, its part rows) in table order.  A table without ``level`` (written
+    before claims had claim-level rows): every row is its own claim; a part whose claim row
+    is missing stands alone."""
+    recs = v.to_dict("records")
+    if "level" not in v.columns:
+        return [(r, []) for r in recs]
+    heads = {r["id"] for r in recs if r.get("level") != "part"}
+    parts: dict = {}
+    for r in recs:
+        if r.get("level") == "part" and r["id"] in heads:
+            parts.setdefault(r["id"], []).append(r)
+    groups, seen = [], set()
+    for r in recs:
+        if r.get("level") == "part" and r["id"] in heads:
+            continue
+        first = r["id"] not in seen and r.get("level") != "part"
+        seen.add(r["id"])
+        groups.append((r, parts.get(r["id"], []) if first else []))
+    return groups
+
+
+def _section_of(head: dict, parts: list[dict]) -> str:
+    """Checks apart (identity of two evaluations is no statistical verdict), then the family;
+    an older table without one counts its claims as confirmatory."""
+    if any(str(r.get("verdict")) in CHECK_VERDICTS for r in [head, *parts]):
+        return "checks"
+    family = str(head.get("family") or "").strip()
+    return family if family in CLAIM_SECTIONS else "confirmatory"
+
+
+def _claim_line(head: dict, level_column: bool) -> dict:
+    """The claim-level row as the report prints it (texts, unformatted)."""
+    said = head.get("sentence_en") if _given(head.get("sentence_en")) else head.get("statement")
+    words = str(said or "")
+    if _given(head.get("sentence_en")) and str(head.get("statement") or "") not in ("", words):
+        words += f" (tested: {head['statement']})"
+    if not level_column and str(head.get("source")) not in ("-", "nan", ""):
+        words += f" ({head['source']})"  # an older table: one row per source
+    return {
+        "level": "claim",
+        "id": str(head["id"]),
+        "text": words,
+        "zh": str(head.get("sentence_zh") or "") if _given(head.get("sentence_zh")) else "",
+        "evidence": _evidence_text(head.get("evidence")),
+        "ours": _our_evidence(head),
+        "verdict": str(head["verdict"]),
+        "adjusted": _adjusted_text(head),
+        "power": _power_text(head),
+    }
+
+
+def _part_line(part: dict, head_evidence: bool) -> dict:
+    """A part (one source, metric or link) under its claim; its evidence only when the
+    claim-level row has none (it would repeat the claim's sentence)."""
+    name = " ".join(
+        str(part.get(k)).upper() if k == "metric" else str(part.get(k))
+        for k in ("source", "metric")
+        if _given(part.get(k)) and str(part.get(k)) != "-"
+    )
+    return {
+        "level": "part",
+        "id": str(part["id"]),
+        "text": name or str(part.get("compare") or ""),
+        "zh": "",
+        "evidence": "" if head_evidence else _evidence_text(part.get("evidence")),
+        "ours": _our_evidence(part),
+        "verdict": str(part["verdict"]),
+        "adjusted": _adjusted_text(part),
+        "power": _power_text(part),
+    }
+
+
+def claim_sections(v) -> list[dict]:
+    """The verdict table as the report's sections: ``{key, title, lines}`` in the order of
+    ``CLAIM_SECTIONS``, each line a claim followed by its parts (dicts of texts that the
+    Markdown and the HTML page format each their own way)."""
+    level_column = "level" in v.columns
+    by_section: dict[str, list[dict]] = {k: [] for k in CLAIM_SECTIONS}
+    for head, parts in claim_groups(v):
+        line = _claim_line(head, level_column)
+        by_section[_section_of(head, parts)].append(line)
+        has_evidence = line["evidence"] != DASH
+        by_section[_section_of(head, parts)] += [_part_line(p, has_evidence) for p in parts]
+    return [
+        {"key": k, "title": CLAIM_SECTIONS[k], "lines": lines}
+        for k, lines in by_section.items()
+        if lines
+    ]
+
+
+CLAIM_HEADERS = ["claim", "the report's evidence", "our evidence", "verdict"]
+# columns only a newer verdict table fills (line key, header), shown where a line has them
+OPTIONAL_COLUMNS = [("adjusted", "adjusted verdict"), ("power", "MDE / seeds needed")]
+
+
+def _optional_columns(lines: list[dict]) -> list[tuple[str, str]]:
+    """The optional columns some line of a section fills."""
+    return [(k, h) for k, h in OPTIONAL_COLUMNS if any(line[k] for line in lines)]
+
+
+def _md_line(line: dict, optional: list[tuple[str, str]]) -> list[str]:
+    if line["level"] == "claim":
+        claim = f"**{line['id']}**: {line['text']}"
+    else:
+        claim = f"\u21b3 {line['text']}"  # an arrow: a part under the claim above
+    verdict = VERDICT_MARKS.get(line["verdict"], line["verdict"])
+    extra = [line[k] or DASH for k, _ in optional]
+    return [claim, line["evidence"] or "", line["ours"], verdict, *extra]
+
+
+def _counts(v) -> str:
+    """Verdicts of the claims (the claim-level rows), checks counted apart, then the
+    verdicts after adjustment where the table has them."""
+    heads = v[v["level"] != "part"] if "level" in v.columns else v
+    checks = heads["verdict"].isin(CHECK_VERDICTS)
+
+    def counted(col, rows) -> str:  # holds, contradicted, then the others, most first
+        found = rows[col].map(lambda x: x if _given(x) else None).dropna().value_counts()
+        first = {"holds": 0, "contradicted": 1}
+        order = sorted(found.items(), key=lambda kn: (first.get(kn[0], 2), -kn[1], kn[0]))
+        return ", ".join(f"{n} {k}" for k, n in order)
+
+    parts = [counted("verdict", heads[~checks])]
+    if checks.any():  # identity checks are not statistical verdicts: counted apart
+        parts.append(f"identity checks: {counted('verdict', heads[checks])}")
+    tested = heads[~checks]  # the family the adjustment is over: the confirmatory claims
+    if "family" in tested.columns:
+        tested = tested[tested["family"].map(lambda f: str(f) in ("confirmatory", "", "nan"))]
+    if "adjusted_verdict" in heads.columns and counted("adjusted_verdict", tested):
+        parts.append(
+            f"confirmatory claims after the multiplicity adjustment: "
+            f"{counted('adjusted_verdict', tested)}"
+        )
+    return "; ".join(p for p in parts if p)
 
 
 def claims_section(inputs: Inputs, figdir=None, out: Path = Path("report.md")) -> dict | None:
-    """The Claims table (claim · the report's evidence · ours · verdict) and verdict counts;
-    None when the run has no claims."""
+    """The Claims section: one table per family (confirmatory, exploratory, checks), each
+    claim on a line (claim · the report's evidence · ours · verdict [· adjusted · power])
+    with its parts under it, and the verdict counts; None when the run has no claims."""
     v = inputs.claims
     if v is None or v.empty:
         return None
-    rows = []
-    for r in v.to_dict("records"):
-        claim = f"{r['statement']} ({r['id']}, {r['source']})"
-        verdict = VERDICT_MARKS.get(r["verdict"], r["verdict"])
-        rows.append(
-            [md_escape(claim), _evidence_text(r.get("evidence")), _our_evidence(r), verdict]
-        )
-    checks = v["verdict"].isin(CHECK_VERDICTS)
-    counts = ", ".join(f"{n} {k}" for k, n in v.loc[~checks, "verdict"].value_counts().items())
-    if checks.any():  # identity checks are not statistical verdicts: counted apart
-        found = v.loc[checks, "verdict"].value_counts().items()
-        counts += f"; identity checks: {', '.join(f'{n} {k}' for k, n in found)}"
+    tables = []
+    for sec in claim_sections(v):
+        optional = _optional_columns(sec["lines"])
+        heads = CLAIM_HEADERS + [h for _, h in optional]
+        rows = [_md_line(line, optional) for line in sec["lines"]]
+        tables.append(f"### {sec['title']}\n\n{md_table(heads, rows, 'l' * len(heads))}")
+    n_claims = len(v[v["level"] != "part"]) if "level" in v.columns else len(v)
     return {
-        "table": md_table(["claim", "the report's evidence", "our evidence", "verdict"], rows),
-        "counts": counts,
-        "n": len(v),
+        "table": "\n\n".join(tables),
+        "counts": _counts(v),
+        "n": n_claims,
         "figure": _claims_figure(figdir, out),
     }
+
+
+# ----------------------------------------------------------------------------- claims page
+PAGE_STYLE = """
+body { font-family: sans-serif; font-size: 14px; margin: 1em 2em; }
+table { border-collapse: collapse; margin-bottom: 1.5em; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; text-align: left; }
+th { background: #f2f2f2; }
+tr.claim td { border-top: 2px solid #888; }
+tr.part td:first-child { padding-left: 2em; color: #444; }
+.zh { color: #555; font-size: 13px; }
+.holds { color: #1b9e77; font-weight: bold; }
+.contradicted { color: #d95f02; font-weight: bold; }
+"""
+
+
+def _html_line(line: dict, optional: list[tuple[str, str]]) -> str:
+    esc = html.escape
+    if line["level"] == "claim":
+        claim = f"<b>{esc(line['id'])}</b>: {esc(line['text'])}"
+        if line["zh"]:
+            claim += f'<div class="zh" lang="zh">{esc(line["zh"])}</div>'
+    else:
+        claim = f"\u21b3 {esc(line['text'])}"
+    verdict = f'<span class="{esc(line["verdict"].split()[0])}">{esc(line["verdict"])}</span>'
+    cells = [claim, esc(line["evidence"]), esc(line["ours"]), verdict]
+    cells += [esc(line[k] or DASH) for k, _ in optional]
+    tds = "".join(f"<td>{c}</td>" for c in cells)
+    return f'<tr class="{line["level"]}">{tds}</tr>'
+
+
+def _html_section(sec: dict) -> str:
+    esc = html.escape
+    optional = _optional_columns(sec["lines"])
+    ths = "".join(f"<th>{esc(h)}</th>" for h in CLAIM_HEADERS + [h for _, h in optional])
+    rows = "\n".join(_html_line(line, optional) for line in sec["lines"])
+    return f"<h2>{esc(sec['title'])}</h2>\n<table>\n<tr>{ths}</tr>\n{rows}\n</table>"
+
+
+def claims_page(verdicts, title: str = "Claims") -> str:
+    """The Claims table as one HTML page (the Snakemake report's "Claims" category shows it
+    on its own): the Markdown section's sections, lines and counts, plus the report's
+    Chinese sentences."""
+    esc = html.escape
+    body = [f"<h1>{esc(title)}</h1>"]
+    if verdicts is None or verdicts.empty:
+        body.append("<p>This configuration has no claims.</p>")
+    else:
+        body.append(f"<p>{esc(_counts(verdicts))}</p>")
+        body += [_html_section(sec) for sec in claim_sections(verdicts)]
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{esc(title)}</title>\n<style>{PAGE_STYLE}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def write_claims_page(inputs: Inputs, out: str | Path) -> Path:
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(claims_page(inputs.claims, "Claims: verdicts"), encoding="utf-8")
+    log.info("wrote %s", out)
+    return out
 
 
 def _claims_figure(figdir, out: Path) -> str | None:
@@ -699,6 +935,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--template", default="reports/report.md.j2", metavar="J2", help="Jinja2 Markdown template"
     )
     p.add_argument("-o", "--output", required=True, metavar="MD", help="report to write")
+    p.add_argument(
+        "--claims-html",
+        default=None,
+        metavar="HTML",
+        help="also write the Claims table as an HTML page (the Snakemake report's Claims page)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -710,4 +952,6 @@ def run(args: argparse.Namespace) -> int:
             "%s: figures folder not found; the report lists the figures as missing", args.figures
         )
     write_report(inputs, args.template, args.output, args.figures)
+    if args.claims_html:
+        write_claims_page(inputs, args.claims_html)
     return 0

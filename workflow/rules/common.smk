@@ -20,6 +20,7 @@ from hourglass_sep.plan.experiments import (
     train_flags,
     training_priorities,
 )
+from hourglass_sep.pipeline.sequential_runs import design_of, reserve_of, reserve_runs
 from hourglass_sep.pipeline.workflow_locks import clear_stale_locks
 
 # a run killed by SIGKILL leaves its locks: the same command resumes (main process only)
@@ -42,8 +43,6 @@ CONDA_ENV = os.path.join(workflow.basedir, "envs", "hourglass-sep.yaml")
 # every run: each variant once per replicate (NAME, NAME.s<seed>, ...) and the evaluation
 # variants (model: + evaluation:), which train nothing; resolved here, once
 RUNS = resolve(config)
-# longest trainings first, so no core idles at the end beside one long run
-TRAIN_PRIORITY = training_priorities(RUNS)
 SHARDS = list(range(config["evaluation"]["shards"]))
 DATASET = config["dataset"]
 DEVICE = config["device"]
@@ -111,6 +110,18 @@ EXPERIMENT_ROWS = experiment_rows(RUNS, R, config["preset"])
 # claims on variants this preset runs (run_variants may select a subset), and the others' ids
 CLAIMS_RUN = claims_for_runs(config.get("claims") or [], {v.base_variant for v in RUNS.values()})
 CLAIMS = bool(CLAIMS_RUN[0])
+# a sequential design (claims_sequential) may add replicates to the runs of undecided
+# confirmatory claims: resolved here like every run, built only when a look asks for them
+try:
+    SEQUENTIAL = CLAIMS and design_of(config, config.get("replicates") or 1)
+    RESERVE = reserve_runs(config, RUNS, CLAIMS_RUN[0], SEQUENTIAL) if SEQUENTIAL else {}
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+# every run a rule may be asked for: the configured ones and a design's reserve
+ALL_RUNS = {**RUNS, **RESERVE}
+ALL_TRAINED = [name for name, v in ALL_RUNS.items() if v.trains]
+# longest trainings first, so no core idles at the end beside one long run
+TRAIN_PRIORITY = training_priorities(ALL_RUNS)
 
 
 def evaluations():
@@ -120,7 +131,7 @@ def evaluations():
 
 def run_score_files(name, step):
     """The score tables of one evaluated run: its shards, or one file for a test subset."""
-    if RUNS[name].subset:
+    if ALL_RUNS[name].subset:
         return [f"{R}/scores/{name}/step{step}/subset.tsv"]
     return [f"{R}/scores/{name}/step{step}/shard{k}.tsv" for k in SHARDS]
 
@@ -131,7 +142,7 @@ def score_files():
 
 def model_snapshots(wildcards):
     """The snapshot folder a run separates with: its own, or its model's (evaluation variants)."""
-    return f"{R}/models/{RUNS[wildcards.variant].model}/snapshots"
+    return f"{R}/models/{ALL_RUNS[wildcards.variant].model}/snapshots"
 
 
 def model_snapshot(wildcards):
@@ -140,17 +151,17 @@ def model_snapshot(wildcards):
 
 def eval_setting(key):
     """A params function: the run's own evaluation setting, else the config's."""
-    return lambda wildcards: RUNS[wildcards.variant].evaluation.get(key, EVAL[key])
+    return lambda wildcards: ALL_RUNS[wildcards.variant].evaluation.get(key, EVAL[key])
 
 
 def subset_inputs(wildcards):
     """The model's full score tables a test-subset run selects its clips from."""
-    model = RUNS[wildcards.variant].model
+    model = ALL_RUNS[wildcards.variant].model
     return [f"{R}/scores/{model}/step{wildcards.step}/shard{k}.tsv" for k in SHARDS]
 
 
 def snapshot_flag(wildcards):
-    return ",".join(str(s) for s in RUNS[wildcards.variant].snapshot_steps)
+    return ",".join(str(s) for s in ALL_RUNS[wildcards.variant].snapshot_steps)
 
 
 def claims_flags(input):

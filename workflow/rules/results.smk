@@ -22,6 +22,20 @@ CLAIMS_OUT = (
         effects=f"{R}/claims/effects.tsv",
         intervals=f"{R}/claims/intervals.tsv",
         figure=f"{R}/figures/claims.png",
+        page=f"{R}/claims/claims.html",
+    )
+    if CLAIMS
+    else {}
+)
+# the Claims page of `snakemake --report` (written by rule report beside report.md)
+CLAIMS_PAGE = (
+    dict(
+        claims_page=report(
+            CLAIMS_OUT["page"],
+            caption="../../reports/captions/claims_table.rst",
+            category="Claims",
+            labels={"product": "verdict table", "format": "HTML"},
+        )
     )
     if CLAIMS
     else {}
@@ -83,10 +97,11 @@ rule claims_file:
 
 rule claims:
     input:
+        **SEQ_CLAIMS_IN,
         claims=f"{R}/claims/claims.yaml",
         experiments=f"{R}/experiments.json",
         speed=f"{R}/speed.tsv",
-        scores=score_files(),
+        scores=claims_scores,
     output:
         verdicts=f"{R}/claims/verdicts.tsv",
         effects=f"{R}/claims/effects.tsv",
@@ -94,7 +109,8 @@ rule claims:
         figure=report(
             f"{R}/figures/claims.png",
             caption="../../reports/captions/claims.rst",
-            category="Figures",
+            category="Claims",
+            labels={"product": "forest plot", "format": "PNG"},
         ),
     log:
         f"{R}/logs/claims.log",
@@ -107,9 +123,15 @@ rule claims:
             if config.get("claims_seed_sd_prior") is None
             else f"--seed-sd-prior {config['claims_seed_sd_prior']}"
         ),
+        # a sequential design: its added runs' rows and its last look's verdicts
+        sequential=lambda wc, input: (
+            f"--sequential {input.sequential}" if input.get("sequential") else ""
+        ),
+        added=lambda wc, input: input.get("added", ""),
     shell:
         "hourglass-sep claims --claims {input.claims} --experiments {input.experiments} "
-        "--speed {input.speed} --scores {input.scores} --seed {params.seed} {params.prior} "
+        "{params.added} --speed {input.speed} --scores {input.scores} --seed {params.seed} "
+        "{params.prior} {params.sequential} "
         "-o {output.verdicts} --effects {output.effects} --intervals {output.intervals} "
         "--figure {output.figure} > {log} 2>&1"
 
@@ -149,10 +171,12 @@ rule speed:
         model=f"{R}/models/{EXAMPLE}/snapshots/step{EXAMPLE_STEP}.pt",
         benchmarks=f"{R}/benchmarks",
         device=GPU_DEVICE,
+        # config speed: {repeats, warmup, indifference, clips, seconds} -> --repeats N ...
+        timing=" ".join(f"--{k} {v}" for k, v in (config.get("speed") or {}).items()),
     shell:
         "hourglass-sep speed --model {params.model} --catalogue {input.catalogue} "
         "--benchmarks {params.benchmarks} --device {params.device} --threads {threads} "
-        "-o {output} > {log} 2>&1"
+        "{params.timing} -o {output} > {log} 2>&1"
 
 
 rule workbook:
@@ -215,7 +239,8 @@ rule report:
         claims_figure=CLAIMS_OUT.get("figure", []),
         template=os.path.join(workflow.basedir, "reports/report.md.j2"),
     output:
-        report(f"{R}/report.md", caption="../../reports/captions/report.rst", category="Results"),
+        **CLAIMS_PAGE,
+        md=report(f"{R}/report.md", caption="../../reports/captions/report.rst", category="Results"),
     log:
         f"{R}/logs/report.log",
     conda:
@@ -223,7 +248,8 @@ rule report:
     params:
         figdir=lambda wc, input: os.path.dirname(input.figures[0]),
         claims=lambda wc, input: claims_flags(input),
+        page=f"--claims-html {CLAIMS_OUT['page']}" if CLAIMS else "",
     shell:
         "hourglass-sep report --experiments {input.experiments} --summary {input.summary} "
         "--speed {input.speed} --figures {params.figdir} --template {input.template} "
-        "{params.claims} -o {output} > {log} 2>&1"
+        "{params.claims} {params.page} -o {output.md} > {log} 2>&1"

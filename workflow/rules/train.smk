@@ -18,7 +18,7 @@ rule train:
     benchmark:
         f"{R}/benchmarks/train_{{variant}}.tsv"
     wildcard_constraints:
-        variant="|".join(re.escape(name) for name in TRAINED),
+        variant="|".join(re.escape(name) for name in ALL_TRAINED),
     priority: lambda wildcards: TRAIN_PRIORITY.get(wildcards.get("variant"), 0)
     conda:
         CONDA_ENV
@@ -28,8 +28,10 @@ rule train:
         mem_mb=8000,
         runtime=24 * 60,
     params:
-        arch=lambda wc: arch_flags(RUNS[wc.variant].arch),
-        train=lambda wc: train_flags(RUNS[wc.variant].train, RUNS[wc.variant].snapshot_steps),
+        arch=lambda wc: arch_flags(ALL_RUNS[wc.variant].arch),
+        train=lambda wc: train_flags(
+            ALL_RUNS[wc.variant].train, ALL_RUNS[wc.variant].snapshot_steps
+        ),
         workdir=lambda wc: f"{R}/models/{wc.variant}/work",
         device=GPU_DEVICE,
         allow_cpu=ALLOW_CPU,

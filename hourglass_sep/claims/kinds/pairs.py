@@ -165,6 +165,8 @@ def pairs_row(claim: dict, pairs: list[dict], upper: bool) -> dict:
     if rep.get("n_dropped"):
         dropped = f"{rep['n_dropped']} clip(s) not ok in every run dropped from the pairing"
         detail = f"{detail}; {dropped}" if detail else dropped
+    if rep.get("unit_note"):  # e.g. "resampled by song: 4 singers (< 5)"
+        detail = f"{detail}; {rep['unit_note']}" if detail else rep["unit_note"]
     reps = rep.get("replicates") or []
     row = {k: rep.get(k, math.nan) for k in ("effect", "lo", "hi", "p_value", "n_clips")}
     return {

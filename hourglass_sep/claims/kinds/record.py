@@ -7,7 +7,7 @@ kind's module branches on its ``expect``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -27,6 +27,18 @@ class Inputs:
     # assumed sd (dB) of a run's global metric between seeds, for runs with too few replicates
     # to measure it (None: such comparisons are "inconclusive (one seed)"; docs/statistics.md)
     seed_sd_prior: float | None = None
+    # base variant -> {replicate: its training's history.csv (a path or the table)}, for
+    # kinds that judge the training itself (``trains``)
+    histories: Mapping[str, Mapping[int, object]] = field(default_factory=dict)
+    # the prepared scores of every seed, diverged ones included (``scores`` holds the seeds
+    # that trained; kinds that judge the trainings themselves -- silent, trains -- read this)
+    all_scores: pd.DataFrame | None = None
+    # (variant, step) -> "k of n seeds diverged ...: judged on the m that trained"
+    divergence: Mapping[tuple, str] = field(default_factory=dict)
+
+    @property
+    def every_seed(self) -> pd.DataFrame:
+        return self.scores if self.all_scores is None else self.all_scores
 
 
 def sources_of(claim: dict) -> list[str]:
@@ -73,6 +85,9 @@ class Kind:
     own_clips: bool = False  # takes ``compare.clips: own`` (each run over its own clips)
     per_source: bool = True  # one row per source, else one row with source "-"
     metric: str | None = None  # the table's ``metric`` column; None: the claim's metric
+    # the metrics a claim's rows cover, one row per (source, metric) and a claim-level row
+    # over them; None: the claim's one ``metric``
+    metrics_of: Callable[[dict], Sequence[str]] | None = None
     on_runs: bool = True  # compare names runs (else other things, e.g. speed-table rows)
     applies: Callable[[dict], bool] = _always  # picks among kinds sharing an expect
     check: Callable[[dict, str], None] = _no_check  # what the schema cannot check

@@ -9,13 +9,14 @@ import math
 from scipy import stats as sps
 
 from hourglass_sep.claims import stats as st
+from hourglass_sep.claims.divergence import run_note
 from hourglass_sep.claims.kinds.record import Inputs, Kind
 from hourglass_sep.claims.runs import run_name
 from hourglass_sep.scoring.clip_status import is_silent
 
 
 def _row(claim: dict, source: str, inputs: Inputs) -> dict:
-    a, scores = claim["runs"]["a"], inputs.scores
+    a, scores = claim["runs"]["a"], inputs.every_seed
     base = {"variance": "clips", "margin": math.nan}
     if not ((scores["variant"] == a[0]) & (scores["step"] == a[1])).any():
         return {**base, "verdict": "no data", "detail": f"no scores for run {run_name(a)}"}
@@ -31,7 +32,14 @@ def _row(claim: dict, source: str, inputs: Inputs) -> dict:
         "verdict": verdict,
         "n_clips": n,
         "n_replicates": int(rows["replicate"].nunique()),
-        "detail": f"{k} of {n} clip scores have a silent {source} estimate",
+        "detail": "; ".join(
+            x
+            for x in (
+                f"{k} of {n} clip scores have a silent {source} estimate",
+                run_note(scores, a),
+            )
+            if x
+        ),
     }
 
 
