@@ -160,6 +160,20 @@ def test_tiny_run_products(tiny_run):
     )
 
 
+def test_the_readme_claims_plan_command_reads_a_run(tiny_run):
+    """README: `hourglass-sep claims-plan results/demo` -- here on the tiny run's folder."""
+    r = subprocess.run(
+        [str(BIN / "hourglass-sep"), "claims-plan", "results/tiny"],
+        cwd=tiny_run,
+        capture_output=True,
+        text=True,
+        env=snakemake_env(),
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "voice-mask-voice-fine" in r.stdout and "Holm over 1 confirmatory" in r.stdout
+    assert "MDE" in r.stdout and ("seeds" in r.stdout)
+
+
 def test_second_run_does_nothing(tiny_run):
     t0 = time.perf_counter()
     r = snakemake(tiny_run, "-n", "--configfile", "configs/tiny.yaml")
