@@ -146,7 +146,7 @@ def test_the_last_look_replaces_the_confirmatory_verdicts():
     out = apply_sequential(table, plan)
     assert (out["fixed_verdict"] == table["verdict"]).all()
     assert (out["verdict"] == "holds").all()
-    assert out["detail"].str.contains("sequential: decided at look 1").all()
+    assert out["detail"].str.contains("sequential: holds at look 1").all()
 
 
 def test_one_command_runs_the_looks_and_a_rerun_resumes(tmp_path):
@@ -179,6 +179,21 @@ def test_one_command_runs_the_looks_and_a_rerun_resumes(tmp_path):
     v = pd.read_csv(tmp_path / "results" / "claims" / "verdicts.tsv", sep="\t")
     assert "fixed_verdict" in v.columns
     judged = v[v["id"] == "voice-mask-voice-fine"]
-    assert judged["detail"].str.contains("sequential: decided at look").all()
+    assert judged["detail"].str.contains(r"sequential: .* at look [12] \(", regex=True).all()
     again = snakemake(work, *args, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_one_seed_is_no_observation_and_keeps_its_verdict():
+    """A look cannot judge a pair without measured seed variance: no state, and the last
+    look leaves its "inconclusive (one seed)" alone."""
+    from hourglass_sep.claims.tables import ONE_SEED
+
+    design = sq.SequentialDesign(max_replicates=3, looks=2, start=2, power=0.5)
+    c = claim("one", compare={"a": "ours", "b": "parks"}, expect="greater", family="confirmatory")
+    scores = _scores(0.3, 1)
+    plan = run_look(_evaluate([c]), scores, design, 1, {})
+    assert plan["status"] == {}
+    table = _evaluate([c])(scores)
+    assert (table["verdict"] == ONE_SEED).all()
+    assert (apply_sequential(table, plan)["verdict"] == ONE_SEED).all()

@@ -19,7 +19,9 @@ A replicate of a run diverged when, for either source, one of:
   the lowest values.  The 0 dB anchor keeps a merely weaker seed in, and the gap keeps a
   configuration that is poor on every seed (the softplus end-to-end head at -8 dB) in: that
   is the configuration's result, which its claims must see.  6 dB is ~25 x the seed sd at
-  CPU scale (0.22 dB) and under half the gap of the dead masks above (~15 dB).
+  CPU scale (0.22 dB) and under half the gap of the dead masks above (~15 dB).  This rule
+  needs ``MIN_CLIPS_GAP`` (10) clips: the median of two or three clips of a barely trained
+  network moves by more than 6 dB between seeds that all trained (the tiny test preset).
 
 Pure pandas / scipy; reads the statuses that ``scoring.clip_status`` writes.
 """
@@ -36,6 +38,7 @@ from hourglass_sep.scoring.clip_status import NON_FINITE, is_silent
 
 SHARE_FAILED = 0.5  # share of a replicate's clips with a failed estimate of a source
 GAP_DB = 6.0  # median NSDR this far under the run's best other replicate (and below 0)
+MIN_CLIPS_GAP = 10  # fewer clips: a median too noisy to call a dead mask by its gap alone
 RUN = ["variant", "step"]
 KEY = ["variant", "step", "replicate"]
 REPLICATE_COLUMNS = KEY + [
@@ -89,6 +92,8 @@ def _reason(row: pd.Series, best: float, best_rep) -> str:
             f"{int(row['n_failed'])} of {int(row['n_clips'])} clips (>= {SHARE_FAILED:.0%})"
         )
     med = row["median_nsdr"]
+    if row["n_clips"] < MIN_CLIPS_GAP:
+        return ""
     if np.isfinite(best) and med < 0 and best - med >= GAP_DB:
         return (
             f"median {row['source']} NSDR {med:.1f} dB: below 0 dB and {best - med:.1f} dB "

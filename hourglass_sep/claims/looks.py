@@ -21,17 +21,23 @@ import pandas as pd
 from hourglass_sep.claims import sequential as sq
 from hourglass_sep.claims.kinds.pairs import combine_verdicts
 from hourglass_sep.claims.multiplicity import interval_rule
+from hourglass_sep.claims.stats import CLIPS_SEEDS
 from hourglass_sep.claims.tables import claim_verdict
 from hourglass_sep.errors import UserError
 
 SEP = "|"
+# the fixed-design verdicts a design may replace (not one seed, no data, another scale)
+STATISTICAL = ("holds", "contradicted", "inconclusive")
 
 
 def _observation(pair: dict) -> sq.Observation | None:
-    """The pair's effect as the design sees it, None when it has no measured seed term."""
+    """The pair's effect as the design sees it, None when it has no measured seed term (one
+    seed, no data: more seeds are what the verdict lacks, but this look cannot judge it)."""
     need = ("effect", "se", "clips_lo", "clips_hi")
     if any(pair.get(k) is None for k in need) or not pair.get("replicates"):
         return None
+    if pair.get("verdict") not in STATISTICAL or pair.get("variance") != CLIPS_SEEDS:
+        return None  # a seed prior widens lo/hi, not se: the design needs measured seeds
     clip_se = (float(pair["clips_hi"]) - float(pair["clips_lo"])) / (2 * 1.959963984540054)
     df = math.inf if pair.get("df") is None else float(pair["df"])
     reps = min(int(r) for r in pair["replicates"])
@@ -133,8 +139,9 @@ def _status_text(status: Mapping[str, dict], cid: str) -> str:
     if not mine:
         return ""
     st = max(mine, key=lambda s: s["look"])
+    verdict = sq.FINAL if st["verdict"] == sq.PENDING else st["verdict"]
     return (
-        f"sequential: decided at look {st['look'] + 1} ({st['replicates']} seeds per run, "
+        f"sequential: {verdict} at look {st['look'] + 1} ({st['replicates']} seeds per run, "
         f"{100 * st['level']:.2f} % interval)"
     )
 
@@ -149,15 +156,17 @@ def apply_sequential(table: pd.DataFrame, plan: Mapping) -> pd.DataFrame:
     out["fixed_verdict"] = out["verdict"]
     for i, r in out.iterrows():
         key = (str(r["id"]), str(r["source"]), str(r["metric"]))
-        if key in parts:
+        if key in parts and r["verdict"] in STATISTICAL:
             out.at[i, "verdict"] = parts[key]
     for cid, rows in out.groupby("id").groups.items():
         own = [k for k in parts if k[0] == cid]
         if not own:
             continue
         heads = [i for i in rows if out.at[i, "level"] == "claim"]
-        if heads and len(rows) > 1:
-            out.at[heads[0], "verdict"] = claim_verdict([parts[k] for k in own])
+        if heads and len(rows) > 1:  # the claim row: its parts' verdicts, as now replaced
+            out.at[heads[0], "verdict"] = claim_verdict(
+                [out.at[i, "verdict"] for i in rows if i != heads[0]]
+            )
         text = _status_text(status, str(cid))
         for i in rows:
             detail = str(out.at[i, "detail"]) if isinstance(out.at[i, "detail"], str) else ""
