@@ -98,7 +98,8 @@ def test_replicates_are_separate_jobs_and_evaluation_variants_do_not_retrain(tmp
 def test_unknown_run_in_a_claim_stops_the_workflow(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "claims:\n  - {id: x, statement: s, compare: {a: ours, b: parkz}, expect: greater}\n"
+        "claims:\n  - {id: x, statement: s, family: exploratory, compare: {a: ours, b: parkz},"
+        " expect: greater}\n"
     )
     r = snakemake(REPO, "-n", "--configfile", "configs/tiny.yaml", str(bad))
     out = r.stdout + r.stderr
@@ -170,8 +171,9 @@ def test_the_readme_claims_plan_command_reads_a_run(tiny_run):
         env=snakemake_env(),
     )
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "voice-mask-voice-fine" in r.stdout and "Holm over 1 confirmatory" in r.stdout
-    assert "MDE" in r.stdout and ("seeds" in r.stdout)
+    assert "voice-mask-voice-fine [voice gnsdr] (confirmatory)" in r.stdout
+    assert "ours-trains [voice gnsdr] (exploratory)" in r.stdout
+    assert "Holm over" in r.stdout and "MDE" in r.stdout and "seeds" in r.stdout
 
 
 def test_second_run_does_nothing(tiny_run):

@@ -129,16 +129,21 @@ def reserve_of(reserve: Mapping[str, Variant], replicates: Mapping[str, int]) ->
     return out
 
 
-def write_added_runs(rows: list[dict], preset: str, path) -> None:
+def write_added_runs(rows: list[dict], preset: str, path, log_path=None) -> None:
     """The reserve runs' experiments.json rows (no parameter counts: their models are the
     configured variants' sizes), which the claims read to fold ``NAME.s<seed>`` back into
-    its variant and find each replicate's training history."""
+    its variant and find each replicate's training history; ``log_path``: one line of what
+    was written."""
     import json
+    from pathlib import Path
 
     from hourglass_sep.data.audio import atomic_path
 
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps({"meta": {"preset": preset}, "rows": rows}, indent=1))
+    if log_path:
+        runs = sorted({r["variant"] for r in rows})
+        Path(log_path).write_text(f"{path}: {len(runs)} reserve run(s): {', '.join(runs)}\n")
 
 
 def added_runs(reserve: Mapping[str, Variant], plans: Iterable[Mapping]) -> list[str]:

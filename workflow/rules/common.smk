@@ -20,7 +20,8 @@ from hourglass_sep.plan.experiments import (
     train_flags,
     training_priorities,
 )
-from hourglass_sep.pipeline.sequential_runs import design_of, reserve_of, reserve_runs
+from hourglass_sep.claims.looks import load_plan
+from hourglass_sep.pipeline.sequential_runs import added_runs, design_of, reserve_runs
 from hourglass_sep.pipeline.workflow_locks import clear_stale_locks
 
 # a run killed by SIGKILL leaves its locks: the same command resumes (main process only)
@@ -117,7 +118,7 @@ try:
     RESERVE = reserve_runs(config, RUNS, CLAIMS_RUN[0], SEQUENTIAL) if SEQUENTIAL else {}
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
-# every run a rule may be asked for: the configured ones and a design's reserve
+# every run that rules may build -- the configured ones and a design's reserve
 ALL_RUNS = {**RUNS, **RESERVE}
 ALL_TRAINED = [name for name, v in ALL_RUNS.items() if v.trains]
 # longest trainings first, so no core idles at the end beside one long run
@@ -170,3 +171,48 @@ def claims_flags(input):
     if input.get("intervals"):
         flags.append(f"--intervals {input.intervals}")
     return " ".join(flags)
+
+
+# ------------------------------------------------------------------ sequential design
+# (claims_sequential; the rules are in sequential.smk)
+SEQ_DIR = f"{R}/claims/sequential"
+LAST_LOOK = SEQUENTIAL.looks - 1 if SEQUENTIAL else 0
+
+
+def look_plans(k):
+    """The plans of looks 0 .. k - 1 (each read once its checkpoint has run)."""
+    return [load_plan(checkpoints.sequential_look.get(look=j).output[0]) for j in range(k)]
+
+
+def look_score_files(k):
+    """What look k reads: the configured runs' scores and the reserve runs looks 0 .. k - 1
+    asked for."""
+    extra = [
+        f
+        for name in added_runs(RESERVE, look_plans(k))
+        for e in RESERVE[name].evaluations
+        for f in run_score_files(name, e.step)
+    ]
+    return score_files() + extra
+
+
+def claims_scores(wildcards):
+    """The claims rule's scores: with a design, every look's (the last look's input)."""
+    return look_score_files(LAST_LOOK) if SEQUENTIAL else score_files()
+
+
+# the claims rule's extra inputs with a design: the last look and the added runs' rows
+SEQ_CLAIMS_IN = (
+    dict(sequential=f"{SEQ_DIR}/look{LAST_LOOK}.json", added=f"{SEQ_DIR}/added_runs.json")
+    if SEQUENTIAL
+    else {}
+)
+
+
+def sequential_flags():
+    d = SEQUENTIAL
+    return (
+        f"--looks {d.looks} --max-replicates {d.max_replicates} --start {d.start} "
+        f"--boundary {d.boundary} --alpha {d.alpha} --futility-power {d.power}"
+        + ("" if d.futility else " --no-futility")
+    )
