@@ -21,7 +21,7 @@ from hourglass_sep.claims.experiments_io import (
 from hourglass_sep.claims.forest import forest_plot
 from hourglass_sep.claims.runs import known_runs_from_config
 from hourglass_sep.claims.spec import claims_for_runs, load_claims, validate_claims
-from hourglass_sep.claims.tables import EFFECT_COLUMNS, effects_table
+from hourglass_sep.claims.tables import EFFECT_COLUMNS, ONE_SEED, effects_table
 from hourglass_sep.claims.verdicts import evaluate_claims
 from hourglass_sep.errors import UserError
 from hourglass_sep.scoring.signals import SCORE_COLUMNS
@@ -172,17 +172,26 @@ def test_threshold_claims_and_needs_paper_scale(base):
     assert demo["effect"][0] == pytest.approx(paper["effect"][0])
 
 
-def test_silent_claim_reads_the_status(base):
-    silent = run_scores("e2e", 40, base, status="silent estimate (all zeros): voice, accompaniment")
+def test_silent_claim_judges_seeds_and_one_seed_is_no_verdict(base):
+    both = "silent estimate (all zeros): voice, accompaniment"
     c = [claim(compare={"a": "e2e"}, expect="silent")]
-    out = evaluate(c, silent)
+
+    def seeds(*statuses):
+        return pd.concat(
+            [run_scores("e2e", 40, base, status=s, replicate=r) for r, s in enumerate(statuses)]
+        )
+
+    out = evaluate(c, seeds(both, both))
     assert (out["verdict"] == "holds").all() and (out["effect"] == 1.0).all()
-    assert out["unit"][0] == "share of clips"
-    trained = evaluate(c, run_scores("e2e", 40, base))
-    assert (trained["verdict"] == "contradicted").all()
-    voice_only = run_scores("e2e", 40, base, status="silent estimate (all zeros): voice")
-    out = evaluate(c, voice_only)
-    assert list(out["verdict"]) == ["holds", "contradicted"]
+    assert out["unit"][0] == "share of seeds" and (out["n_replicates"] == 2).all()
+    assert (evaluate(c, seeds("ok", "ok"))["verdict"] == "contradicted").all()
+    one_dead = evaluate(c, seeds(both, "ok"))
+    assert (one_dead["verdict"] == "inconclusive").all() and (one_dead["effect"] == 0.5).all()
+    voice_only = evaluate(c, seeds(*["silent estimate (all zeros): voice"] * 2))
+    assert list(voice_only["verdict"]) == ["holds", "contradicted"]
+    one = evaluate(c, run_scores("e2e", 40, base, status=both))  # one seed: no verdict
+    assert (one["verdict"] == ONE_SEED).all()
+    assert one["detail"].str.contains("one seed would say holds").all()
 
 
 def test_replicates_widen_the_interval_and_say_so(base):
