@@ -66,6 +66,14 @@ def _paper_label(row: dict) -> str:
     return f"{base} @{int(row.get('paper_step') or row['step'])}"
 
 
+def _put(out: dict, n: int, entry: Mapping, label: str) -> None:
+    """Row ``n``'s numbers (the entry's ``reported``, else the published table's) with its
+    label and note, over what ``out`` holds."""
+    rep = entry["reported"] if "reported" in entry else refs.reported_of(n)
+    note = entry.get("reported_note") or out.get(n, {}).get("note")
+    out[n] = _entry(_row_label(n, label), rep, note)
+
+
 def reported_from_experiments(rows: Iterable[dict]) -> dict[int, dict]:
     """row -> ``{label, voice, accompaniment, note}`` from experiments.json's rows (those with
     a ``report_row``), over :func:`published_rows`."""
@@ -73,10 +81,7 @@ def reported_from_experiments(rows: Iterable[dict]) -> dict[int, dict]:
     for r in rows:
         if r.get("report_row") is None:
             continue
-        n = int(r["report_row"])
-        rep = r["reported"] if "reported" in r else refs.reported_of(n)
-        note = r.get("reported_note") or out.get(n, {}).get("note")
-        out[n] = _entry(_row_label(n, _paper_label(r)), rep, note)
+        _put(out, int(r["report_row"]), r, _paper_label(r))
     return out
 
 
@@ -97,10 +102,7 @@ def reported_from_config(config: Mapping) -> dict[int, dict]:
         for e in entries:
             if e.get("report_row") is None:
                 continue
-            n = int(e["report_row"])
-            rep = e["reported"] if "reported" in e else refs.reported_of(n)
-            note = e.get("reported_note") or out.get(n, {}).get("note")
-            out[n] = _entry(_row_label(n, _config_label(name, spec, e, steps)), rep, note)
+            _put(out, int(e["report_row"]), e, _config_label(name, spec, e, steps))
     return out
 
 

@@ -114,7 +114,8 @@ def interval_p(
     return max(lower, upper)
 
 
-def _num(x, default: float = math.nan) -> float:
+def number(x, default: float = math.nan) -> float:
+    """A table cell as a float; ``default`` for a missing, non-numeric or NaN cell."""
     try:
         x = float(x)
     except (TypeError, ValueError):
@@ -138,28 +139,28 @@ def pair_records(row) -> list[dict]:
 def pair_p(rec: dict, expect: str, margin: float, confidence: float = st.CONFIDENCE) -> float:
     """:func:`interval_p` of one compared pair, on its own interval and degrees of freedom."""
     return interval_p(
-        _num(rec.get("effect")),
-        _num(rec.get("lo")),
-        _num(rec.get("hi")),
+        number(rec.get("effect")),
+        number(rec.get("lo")),
+        number(rec.get("hi")),
         expect,
-        _num(rec.get("margin"), margin),
+        number(rec.get("margin"), margin),
         confidence,
-        _num(rec.get("df"), math.inf),
+        number(rec.get("df"), math.inf),
     )
 
 
 def row_p(row, confidence: float = st.CONFIDENCE) -> float:
     """p of "the claim holds" for one row: the largest over its pairs (a chain holds only when
     every link does: an intersection-union test), else from the row's own interval."""
-    expect, margin = row.get("expect"), _num(row.get("margin"), 0.0)
+    expect, margin = row.get("expect"), number(row.get("margin"), 0.0)
     pairs = pair_records(row)
     if pairs:
         ps = [pair_p(p, expect, margin, confidence) for p in pairs]
         return math.nan if any(math.isnan(x) for x in ps) else max(ps)
     return interval_p(
-        _num(row.get("effect")),
-        _num(row.get("lo")),
-        _num(row.get("hi")),
+        number(row.get("effect")),
+        number(row.get("lo")),
+        number(row.get("hi")),
         expect,
         margin,
         confidence,

@@ -99,25 +99,17 @@ def seeds_needed(
     return None
 
 
-def _num(x, default: float = math.nan) -> float:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return default
-    return default if math.isnan(x) else x
-
-
 def clip_part(rec: dict, confidence: float = st.CONFIDENCE) -> tuple[float, float]:
     """(clip se, clip df) of a pair.  Read from ``clip_se`` / ``clip_df`` when the record has
     them; else off its clips-only interval read as normal, which overstates the se by
     t(df) / z where that interval was a few-unit t interval (8 % for 17 singers): the plan
     errs towards more seeds.  A clip-only record's own df is its clip df."""
-    se, df = _num(rec.get("clip_se")), _num(rec.get("clip_df"), math.nan)
+    se, df = mt.number(rec.get("clip_se")), mt.number(rec.get("clip_df"), math.nan)
     if math.isfinite(se):
         return se, df if not math.isnan(df) else math.inf
-    width = _num(rec.get("clips_hi")) - _num(rec.get("clips_lo"))
+    width = mt.number(rec.get("clips_hi")) - mt.number(rec.get("clips_lo"))
     if rec.get("variance") == st.CLIPS:
-        df = _num(rec.get("df"), math.inf)
+        df = mt.number(rec.get("df"), math.inf)
         return width / (2 * float(sps.t.ppf(0.5 + confidence / 2, df))), df
     return width / (2 * float(sps.norm.ppf(0.5 + confidence / 2))), math.inf
 
@@ -145,10 +137,10 @@ def noise_of(rec: dict, confidence: float = st.CONFIDENCE) -> Noise | None:
     prior = _PRIOR.search(str(rec.get("variance", "")))
     if prior:
         return Noise(float(prior.group(1)), clip_se, len(reps), clip_df, False, "prior")
-    sigma = _num(rec.get("seed_sd"))
+    sigma = mt.number(rec.get("seed_sd"))
     if not math.isfinite(sigma):
         return None
-    if _paired(reps, sigma, _num(rec.get("se")), clip_se):
+    if _paired(reps, sigma, mt.number(rec.get("se")), clip_se):
         return Noise(sigma, clip_se, 1, clip_df, True, "paired")
     return Noise(sigma, clip_se, len(reps), clip_df, True, "measured")
 
@@ -157,8 +149,8 @@ def distance(rec: dict, rule: str, margin: float) -> tuple[float, bool]:
     """(how far the pair's effect lies from the claim's null, tost?).  Directions: |effect|
     (more seeds decide it either way); not-less/not-greater: |effect + margin| on the
     claimed side; equivalent: the margin itself, planned at a true difference of 0."""
-    effect = _num(rec.get("effect"))
-    margin = _num(rec.get("margin"), margin)
+    effect = mt.number(rec.get("effect"))
+    margin = mt.number(rec.get("margin"), margin)
     if rule in ("less", "below", "not-greater"):
         effect = -effect
     if rule == "equivalent":
@@ -182,8 +174,8 @@ class PairPlan:
 def _mde_now(rec: dict, alpha: float, power: float, tost: bool, confidence: float) -> float:
     """MDE at the pair's own replicates and clips: the se behind its interval (read as
     t(df), normal for a percentile bootstrap) times the quantile sum."""
-    df = _num(rec.get("df"), math.inf)
-    width = _num(rec.get("hi")) - _num(rec.get("lo"))
+    df = mt.number(rec.get("df"), math.inf)
+    width = mt.number(rec.get("hi")) - mt.number(rec.get("lo"))
     se = width / (2 * float(sps.t.ppf(0.5 + confidence / 2, df)))
     return quantile_sum(df, alpha, power, tost) * se
 
@@ -223,7 +215,7 @@ def _row_record(row: dict) -> dict:
     """A row without pair records (an old or hand-made table) as one pair: its interval
     only, so no seed sd."""
     keys = ("effect", "lo", "hi", "margin", "verdict", "n_clips")
-    reps = _num(row.get("n_replicates"))
+    reps = mt.number(row.get("n_replicates"))
     return {**{k: row.get(k) for k in keys}, "replicates": [int(reps)] if reps > 0 else []}
 
 
@@ -243,7 +235,7 @@ def _seeds_text(plans: list[PairPlan], decided: bool, max_n: int) -> object:
 def _row_note(row: dict, worst: PairPlan, rule: str, alpha: float) -> str:
     note = worst.note
     if rule == "equivalent":
-        note += f"; planned at a true difference of 0 (observed {_num(row.get('effect')):.3g})"
+        note += f"; planned at a true difference of 0 (observed {mt.number(row.get('effect')):.3g})"
     if row.get("verdict") == "needs paper scale":
         note = f"at this scale: {note}"
     if row.get("adjusted_verdict") == mt.HOLM_INCONCLUSIVE:
@@ -264,7 +256,7 @@ def plan_row(
     rule = mt.interval_rule(row.get("expect"))
     if rule is None or row.get("verdict") not in PLANNED:
         return math.nan, "n/a", ""
-    margin = _num(row.get("margin"), 0.0)
+    margin = mt.number(row.get("margin"), 0.0)
     plans = [plan_pair(p, rule, margin, alpha, power, confidence, max_n) for p in pairs]
     if not plans:
         return math.nan, "n/a", "no interval to plan from"
