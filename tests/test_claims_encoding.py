@@ -278,19 +278,26 @@ def _trains(base, histories, status="ok", replicates=1, **kw):
 
 
 def test_trains_holds_when_the_loss_falls_and_the_estimates_sound(base):
-    row = _trains(base, {0: history([1.0, 0.6, 0.4, 0.3, 5.0])})  # step 50 is past the run
+    falls = history([1.0, 0.6, 0.4, 0.3, 5.0])  # step 50 is past the run
+    row = _trains(base, {0: falls, 1: falls}, replicates=2)
     assert row["verdict"] == "holds" and row["effect"] == 1.0 and row["level"] == "claim"
     assert row["unit"] == "share of trainings" and row["source"] == "-"
     assert "loss 1 -> 0.3 (x0.30)" in row["detail"] and f"{N}/{N} clips non-silent" in row["detail"]
     assert math.isnan(row["lo"]) and math.isnan(row["p_value"])  # a criterion, no interval
+    one = _trains(base, {0: falls})  # one training is no verdict
+    assert one["verdict"] == ONE_SEED and "(x0.30): trained" in one["detail"]
 
 
 def test_trains_is_contradicted_by_a_flat_loss_or_silent_estimates(base):
-    flat = _trains(base, {0: history([1.0, 0.98, 0.97, 0.95])})
+    two = {"replicates": 2}
+    flat_loss = history([1.0, 0.98, 0.97, 0.95])
+    flat = _trains(base, {0: flat_loss, 1: flat_loss}, **two)
     assert flat["verdict"] == "contradicted" and "(x0.95): not trained" in flat["detail"]
-    dead = _trains(base, {0: history([1.0, 0.2])}, status="silent estimate (all zeros): voice")
+    falls = history([1.0, 0.2])
+    dead = _trains(base, {0: falls, 1: falls}, status="silent estimate (all zeros): voice", **two)
     assert dead["verdict"] == "contradicted" and f"0/{N} clips non-silent" in dead["detail"]
-    strict = _trains(base, {0: history([1.0, 0.6, 0.4, 0.3])}, max_loss_ratio=0.2)
+    slow = history([1.0, 0.6, 0.4, 0.3])
+    strict = _trains(base, {0: slow, 1: slow}, max_loss_ratio=0.2, **two)
     assert strict["verdict"] == "contradicted"
 
 
@@ -298,7 +305,7 @@ def test_trains_with_replicates_short_or_missing_histories(base):
     mixed = _trains(base, {0: history([1.0, 0.3]), 1: history([1.0, 1.0])}, replicates=2)
     assert mixed["verdict"] == "inconclusive" and mixed["effect"] == 0.5
     assert mixed["n_replicates"] == 2
-    short = _trains(base, {0: history([1.0])})
+    short = _trains(base, {0: history([1.0]), 1: history([1.0])}, replicates=2)
     assert short["verdict"] == "inconclusive" and "fewer than 2 rows" in short["detail"]
     missing = _trains(base, {})
     assert missing["verdict"] == "no data" and "no loss history" in missing["detail"]
@@ -318,5 +325,6 @@ def test_trains_reads_history_files_named_by_experiments_rows(base, tmp_path):
     ]
     paths = history_paths(rows)
     assert paths == {"e2e": {0: str(path), 1: "gone.csv"}}
-    assert _trains(base, paths["e2e"])["verdict"] == "holds"  # replicate 1 is not scored
+    read = _trains(base, paths["e2e"])  # replicate 1 is not scored: one training
+    assert read["verdict"] == ONE_SEED and "loss 2 -> 0.5 (x0.25)" in read["detail"]
     assert loss_fall(history([2.0, 1.0, 0.5]), 20) == (2.0, 1.0)  # up to the run's step

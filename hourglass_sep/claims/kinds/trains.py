@@ -23,6 +23,7 @@ import pandas as pd
 from hourglass_sep.claims import stats as st
 from hourglass_sep.claims.kinds.record import Inputs, Kind
 from hourglass_sep.claims.runs import run_name
+from hourglass_sep.claims.tables import ONE_SEED
 from hourglass_sep.results.aggregate import SOURCES
 from hourglass_sep.scoring.clip_status import is_silent
 
@@ -90,6 +91,9 @@ def _one_training(rows: pd.DataFrame, hist, step: int, need: tuple[float, float]
 
 
 def _verdict(statuses: list[str]) -> str:
+    """All trained: holds; none: contradicted; one training is no verdict (one seed)."""
+    if len(statuses) < 2 and NO_HISTORY not in statuses:
+        return ONE_SEED
     if all(s == TRAINED for s in statuses):
         return "holds"
     if all(s == NOT_TRAINED for s in statuses):
