@@ -235,8 +235,13 @@ class Observation:
     def from_effect(cls, eff: stats.Effect, confidence: float = stats.CONFIDENCE):
         """From the claims engine's :class:`stats.Effect`; the clips' share of its se is read
         off the clips-only percentile interval."""
-        clip_se = (eff.clips_hi - eff.clips_lo) / (2 * sps.norm.isf((1 - confidence) / 2))
-        return cls(eff.estimate, eff.se, eff.df, float(clip_se), min(eff.replicates))
+        clip_se = clip_se_of(eff.clips_lo, eff.clips_hi, confidence)
+        return cls(eff.estimate, eff.se, eff.df, clip_se, min(eff.replicates))
+
+
+def clip_se_of(clips_lo, clips_hi, confidence: float = stats.CONFIDENCE) -> float:
+    """The clips' share of an effect's se, read off its clips-only percentile interval."""
+    return float((float(clips_hi) - float(clips_lo)) / (2 * sps.norm.isf((1 - confidence) / 2)))
 
 
 def se_from_interval(lo, hi, df, confidence: float = stats.CONFIDENCE):

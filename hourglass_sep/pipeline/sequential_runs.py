@@ -23,8 +23,6 @@ from hourglass_sep.claims.runs import known_runs_from_config, resolve_run
 from hourglass_sep.claims.sequential import FUTILITY_POWER, SequentialDesign
 from hourglass_sep.plan.experiments import ConfigError, Variant, resolve, resolve_bases, seeds_of
 
-KEYS = ("max_replicates", "looks", "boundary", "alpha", "futility", "futility_power")
-
 
 def design_of(config: dict, start: int) -> SequentialDesign | None:
     """The config's design (``claims_sequential``), or None when it is off; errors name the
