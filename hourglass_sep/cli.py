@@ -65,6 +65,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hourglass_sep.claims.look_cli",
         "one look of a sequential design: the confirmatory claims so far, the seeds to add",
     ),
+    "methods": (
+        "hourglass_sep.claims.methods_table",
+        "the Methods table: cost and GNSDR/GSIR/GSAR with 95 % intervals per method, "
+        "fraction of the oracle",
+    ),
     "workbook": ("hourglass_sep.results.workbook", "write result.xlsx"),
     "figures": ("hourglass_sep.results.figures", "write the PNG figures"),
     "report": ("hourglass_sep.results.report", "render the Markdown report"),

@@ -78,8 +78,11 @@ def test_schema_and_dataclass_accept_the_same_values(section, cls):
     for f in settings.setting_fields(cls, execution=False):
         for value in _probes(cls, f):
             in_schema = jsonschema.Draft7Validator(props[f.name]).is_valid(value)
+            # a kind's pinned fields (the peers' stacks 1, stem) at its values
+            kinds = network_kinds()
+            pins = kinds[value].requires if f.name == "kind" and value in kinds else {}
             try:
-                cls(**{**base, f.name: value})
+                cls(**{**base, **pins, f.name: value})
                 in_class = True
             except (ValueError, UserError):
                 in_class = False
@@ -179,6 +182,8 @@ def test_workflow_flags_reach_the_dataclasses_unchanged():
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     parser = _train_parser()
     for name, v in experiments.resolve(config).items():
+        if v.free:  # training-free: no train job
+            continue
         flags = (
             experiments.arch_flags(v.arch)
             + " "

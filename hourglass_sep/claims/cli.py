@@ -18,6 +18,7 @@ from hourglass_sep.claims.evidence import reported_from_experiments
 from hourglass_sep.claims.experiments_io import (
     as_replicates,
     known_runs_from_experiments,
+    mark_deterministic,
     model_of_variants,
     parameters_of_variants,
     replicate_map,
@@ -109,7 +110,7 @@ def load_inputs(args: argparse.Namespace) -> tuple[list, pd.DataFrame, dict]:
     speed = load_speed(args.speed)
     # one file at a time: replicates of a run share (variant, step, clip) across files
     scores = pd.concat([read_scores([p]) for p in args.scores], ignore_index=True)
-    scores = as_replicates(scores, replicate_map(rows))
+    scores = mark_deterministic(as_replicates(scores, replicate_map(rows)), rows)
     claims = load_claims(
         args.claims,
         {**known_runs_from_scores(scores), **known},

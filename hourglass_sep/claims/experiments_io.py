@@ -61,3 +61,11 @@ def as_replicates(scores: pd.DataFrame, runs: Mapping[str, tuple[str, int]]) -> 
     own = out["replicate"] if "replicate" in out.columns else pd.Series(0, index=out.index)
     out["replicate"] = [own.iloc[i] if m[1] is None else m[1] for i, m in enumerate(mapped)]
     return out
+
+
+def mark_deterministic(scores: pd.DataFrame, rows: Sequence[dict]) -> pd.DataFrame:
+    """Scores with a ``deterministic`` column: True for the runs experiments.json records as
+    training-free (``trains: false``: a method with no seed, whose replicates would repeat the
+    same numbers), so their comparisons carry no seed term (:func:`stats.seed_terms`)."""
+    fixed = {str(r["variant"]) for r in rows if r.get("trains") is False}
+    return scores.assign(deterministic=scores["variant"].astype(str).isin(fixed))

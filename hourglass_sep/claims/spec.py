@@ -28,7 +28,13 @@ from hourglass_sep.claims.runs import KnownRuns
 from hourglass_sep.errors import UserError
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "claims.schema.yaml"
-FORMS = {"b": "{a, b}", "chain": "{chain}", "threshold": "{a, threshold}", "a": "{a}"}
+FORMS = {
+    "b": "{a, b}",
+    "each": "{a, each}",
+    "chain": "{chain}",
+    "threshold": "{a, threshold}",
+    "a": "{a}",
+}
 
 
 def claims_schema(schema_path=None) -> dict:
@@ -74,7 +80,9 @@ def _check_form(c: dict, where: str) -> None:
     """The compare form and the keys must suit the claim's kind; then the kind's own checks."""
     cmp, expect = c["compare"], c["expect"]
     kind = kind_of(c, where)
-    form = next((k for k in ("chain", "threshold", "b") if k in cmp), "a")
+    form = next((k for k in ("chain", "threshold", "b", "each") if k in cmp), "a")
+    if form == "b" and "each" in cmp:
+        raise UserError(f"{where}.compare: give either b or each, not both")
     if form == "chain" and set(cmp) != {"chain"}:
         raise UserError(f"{where}.compare: a chain takes no other key (got {sorted(cmp)})")
     if form != "chain" and "a" not in cmp:
@@ -157,7 +165,11 @@ def claims_for_runs(claims: Sequence[dict], runs: Iterable[str]) -> tuple[list, 
     for c in claims:
         cmp = c.get("compare") or {}
         kind = find_kind(c)
-        names = [*cmp.get("chain", []), *[cmp[k] for k in ("a", "b") if k in cmp]]
+        names = [
+            *cmp.get("chain", []),
+            *cmp.get("each", []),
+            *[cmp[k] for k in ("a", "b") if k in cmp],
+        ]
         names = names if kind is None or kind.on_runs else []  # e.g. speed-table rows
         ok = all(str(n).partition("@")[0] in runs for n in names)
         (kept if ok else dropped).append(c if ok else c.get("id"))

@@ -46,6 +46,9 @@ MIN_UNITS = 5  # fewer units than this: resample the next finer unit (singer -> 
 FEW_UNITS = 30  # fewer units than this: t interval on units - 1 df, not bootstrap percentiles
 FINER = {"singer": "song", "song": "clip"}
 CLIPS, CLIPS_SEEDS = "clips", "clips + seeds"
+# a deterministic method (training-free, oracle) has no seed noise: its comparisons with
+# another deterministic run are judged by the clips alone, and that is a verdict, not one seed
+CLIPS_FIXED = "clips (deterministic runs)"
 MIN_DONOR_REPLICATES = 3  # a run lends its seed variance only with this many replicates
 
 
@@ -95,6 +98,9 @@ def prepare_scores(df: pd.DataFrame) -> pd.DataFrame:
     out = screen(df)  # non-finite metrics of an "ok" row: a failed clip, never a -inf mean
     if "replicate" not in out.columns:
         out["replicate"] = 0
+    if "deterministic" not in out.columns:
+        out["deterministic"] = False
+    out["deterministic"] = out["deterministic"].fillna(False).astype(bool)
     rep = pd.to_numeric(out["replicate"], errors="coerce")
     if rep.isna().any() or (rep != rep.round()).any():
         raise UserError("scores column 'replicate' must hold integers (the replicate seed)")
@@ -140,6 +146,7 @@ class Aligned:
     n_dropped: int
     unit: str = "clip"  # the unit ``groups`` codes (after :func:`resolve_units`)
     unit_note: str = ""
+    fixed: tuple[bool, ...] = ()  # per run: deterministic (no seed noise), see seed_terms
 
 
 def _unit_of(clips: pd.Series, singers: pd.Series, unit: str) -> pd.Series:
@@ -189,9 +196,10 @@ def align_runs(
 
     ``groups`` codes the resampling unit of each clip, ``unit`` or a finer one when it has
     fewer than ``MIN_UNITS`` among the clips (:func:`resolve_units`)."""
-    every, wides, ok_rows, dropped = set(), [], [], 0
+    every, wides, ok_rows, dropped, fixed = set(), [], [], 0, []
     for run in runs:
         rows = run_rows(scores, run)
+        fixed.append(bool(rows["deterministic"].any()) if "deterministic" in rows else False)
         every |= set(rows["clip"])
         ok = rows[rows["status"] == "ok"]
         ok = ok.assign(_v=pd.to_numeric(ok[column], errors="coerce"))  # not rows': pandas aligns
@@ -221,6 +229,7 @@ def align_runs(
         n_dropped=dropped if union else len(every) - len(common),
         unit=used,
         unit_note=note,
+        fixed=tuple(fixed),
     )
 
 
@@ -375,9 +384,15 @@ def _per_replicate(values: np.ndarray, w: np.ndarray) -> np.ndarray:
     return values @ w / w.sum()
 
 
-def seed_terms(reps: Sequence[np.ndarray]) -> tuple[list[tuple[float, float]], float]:
+def seed_terms(
+    reps: Sequence[np.ndarray], fixed: Sequence[bool] = ()
+) -> tuple[list[tuple[float, float]], float]:
     """Seed-variance terms (variance of the estimate, degrees of freedom) for a difference of
     run means (two runs) or one run mean, and the pooled seed sd.
+
+    ``fixed[i]``: run i is deterministic (a training-free method): it adds no seed term and
+    neither lends nor borrows; the terms are those of the other runs (none left: no term and a
+    seed sd of 0).
 
     A run with one replicate borrows the variance of the runs that have at least
     ``MIN_DONOR_REPLICATES`` (same architecture family, same data: seed noise is assumed
@@ -386,6 +401,9 @@ def seed_terms(reps: Sequence[np.ndarray]) -> tuple[list[tuple[float, float]], f
     says nothing and looks like a result.  Without a donor there is no seed term (the
     claims then call the comparison "inconclusive (one seed)").
     """
+    if any(fixed):
+        random = [g for g, f in zip(reps, fixed) if not f]
+        return seed_terms(random) if random else ([], 0.0)
     n = [len(g) for g in reps]
     var = [float(np.var(g, ddof=1)) if len(g) > 1 else math.nan for g in reps]
     have = [i for i, k in enumerate(n) if k > 1]
@@ -401,7 +419,7 @@ def seed_terms(reps: Sequence[np.ndarray]) -> tuple[list[tuple[float, float]], f
 
 
 def difference_terms(
-    ga: np.ndarray, gb: np.ndarray, paired: bool = False
+    ga: np.ndarray, gb: np.ndarray, paired: bool = False, fixed: Sequence[bool] = ()
 ) -> tuple[list[tuple[float, float]], float]:
     """Seed terms of a difference of two runs' per-replicate global metrics.
 
@@ -413,7 +431,7 @@ def difference_terms(
         d = np.asarray(ga) - np.asarray(gb)
         var = float(np.var(d, ddof=1))
         return [(var / len(d), len(d) - 1)], math.sqrt(var)
-    return seed_terms([ga, gb])
+    return seed_terms([ga, gb], fixed)
 
 
 def combine(estimate: float, clip_se: float, n_units: int, terms, confidence=CONFIDENCE):
@@ -453,8 +471,10 @@ def paired_effect(
     n_dropped: int = 0,
     confidence: float = CONFIDENCE,
     paired_replicates: bool = False,
+    fixed: Sequence[bool] = (),
 ) -> Effect:
     """(c) A - B on the same clips; ``a``/``b`` are (replicates, clips) or (clips,).
+    ``fixed``: which of A, B is deterministic (:func:`seed_terms`).
 
     One replicate each: the length-weighted mean difference, its bootstrap interval over the
     units of ``groups`` (:func:`clips_interval`), the sign-flip p.  With replicates: the
@@ -469,7 +489,9 @@ def paired_effect(
     boot = bootstrap_means(d, w, groups, n_boot, seed)
     n_units = int(groups.max()) + 1
     clo, chi, se, cdf = clips_interval(est, boot, n_units, confidence)
-    terms, seed_sd = difference_terms(_per_replicate(a, w), _per_replicate(b, w), paired_replicates)
+    terms, seed_sd = difference_terms(
+        _per_replicate(a, w), _per_replicate(b, w), paired_replicates, fixed
+    )
     common = dict(
         n_clips=int(w.size),
         n_dropped=int(n_dropped),
@@ -481,8 +503,9 @@ def paired_effect(
     )
     if not terms:
         p = sign_flip_p(d, w, groups, n_perm, seed)
+        variance = CLIPS_FIXED if fixed and all(fixed) else CLIPS
         return Effect(
-            est, clo, chi, se, p, "sign-flip permutation", variance=CLIPS, df=cdf, **common
+            est, clo, chi, se, p, "sign-flip permutation", variance=variance, df=cdf, **common
         )
     lo, hi, se, df, p = combine(est, se, n_units, terms, confidence)
     return Effect(est, lo, hi, se, p, "t (Satterthwaite)", variance=CLIPS_SEEDS, df=df, **common)
@@ -546,7 +569,9 @@ def compare_runs(
     """Paired A - B of a global metric from a prepared scores table (:func:`prepare_scores`),
     resampled by ``unit`` (or a finer one: :func:`resolve_units`)."""
     al = align_runs(scores, [a, b], metric_column(metric, source), unit)
-    eff = paired_effect(*al.values, al.weights, al.groups, n_dropped=al.n_dropped, **kw)
+    eff = paired_effect(
+        *al.values, al.weights, al.groups, n_dropped=al.n_dropped, fixed=al.fixed, **kw
+    )
     return _with_unit(eff, al)
 
 

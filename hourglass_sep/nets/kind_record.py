@@ -3,10 +3,10 @@
 A kind is a value of ``arch.kind`` (``--kind``): a family of networks built from an
 ``ArchConfig``.  Its record says what the family is, which ``ArchConfig`` fields its network
 reads, which values the fields it does not read must keep, which targets it can predict, how a
-preset's ``scale.stem`` becomes its stem, its old names and how to build it.  The ``--kind``
-choices and help, ``ArchConfig``'s checks, the config schema's enum, the scaling of
-``plan.experiments`` and ``model.build_model`` all read the records: nothing else lists the kinds,
-so a new kind is a new module in ``nets/kinds/`` plus its test.
+preset's ``scale.stem`` becomes its stem, which input lengths it takes, its old names and how to
+build it.  The ``--kind`` choices and help, ``ArchConfig``'s checks, the config schema's enum, the
+scaling of ``plan.experiments`` and ``model.build_model`` all read the records: nothing else
+lists the kinds, so a new kind is a new module in ``nets/kinds/`` plus its test.
 
 Torch-free: the Snakefile reads the records (through ``nets.settings``) to check a config in a
 dry run, so a record's ``build`` imports its network's torch code only when it is called.
@@ -20,6 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hourglass_sep.registry import discover
+
+# ArchConfig's default stem (``nets.settings``, which imports this module): the value that a kind
+# without a stem pins, so that a variant of it need not name the stem
+UNUSED_STEM = (64, 128, 128)
+
+
+def keep_unused_stem(stem: list[int]) -> list[int]:
+    """``scale_stem`` of a kind without a stem: a preset's stem does not apply, the pin stays."""
+    return list(UNUSED_STEM)
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,9 @@ class NetworkKind:
     # a preset's scale.stem -> this kind's stem widths (list: the stem replaced as given)
     scale_stem: Callable[[list[int]], list[int]] = list
     aliases: tuple[str, ...] = ()  # old names, still read from configs and saved models
+    # ArchConfig -> the number input frames must be a multiple of (None: 2 ** poolings, the
+    # pooling grid of a network that halves the time axis ``poolings`` times)
+    time_multiple: Callable[[Any], int] | None = None
 
     def problems(self, arch) -> list[str]:
         """The rules of this kind that ``arch`` breaks (``ArchConfig`` checks the rest)."""

@@ -132,8 +132,12 @@ class ArchConfig:
         choices=KINDS,
         aliases=LEGACY_KINDS,
     )
-    stacks: int = setting(4, "hourglass stacks", minimum=1)
-    channels: int = setting(64, "first-level hourglass channels (F)", minimum=1)
+    stacks: int = setting(4, "hourglass stacks (unet, open-unmix: 1)", minimum=1)
+    channels: int = setting(
+        64,
+        "first-level hourglass channels (F); unet: first encoder width; open-unmix: hidden size",
+        minimum=1,
+    )
     growth: int = setting(64, "channels added per pooling (0 = constant width)", minimum=0)
     stem: tuple[int, ...] = setting(
         (64, 128, 128),
@@ -142,7 +146,10 @@ class ArchConfig:
         min_items=1,
     )
     poolings: int = setting(
-        5, "poolings per hourglass (the report's: 5; park-original: 4)", minimum=1
+        5,
+        "poolings per hourglass (the report's: 5; park-original: 4); unet: encoder layers "
+        "(paper: 6); open-unmix: BLSTM layers (paper: 3)",
+        minimum=1,
     )
     target: str = setting("masks", "what the network predicts", choices=tuple(TARGETS))
 
@@ -163,8 +170,10 @@ class ArchConfig:
 
     @property
     def time_multiple(self) -> int:
-        """Input frames must be a multiple of this (2 ** poolings)."""
-        return 2**self.poolings
+        """Input frames must be a multiple of this: the kind's rule, else 2 ** poolings (the
+        pooling grid); a recurrent network (``open-unmix``) takes any length."""
+        rule = network_kind(self.kind).time_multiple
+        return int(rule(self)) if rule is not None else 2**self.poolings
 
     def to_dict(self) -> dict:
         d = asdict(self)

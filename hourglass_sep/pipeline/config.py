@@ -21,6 +21,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from hourglass_sep.methods.record import method_kinds
+from hourglass_sep.nets.kind_record import network_kinds
 from hourglass_sep.nets.settings import (
     LEGACY_KINDS,
     PRECISIONS,
@@ -78,7 +80,8 @@ def upgrade_legacy(config: dict) -> list[str]:
 def load_schema(schema_path: str | Path) -> dict:
     """The config schema: the YAML file, with what other modules own filled in from there.
 
-    A variant's ``arch:`` / ``train:`` properties are the fields of ``ArchConfig`` /
+    A variant's ``kind`` is one of the network kinds' or training-free methods' records; its
+    ``arch:`` / ``train:`` properties are the fields of ``ArchConfig`` /
     ``TrainConfig`` (type, bounds, choices, help: ``settings.variant_schema``; the kinds are the
     records of ``nets/kinds/``); ``scale:``'s per-scale settings take their type and bounds
     from their field (the file gives their description and default, which
@@ -99,6 +102,12 @@ def load_schema(schema_path: str | Path) -> dict:
     props["device"]["properties"]["precision"]["enum"] = list(PRECISIONS)
     for section in (props["evaluation"], variant["evaluation"]):
         section["properties"]["backend"]["enum"] = list(BACKENDS)
+    nets = network_kinds()
+    variant["kind"]["enum"] = [
+        *nets,
+        *(a for rec in nets.values() for a in rec.aliases),
+        *method_kinds(),
+    ]
     return schema
 
 

@@ -28,6 +28,13 @@ per variant): replicate 0 keeps the variant's name, replicate r > 0 is ``NAME.s<
 trained with its own seed.  An *evaluation variant* (``model: OTHER`` + ``evaluation:``)
 trains nothing: it evaluates OTHER's snapshots with other evaluation settings (windows per
 forward pass, scoring backend, schedule) or on a stratified test subset (``test_clips``).
+
+A variant's ``kind`` says what separates: a network kind (``nets/kinds/``: the report's
+``hourglass``, ``park-original``, the learned peers ``unet`` and ``open-unmix``; the same as
+``arch.kind``) or a training-free method (``methods/kinds/``: ``repet-sim``, ``rpca`` and the
+oracle masks ``oracle-irm`` / ``oracle-ibm``).  A training-free entry takes ``method:``
+settings (checked by its record), trains nothing, is evaluated once at step 0 and has one run:
+it is deterministic, so replicates would repeat the same numbers.
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ import re
 from dataclasses import dataclass, field, replace
 
 from hourglass_sep.errors import UserError
-from hourglass_sep.nets.kind_record import network_kind
+from hourglass_sep.methods.record import method_kinds
+from hourglass_sep.nets.kind_record import network_kind, network_kinds
 from hourglass_sep.nets.settings import (
     ArchConfig,
     TrainConfig,
@@ -51,6 +59,7 @@ from hourglass_sep.nets.settings import (
 
 VARIANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 METRICS = ("gnsdr", "gsir", "gsar")
+REPORT_KINDS = ("hourglass", "park-original")  # the networks of the report and Park's paper
 SOURCES = ("voice", "accompaniment")
 
 # a variant's defaults: the fields of ArchConfig / TrainConfig (the report's "Ours")
@@ -83,23 +92,40 @@ class Variant:
     """One run: a variant's replicate (or an evaluation variant) at this scale.
 
     ``arch`` / ``train`` are the checked settings objects; their variant keys are what a job is
-    given (:func:`arch_flags`, :func:`train_flags`) and what experiments.json records.
+    given (:func:`arch_flags`, :func:`train_flags`) and what experiments.json records.  A
+    training-free run has neither (None): its ``kind`` is a method and ``settings`` its
+    method's resolved settings.
     """
 
     name: str
     note: str
-    arch: ArchConfig
-    train: TrainConfig
+    arch: ArchConfig | None
+    train: TrainConfig | None
     evaluations: list[Evaluation] = field(default_factory=list)
     label: str | None = None
     base_variant: str = ""  # the config entry this run comes from ("" = name)
     replicate: int = 0
     model: str = ""  # the trained run whose snapshots are evaluated ("" = name)
     evaluation: dict = field(default_factory=dict)  # evaluation settings that differ
+    kind: str = ""  # network kind (arch.kind) or training-free method ("" = arch.kind)
+    settings: dict = field(default_factory=dict)  # a training-free method's settings
 
     def __post_init__(self):
         self.base_variant = self.base_variant or self.name
         self.model = self.model or self.name
+        self.kind = self.kind or (self.arch.kind if self.arch is not None else "")
+
+    @property
+    def free(self) -> bool:
+        """True for a training-free method (no network, no training, one deterministic run)."""
+        return self.arch is None
+
+    @property
+    def family(self) -> str:
+        """hourglass (the report's networks) | learned peer | training-free | oracle."""
+        if self.free:
+            return "oracle" if method_kinds()[self.kind].oracle else "training-free"
+        return "hourglass" if self.kind in REPORT_KINDS else "learned peer"
 
     @property
     def snapshot_steps(self) -> list[int]:
@@ -107,8 +133,9 @@ class Variant:
 
     @property
     def trains(self) -> bool:
-        """True for a run with its own training job (not an evaluation variant)."""
-        return self.model == self.name
+        """True for a run with its own training job (not an evaluation variant, not a
+        training-free method)."""
+        return not self.free and self.model == self.name
 
     @property
     def subset(self) -> int | None:
@@ -140,8 +167,18 @@ def _reported(entry: dict, where: str) -> tuple[dict | None, str | None]:
     return out, entry.get("reported_note")
 
 
+def _kind_pins(given: dict) -> dict:
+    """The values a network kind pins (``requires``: the U-Net's one stack, ...): the defaults
+    of its fields, over ArchConfig's (which are the hourglass "Ours")."""
+    try:
+        return dict(network_kind(given.get("kind", ArchConfig.kind)).requires)
+    except ValueError:
+        return {}  # an unknown kind: ArchConfig names the choices
+
+
 def _settings(cls, spec: dict, section: str, where: str, scale: dict) -> dict:
-    """A variant's ``arch:`` or ``train:`` mapping over the defaults of ``cls``'s fields.
+    """A variant's ``arch:`` or ``train:`` mapping over the defaults of ``cls``'s fields (and,
+    for ``arch:``, the values its kind pins).
 
     A preset's ``scale:`` value of a ``per_scale`` field (precise_bn, weight_average) is the
     default of every variant that does not set it.
@@ -154,7 +191,8 @@ def _settings(cls, spec: dict, section: str, where: str, scale: dict) -> dict:
             f"{where}.{section}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}"
         )
     per_scale = {k: scale[k] for k in marked(cls, "per_scale") if scale.get(k) is not None}
-    values = {**variant_defaults(cls), **per_scale, **given}
+    pins = _kind_pins(given) if cls is ArchConfig else {}
+    values = {**variant_defaults(cls), **pins, **per_scale, **given}
     return {k: coerce(cls, k, v) for k, v in values.items()}
 
 
@@ -385,6 +423,84 @@ def _evaluation_variant(name: str, spec: dict, model: Variant, scale: dict) -> V
     )
 
 
+FREE_KEYS = ("kind", "method", "evaluate", "note", "label")
+
+
+def _kind_of(name: str, spec: dict) -> str:
+    """The entry's kind: ``kind:``, else ``arch.kind``, else ArchConfig's default; a name that
+    is neither a network kind nor a method is an error naming both lists."""
+    kind = spec.get("kind") or (spec.get("arch") or {}).get("kind") or ArchConfig.kind
+    nets = network_kinds()
+    known_nets = {*nets, *(a for rec in nets.values() for a in rec.aliases)}
+    if kind not in known_nets and kind not in method_kinds():
+        raise ConfigError(
+            f"variants.{name}.kind: unknown kind {kind!r}; networks: {', '.join(nets)}; "
+            f"training-free methods: {', '.join(method_kinds())}"
+        )
+    return kind
+
+
+def _network_spec(name: str, spec: dict) -> dict:
+    """A network entry with its top-level ``kind:`` moved into ``arch.kind`` (one setting)."""
+    where = f"variants.{name}"
+    if spec.get("method") is not None:
+        raise ConfigError(f"{where}.method: method settings are for training-free kinds only")
+    kind = spec.get("kind")
+    if kind is None:
+        return spec
+    arch = dict(spec.get("arch") or {})
+    if arch.get("kind", kind) != kind:
+        raise ConfigError(f"{where}: kind {kind!r} and arch.kind {arch['kind']!r} differ")
+    return {**spec, "arch": {**arch, "kind": kind}}
+
+
+def _free_evaluation(spec: dict, where: str) -> Evaluation:
+    """A training-free run's one evaluation, at step 0, with any published numbers."""
+    entries = spec.get("evaluate") or [{}]
+    if len(entries) != 1 or entries[0].get("step", 0) != 0 or "replicate" in entries[0]:
+        raise ConfigError(
+            f"{where}.evaluate: a training-free method is evaluated once, at step 0 "
+            "(give at most one entry, without step or replicate)"
+        )
+    rep, note = _reported(entries[0], f"{where}.evaluate[0]")
+    return Evaluation(
+        step=0,
+        paper_step=0,
+        report_row=entries[0].get("report_row"),
+        reported=rep,
+        reported_note=note,
+    )
+
+
+def resolve_free(name: str, spec: dict) -> Variant:
+    """A training-free entry (``kind:`` a method of ``methods/kinds/``): its settings checked
+    by the method's record; no network, no training, one run."""
+    where = f"variants.{name}"
+    if not VARIANT_RE.match(name):
+        raise ConfigError(f"{where}: variant names may hold letters, digits, '.', '_' and '-' only")
+    rec = method_kinds()[spec["kind"]]
+    extra = sorted(set(spec) - set(FREE_KEYS))
+    if extra:
+        raise ConfigError(
+            f"{where}: {extra} do not apply to the training-free method {rec.name!r} (it trains "
+            f"nothing and has one deterministic run); it takes {', '.join(FREE_KEYS)}"
+        )
+    given = spec.get("method") or {}
+    problems = rec.check_settings(given, f"{where}.method")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return Variant(
+        name=name,
+        note=spec.get("note", rec.description),
+        arch=None,
+        train=None,
+        evaluations=[_free_evaluation(spec, where)],
+        label=spec.get("label"),
+        kind=rec.name,
+        settings=rec.resolved(given),
+    )
+
+
 def _chosen(config: dict, variants: dict) -> list[str]:
     chosen = config.get("run_variants")
     if not chosen:
@@ -409,16 +525,19 @@ def resolve_bases(config: dict) -> dict[str, Variant]:
     out = {}
     for name in chosen:
         spec = variants[name] or {}
-        if spec.get("model") is None:
-            out[name] = resolve_variant(name, spec, scale)
+        if _kind_of(name, spec) in method_kinds():
+            out[name] = resolve_free(name, spec)
+        elif spec.get("model") is None:
+            out[name] = resolve_variant(name, _network_spec(name, spec), scale)
     for name in chosen:
         spec = variants[name] or {}
         model = spec.get("model")
         if model is None:
             continue
-        if model not in out:
+        if model not in out or out[model].free:
+            trained = sorted(k for k, v in out.items() if not v.free)
             raise ConfigError(
-                f"variants.{name}.model: {model!r} is not a trained variant (known: {sorted(out)})"
+                f"variants.{name}.model: {model!r} is not a trained variant (known: {trained})"
             )
         out[name] = _evaluation_variant(name, spec, out[model], scale)
     return out
@@ -438,6 +557,9 @@ def resolve(config: dict) -> dict[str, Variant]:
             seeds[name] = seeds_of(name, variants[name] or {}, config, int(base.train.seed))
     runs: dict[str, Variant] = {}
     for name, base in bases.items():
+        if base.free:  # deterministic: one run
+            runs[name] = base
+            continue
         if base.trains:
             runs.update((v.name, v) for v in _replicates(base, seeds[name]))
             continue
@@ -484,7 +606,8 @@ def training_priorities(variants: dict[str, Variant]) -> dict[str, int]:
     Starting the longest trainings first (longest-processing-time order) keeps every core
     busy until the end instead of leaving one long run alone after the short ones.
     """
-    order = sorted(variants, key=lambda name: (training_cost(variants[name]), name))
+    trained = [name for name, v in variants.items() if v.trains]
+    order = sorted(trained, key=lambda name: (training_cost(variants[name]), name))
     return {name: rank + 1 for rank, name in enumerate(order)}
 
 
@@ -507,7 +630,8 @@ def experiment_rows(runs: dict[str, Variant], results: str, preset: str) -> list
     """
     rows = []
     for v in runs.values():
-        arch, train = variant_dict(v.arch), variant_dict(v.train)
+        arch = variant_dict(v.arch) if v.arch is not None else None
+        train = variant_dict(v.train) if v.train is not None else None
         for e in v.evaluations:
             label = v.label or v.name
             if v.label and v.replicate:
@@ -531,13 +655,17 @@ def experiment_rows(runs: dict[str, Variant], results: str, preset: str) -> list
                         f"the report's result.xlsx, row {e.report_row}" if e.report_row else None
                     ),
                     scale=preset,
-                    train_info=f"{results}/models/{v.model}/train.json",
-                    history=f"{results}/models/{v.model}/history.csv",
+                    train_info=None if v.free else f"{results}/models/{v.model}/train.json",
+                    history=None if v.free else f"{results}/models/{v.model}/history.csv",
                     base_variant=v.base_variant,
                     replicate=v.replicate,
-                    seed=v.train.seed,
+                    seed=None if v.free else v.train.seed,
                     model=v.model,
                     evaluation=v.evaluation,
+                    method=v.kind,
+                    method_family=v.family,
+                    trains=not v.free,
+                    method_settings=v.settings or None,
                 )
             )
     return rows
@@ -551,7 +679,9 @@ def experiments_table(rows: list[dict], meta: dict) -> dict:
     counted: dict[str, int] = {}  # replicates and evaluation variants share a size
     out = []
     for row in rows:
-        if row["model"] not in counted:
+        if row["arch"] is None:  # a training-free method: no parameters
+            counted[row["model"]] = 0
+        elif row["model"] not in counted:
             arch = ArchConfig.from_dict(row["arch"])
             counted[row["model"]] = count_parameters(build_model(arch))
         out.append({**row, "parameters": counted[row["model"]]})

@@ -6,7 +6,9 @@
 - ``training_loss.png``: training loss per variant (log scale);
 - ``example.png``: one test clip: mixture spectrogram, the two masks, the two estimates
   (from ``--example-npz``, or computed with ``--example-model`` + a clip);
-- ``speed.png``: measured timings beside the report's claims.
+- ``speed.png``: measured timings beside the report's claims;
+- ``methods.png`` (with ``--methods``): voice GNSDR vs parameters per method with 95 %
+  intervals, the training-free methods on a strip of their own, the oracle as a ceiling.
 
 A figure whose input is missing is skipped with a logged note; the others are
 always written.  :func:`example_arrays` computes the example figure's arrays
@@ -43,7 +45,7 @@ SR = 8000  # features.SR / N_FFT / HOP, repeated here so that plotting never imp
 N_FFT = 1024
 HOP = 256
 EXAMPLE_KEYS = ("mixture", "voice_mask", "accompaniment_mask", "voice", "accompaniment")
-FIGURES = ("metrics", "nsdr_distribution", "training_loss", "example", "speed")
+FIGURES = ("metrics", "nsdr_distribution", "training_loss", "example", "speed", "methods")
 SRC_COLORS = {"voice": "#d95f02", "accompaniment": "#1b9e77"}
 SRC_NAMES = {"voice": "voice", "accompaniment": "accompaniment"}
 
@@ -373,8 +375,8 @@ def example_arrays(model_path: str | Path, audio_path: str | Path) -> dict:
 
     from hourglass_sep.data.audio import read_audio
     from hourglass_sep.data.features import clip_features
-    from hourglass_sep.nets.model import sources_from_prediction
     from hourglass_sep.nets.inference import load_model
+    from hourglass_sep.nets.model import sources_from_prediction
     from hourglass_sep.separation.windowing import predict_whole
 
     model_path, audio_path = Path(model_path), Path(audio_path)
@@ -553,6 +555,91 @@ def plot_speed(inputs: Inputs, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+# ----------------------------------------------------------------------------- methods
+FAMILY_COLORS = {
+    "hourglass": "#d95f02",
+    "learned peer": "#1b9e77",
+    "training-free": "#7570b3",
+    "oracle": "0.35",
+}
+
+
+def _methods_points(ax, df: pd.DataFrame, x) -> None:
+    """Voice GNSDR of ``df``'s methods at ``x`` with their interval bars, labelled."""
+    for xi, (_, r) in zip(x, df.iterrows()):
+        v, lo, hi = (float(r[f"voice_gnsdr{k}"]) for k in ("", "_lo", "_hi"))
+        err = [[v - lo if np.isfinite(lo) else 0.0], [hi - v if np.isfinite(hi) else 0.0]]
+        color = FAMILY_COLORS.get(str(r.get("family")), "#4c72b0")
+        ax.errorbar([xi], [v], yerr=err, fmt="o", color=color, capsize=3, ms=5)
+        ax.annotate(str(r["label"]), (xi, v), xytext=(5, 3), textcoords="offset points", fontsize=7)
+
+
+def _oracle_lines(axes, oracles: pd.DataFrame) -> None:
+    """The oracles' voice GNSDR as horizontal ceilings (their intervals as a faint band)."""
+    for _, r in oracles.iterrows():
+        v, lo, hi = (float(r[f"voice_gnsdr{k}"]) for k in ("", "_lo", "_hi"))
+        for ax in axes:
+            ax.axhline(v, color=FAMILY_COLORS["oracle"], ls="--", lw=1)
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.axhspan(lo, hi, color=FAMILY_COLORS["oracle"], alpha=0.08, lw=0)
+        axes[-1].annotate(
+            f"{r['label']} (ceiling) {v:.2f} dB", (1.0, v), xycoords=("axes fraction", "data"),
+            xytext=(-4, 3), textcoords="offset points", ha="right", fontsize=7, color="0.3",
+        )  # fmt: skip
+
+
+def _methods_frame(methods: pd.DataFrame) -> pd.DataFrame:
+    """The scored rows of the methods table with numeric columns (absent ones NaN)."""
+    df = methods.copy()
+    for c in ("voice_gnsdr", "voice_gnsdr_lo", "voice_gnsdr_hi", "parameters"):
+        df[c] = pd.to_numeric(df[c], errors="coerce") if c in df.columns else np.nan
+    df["family"] = df["family"].fillna("").astype(str) if "family" in df.columns else ""
+    df["label"] = df["label"].astype(str)
+    return df[np.isfinite(df["voice_gnsdr"])]
+
+
+def plot_methods(inputs: Inputs, path: Path) -> Path | None:
+    """Voice GNSDR vs parameters (log scale) with 95 % interval bars; methods without
+    parameters (training-free) on a strip of their own at the left, since 0 has no place on
+    a log axis; the oracles as horizontal ceilings across both."""
+    if inputs.methods is None:
+        log.info("methods.png skipped: no methods table given (--methods)")
+        return None
+    df = _methods_frame(inputs.methods)
+    if df.empty:
+        log.warning("methods.png skipped: no method of the methods table was scored")
+        return None
+    oracle = df["family"] == "oracle"
+    free = ~oracle & ((df["parameters"] == 0) | (df["family"] == "training-free"))
+    sized = df[~oracle & ~free & (df["parameters"] > 0)]
+    unsized = df[~oracle & ~free & ~(df["parameters"] > 0)]
+    if len(unsized):
+        log.warning("methods.png: no parameter count for %s", ", ".join(unsized["label"]))
+    plt = _plt()
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(10, 5), sharey=True, gridspec_kw={"width_ratios": [1, 4]}
+    )
+    _methods_points(left, df[free], np.arange(int(free.sum())))
+    left.set_xlim(-0.6, max(int(free.sum()), 1) - 0.4)
+    left.set_xticks([])
+    left.set_xlabel("training-free\n(0 parameters)")
+    left.set_ylabel("voice GNSDR (dB)")
+    _methods_points(right, sized, sized["parameters"].to_numpy(dtype=float))
+    if len(sized):
+        right.set_xscale("log")
+        lo, hi = sized["parameters"].min(), sized["parameters"].max()
+        right.set_xlim(lo / 2, hi * 4)
+    right.set_xlabel("trainable parameters (log scale)")
+    _oracle_lines((left, right), df[oracle])
+    fig.suptitle(
+        "Methods: voice GNSDR vs parameters (95 % intervals over clips and seeds)\n"
+        + _scale_note(inputs),
+        fontsize=11,
+    )
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 # ----------------------------------------------------------------------------- driver
 def write_figures(
     inputs: Inputs, outdir: str | Path, example: dict | None = None
@@ -567,6 +654,7 @@ def write_figures(
         "training_loss": lambda p: plot_training_loss(inputs, p),
         "example": lambda p: plot_example(example, p) if example is not None else None,
         "speed": lambda p: plot_speed(inputs, p),
+        "methods": lambda p: plot_methods(inputs, p),
     }
     for name, job in jobs.items():
         path = outdir / f"{name}.png"
@@ -659,7 +747,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     inputs = load_inputs(
-        args.experiments, args.summary, args.scores, args.speed, args.claims, args.intervals
+        args.experiments,
+        args.summary,
+        args.scores,
+        args.speed,
+        args.claims,
+        args.intervals,
+        args.methods,
     )
     example = _example_from_args(args)
     done = write_figures(inputs, args.output, example)

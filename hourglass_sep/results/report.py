@@ -11,7 +11,9 @@ paper-scale step, measured / reported):
 
 - Table 1: "Ours" (report row 15) vs "Park's" (row 16): parameters + 6 metrics;
 - Table 2: the best runs (rows 18, 19) vs Park's paper (row 17);
-- ablations: every other evaluated run.
+- ablations: every other evaluated run;
+- Methods (with ``--methods``): our networks beside the peer methods and the oracles, each
+  metric with its 95 % interval (:func:`methods_section`).
 
 Runs are found in ``experiments.json`` by ``report_row``.  A table's run that this
 configuration did not run (or that failed) is said so in the table.
@@ -858,6 +860,102 @@ def intervals_section(inputs: Inputs) -> str | None:
     return md_table(heads, rows)
 
 
+# ----------------------------------------------------------------------------- methods
+METHOD_HEADERS = [
+    "Method", "Family", "Parameters", "Seeds", "Training", "Separation (s per min of audio)",
+    *METRIC_HEADERS, "Of the oracle's GNSDR (voice / acc.)",
+]  # fmt: skip
+# where the Methods section goes when the template does not place it: before the first of these
+METHODS_BEFORE = ("\n## Speed", "\n## Figures", "\n## Provenance")
+
+
+def interval_text(rec: dict, col: str) -> str:
+    """``9.81 [9.52, 10.10]``: a value with its 95 % interval (the value alone without one)."""
+    v, lo, hi = (_num(rec.get(f"{col}{k}")) for k in ("", "_lo", "_hi"))
+    if v is None:
+        return DASH
+    return f"{v:.2f}" if lo is None or hi is None else f"{v:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _method_cells(rec: dict) -> list[str]:
+    """One line of the Methods table; an oracle is marked as the ceiling it is."""
+    oracle = str(rec.get("family")) == "oracle"
+    name = f"{rec['label']} (`{rec['method']}`)" if _given(rec.get("method")) else rec["label"]
+    trains = str(rec.get("trains")).lower() not in ("false", "0")
+    seeds = txt(rec.get("seeds")) if trains and _given(rec.get("seeds")) else "deterministic"
+    n = _num(rec.get("replicates"))
+    if trains and n is not None:
+        seeds = f"{int(n)} ({seeds})"
+    minutes, rate = _num(rec.get("training_minutes")), _num(rec.get("separation_s_per_min"))
+    frac = [_num(rec.get(f"oracle_fraction_{s}")) for s in refs.SOURCES]
+    return [
+        f"_{name} (ceiling)_" if oracle else name,
+        txt(rec.get("family")),
+        fmt_int(rec.get("parameters")),
+        seeds,
+        DASH if minutes is None else f"{minutes:,.1f} min",
+        DASH if rate is None else f"{rate:,.2f} s",
+        *[interval_text(rec, f"{s}_{m}") for s in refs.SOURCES for m in refs.METRICS],
+        DASH if None in frac else f"{frac[0]:.2f} / {frac[1]:.2f}",
+    ]
+
+
+def _methods_scale(inputs: Inputs, recs: list[dict]) -> str:
+    """The line under the table: scale, clips, seeds, what the intervals and times cover."""
+    sc = scale_info(inputs.meta, inputs.rows)
+    clips = sorted({int(n) for n in (_num(r.get("clips")) for r in recs) if n is not None})
+    minutes = max((_num(r.get("audio_minutes")) or 0.0 for r in recs), default=0.0)
+    seeds = sorted(
+        {int(_num(r["replicates"])) for r in recs
+         if str(r.get("trains")).lower() not in ("false", "0") and _num(r.get("replicates"))}
+    )  # fmt: skip
+    seeds_text = DASH if not seeds else f"{seeds[0]}" + (f"–{seeds[-1]}" if len(seeds) > 1 else "")
+    units = sorted({str(r["resampled_by"]) for r in recs if _given(r.get("resampled_by"))})
+    scale = sc["name"] + (f" ({sc['details']})" if sc["details"] else "")
+    return (
+        f"Scale: {scale}; {'/'.join(map(str, clips)) or DASH} test clips"
+        + (f" ({minutes:.1f} min of audio)" if minutes else "")
+        + f"; learned methods: {seeds_text} "
+        "seed(s) each.  Each number is the mean over the seeds of the length-weighted metric "
+        "(dB) with its 95 % interval over the test clips, resampled by "
+        f"{'/'.join(units) or 'singer'}, and, with several seeds, the seed-to-seed variance "
+        "(t interval); training-free and oracle methods are deterministic (clips only).  "
+        "**Oracle rows separate with the true sources: they are ceilings, not methods.**  "
+        "Separation: the separate jobs' wall seconds summed over shards per minute of "
+        "evaluated audio, process start-up and model loading included."
+    )
+
+
+def methods_section(inputs: Inputs, figdir=None, out: Path = Path("report.md")) -> str | None:
+    """The "## Methods" section (Markdown): the table, the line on scale and intervals, the
+    reasons of empty cells and the figure; None without a methods table."""
+    m = inputs.methods
+    if m is None or m.empty:
+        return None
+    recs = m.to_dict("records")
+    table = md_table(METHOD_HEADERS, [_method_cells(r) for r in recs], "ll" + "r" * 11)
+    parts = ["## Methods", table, _methods_scale(inputs, recs)]
+    notes = [f"- {r['label']}: {r['note']}" for r in recs if _given(r.get("note"))]
+    if notes:
+        parts.append("Notes (empty cells, resampling):\n\n" + "\n".join(notes))
+    p = Path(figdir) / "methods.png" if figdir else None
+    if p is not None and p.exists():
+        link = Path(os.path.relpath(p.resolve(), out.resolve().parent)).as_posix()
+        parts.append(f"![Voice GNSDR vs parameters, 95 % intervals; oracle = ceiling]({link})")
+    return "\n\n".join(parts) + "\n"
+
+
+def place_section(text: str, section: str | None) -> str:
+    """``text`` with ``section`` before the first heading of ``METHODS_BEFORE`` (at the end
+    without one), unless the template placed it already (its ``{{ methods }}``)."""
+    if not section or section.splitlines()[0] in text.splitlines():
+        return text
+    at = min((i for i in (text.find(h) for h in METHODS_BEFORE) if i >= 0), default=-1)
+    if at < 0:
+        return text.rstrip("\n") + "\n\n" + section
+    return text[: at + 1] + section + "\n" + text[at + 1 :]
+
+
 def build_context(inputs: Inputs, figdir=None, out: str | Path = "report.md") -> dict:
     out = Path(out)
     t = Tables(inputs)
@@ -882,6 +980,7 @@ def build_context(inputs: Inputs, figdir=None, out: str | Path = "report.md") ->
         "speed": speed_section(inputs, t),
         "claims": claims_section(inputs, figdir, out),
         "intervals": intervals_section(inputs),
+        "methods": methods_section(inputs, figdir, out),
         "figures": figure_links(figdir, out),
         "figures_dir": str(figdir) if figdir else None,
         "provenance": provenance(inputs),
@@ -916,7 +1015,8 @@ def render(context: dict, template: str | Path) -> str:
 
 def write_report(inputs: Inputs, template: str | Path, out: str | Path, figdir=None) -> Path:
     out = Path(out)
-    text = render(build_context(inputs, figdir, out), template)
+    context = build_context(inputs, figdir, out)
+    text = place_section(render(context, template), context["methods"])
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     log.info("wrote %s", out)
@@ -945,7 +1045,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     inputs = load_inputs(
-        args.experiments, args.summary, args.scores, args.speed, args.claims, args.intervals
+        args.experiments,
+        args.summary,
+        args.scores,
+        args.speed,
+        args.claims,
+        args.intervals,
+        args.methods,
     )
     if args.figures and not Path(args.figures).is_dir():
         log.warning(

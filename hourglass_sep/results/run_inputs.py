@@ -155,6 +155,7 @@ class Inputs:
     sources: dict = field(default_factory=dict)  # input name -> path (provenance)
     claims: pd.DataFrame | None = None  # verdicts TSV of `hourglass-sep claims`
     intervals: pd.DataFrame | None = None  # its --intervals TSV
+    methods: pd.DataFrame | None = None  # methods.tsv of `hourglass-sep methods`
     _info: dict = field(default_factory=dict, repr=False)
     _hist: dict = field(default_factory=dict, repr=False)
 
@@ -231,7 +232,18 @@ def load_claims_tables(claims=None, intervals=None) -> tuple:
     return verdicts, inter
 
 
-def load_inputs(experiments, summary, scores=(), speed=None, claims=None, intervals=None) -> Inputs:
+def load_methods(path=None) -> pd.DataFrame | None:
+    """The Methods table of ``hourglass-sep methods`` (None when not given: no Methods
+    products)."""
+    if not path:
+        return None
+    hint = "the workflow's rule methods_table writes it (`hourglass-sep methods`)"
+    return read_tsv(path, "methods table", ["label", "variant", "step", "voice_gnsdr"], hint)
+
+
+def load_inputs(
+    experiments, summary, scores=(), speed=None, claims=None, intervals=None, methods=None
+) -> Inputs:
     meta, rows = load_experiments(experiments)
     inputs = Inputs(
         meta=meta,
@@ -246,9 +258,11 @@ def load_inputs(experiments, summary, scores=(), speed=None, claims=None, interv
             "scores": [str(p) for p in scores or []],
             "speed": str(speed) if speed else None,
             "claims": str(claims) if claims else None,
+            **({"methods": str(methods)} if methods else {}),
         },
     )
     inputs.claims, inputs.intervals = load_claims_tables(claims, intervals)
+    inputs.methods = load_methods(methods)
     known = {(r["variant"], r["step"]) for r in rows}
     extra = sorted(
         {(v, int(s)) for v, s in zip(inputs.summary["variant"], inputs.summary["step"])} - known
@@ -414,4 +428,10 @@ def add_inputs_arguments(p: argparse.ArgumentParser, scores_required: bool = Fal
         default=None,
         metavar="TSV",
         help="95 %% intervals of every run's metrics (`hourglass-sep claims --intervals`)",
+    )
+    p.add_argument(
+        "--methods",
+        default=None,
+        metavar="TSV",
+        help="the Methods table (`hourglass-sep methods`): a Methods sheet, section and figure",
     )

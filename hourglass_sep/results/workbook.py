@@ -15,6 +15,8 @@ Sheets:
 - ``per_clip``: every per-clip score row;
 - ``training``: the loss histories in long format;
 - ``speed``: measured timings (``speed.tsv``) and the report's timing claims;
+- ``methods`` (with ``--methods``): the Methods table of ``hourglass-sep methods``, our
+  networks beside the peer methods and the oracles, each metric with its 95 % interval;
 - ``references``: the 19 rows of the report's log and Park's paper, with sources;
 - ``about``: provenance (preset, scale, dataset, inputs, date, package version).
 """
@@ -38,16 +40,10 @@ from hourglass_sep.results import published as refs
 from hourglass_sep.results.run_inputs import (
     Inputs,
     add_inputs_arguments,
-    load_experiments,
     load_inputs,
-    load_scores,
-    load_speed,
-    load_summary,
-    read_tsv,
     reported_comment,
     reported_source,
     reported_value,
-    reported_values,
     scale_info,
 )
 from hourglass_sep.results.run_inputs import num as _num
@@ -315,8 +311,20 @@ def about_table(inputs: Inputs) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- writing
+METHODS_FORMATS = {
+    "training_minutes": "#,##0.00",
+    "separation_s_per_min": "#,##0.00",
+    "audio_minutes": "#,##0.00",
+    "replicates": "0",
+    "oracle_fraction_voice": "0.000",
+    "oracle_fraction_accompaniment": "0.000",
+}
+
+
 def _formats_for(sheet: str, col: str) -> str | None:
     lc = col.lower()
+    if sheet == "methods" and lc in METHODS_FORMATS:
+        return METHODS_FORMATS[lc]
     if lc.endswith(" rank") or lc == "ranked among":
         return "0"
     if any(lc.startswith(f"{s} {MN[m].lower()}") for s in SOURCES for m in METRICS):
@@ -422,7 +430,8 @@ def claims_sheet(verdicts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _workbook_sheets(inputs: Inputs, exp: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The sheets in workbook order: claims (when given) first, intervals (when given) last."""
+    """The sheets in workbook order: claims (when given) first, methods (when given) after
+    experiments, intervals (when given) last."""
     per_clip = (
         inputs.scores
         if inputs.scores is not None
@@ -436,6 +445,8 @@ def _workbook_sheets(inputs: Inputs, exp: pd.DataFrame) -> dict[str, pd.DataFram
         "references": pd.DataFrame.from_records(refs.reference_records()),
         "about": about_table(inputs),
     }
+    if inputs.methods is not None:  # beside the experiments: the same runs, compared as methods
+        sheets = {"experiments": exp, "methods": inputs.methods, **sheets}
     if inputs.claims is not None:  # the verdicts first: they are what a reader looks for
         sheets = {"claims": claims_sheet(inputs.claims), **sheets}
     if inputs.intervals is not None:
@@ -552,7 +563,13 @@ def run(args: argparse.Namespace) -> int:
     if not str(args.output).lower().endswith(".xlsx"):
         raise UserError(f"{args.output}: the workbook must end in .xlsx")
     inputs = load_inputs(
-        args.experiments, args.summary, args.scores, args.speed, args.claims, args.intervals
+        args.experiments,
+        args.summary,
+        args.scores,
+        args.speed,
+        args.claims,
+        args.intervals,
+        args.methods,
     )
     write_workbook(inputs, args.output)
     return 0

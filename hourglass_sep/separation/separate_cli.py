@@ -5,11 +5,17 @@ Song mode: ``hourglass-sep separate song.mp3 folder/ -o out/`` writes
 A bad input is reported (naming the file) and skipped; the others are separated; the
 exit status is non-zero when any input failed.  Workflow mode (``--catalogue``) is the
 report's protocol and keeps its 8 kHz output.
+
+``--method NAME`` separates without a model, by a training-free method (``methods/kinds/``:
+``repet-sim``, ``rpca``; the oracles ``oracle-irm``/``oracle-ibm`` in workflow mode only), in
+either mode (``separation/method_separate.py``): ``hourglass-sep separate --method repet-sim
+song.wav -o out/`` works on any song without a model.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -24,6 +30,7 @@ log = logging.getLogger("hourglass_sep.separation.separate")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The separate verb's options: inputs and outputs, the schedule, the execution."""
     _io_arguments(p)
+    _method_arguments(p)
     _schedule_arguments(p)
     _execution_arguments(p)
 
@@ -54,6 +61,25 @@ def _io_arguments(p: argparse.ArgumentParser) -> None:
         "--shard", default="0/1", help="workflow mode: I/N, separate the clips k with k %% N == I"
     )
     p.add_argument("--estimates", help="workflow mode: the .npz to write")
+
+
+def _method_arguments(p: argparse.ArgumentParser) -> None:
+    from hourglass_sep.methods.record import method_kinds
+
+    kinds = method_kinds()
+    lines = "; ".join(rec.usage() for rec in kinds.values())
+    p.add_argument(
+        "--method",
+        metavar="NAME",
+        help="separate without a model, by a training-free method (not with --model): "
+        f"{lines}. Oracles read the true sources: workflow mode only",
+    )
+    p.add_argument(
+        "--method-settings",
+        metavar="SETTINGS",
+        help="the method's settings: a JSON object or key=value,key=value (e.g. "
+        "width_seconds=3,band=full); unset keys keep their defaults",
+    )
 
 
 def _schedule_arguments(p: argparse.ArgumentParser) -> None:
@@ -142,8 +168,35 @@ def _usable_inputs(args) -> tuple[list[Path], list[str]]:
     return good, problems
 
 
-def _separate_one(args, bundle, path: Path, outputs: dict, subtype: str) -> None:
+def _model_blocks(args, bundle):
+    """The song-mode separator of a model: (mixture function, rate, path) -> stem blocks."""
     from hourglass_sep.separation.separate import song_blocks
+
+    def blocks(mixture, sr: int, path: Path):
+        return song_blocks(
+            bundle,
+            mixture,
+            sr,
+            full_band=True if args.full_band is None else bool(args.full_band),
+            chunk=args.chunk_frames,
+            overlap=args.overlap_frames,
+            pad_mode=args.pad,
+            progress=False if args.no_progress else path.name,
+            windows_per_batch=args.windows_per_batch if args.schedule == "windowed" else None,
+        )
+
+    return blocks
+
+
+def _method_blocks(args, rec, settings: dict):
+    """The song-mode separator of a training-free method (full band unless --no-full-band)."""
+    from hourglass_sep.separation.method_separate import song_blocks
+
+    full_band = True if args.full_band is None else bool(args.full_band)
+    return lambda mixture, sr, path: song_blocks(rec, settings, mixture(), sr, full_band)
+
+
+def _separate_one(blocks_for, path: Path, outputs: dict, subtype: str) -> None:
     from hourglass_sep.separation.songio import read_mixture, write_stems
 
     t0 = time.perf_counter()
@@ -154,17 +207,7 @@ def _separate_one(args, bundle, path: Path, outputs: dict, subtype: str) -> None
     def mixture():  # the read array once, then read again (see song_blocks)
         return held.pop() if held else read_mixture(path)[0]
 
-    blocks = song_blocks(
-        bundle,
-        mixture,
-        sr,
-        full_band=True if args.full_band is None else bool(args.full_band),
-        chunk=args.chunk_frames,
-        overlap=args.overlap_frames,
-        pad_mode=args.pad,
-        progress=False if args.no_progress else path.name,
-        windows_per_batch=args.windows_per_batch if args.schedule == "windowed" else None,
-    )
+    blocks = blocks_for(mixture, sr, path)
     samples, peak = write_stems(outputs, sr, subtype, blocks)
     if peak > 1.0 and subtype.startswith("PCM"):
         log.warning("%s: the estimates peak at %.2f and were clipped to [-1, 1]", path, peak)
@@ -177,7 +220,9 @@ def _separate_one(args, bundle, path: Path, outputs: dict, subtype: str) -> None
 
 
 def run_songs(args, load) -> int:
-    """Song mode: every usable input separated; failures reported, the exit status says so."""
+    """Song mode: every usable input separated; failures reported, the exit status says so.
+
+    ``load()`` returns the separator: (mixture function, rate, path) -> stem blocks."""
     from hourglass_sep.separation.songio import plan_outputs
 
     if not args.output:
@@ -191,10 +236,10 @@ def run_songs(args, load) -> int:
         _report(msg)
     failed = len(problems)
     if good:
-        bundle = load()
+        blocks_for = load()
         for path in good:
             try:
-                _separate_one(args, bundle, path, plan[path], subtype)
+                _separate_one(blocks_for, path, plan[path], subtype)
             except (UserError, OSError, RuntimeError, MemoryError) as exc:
                 failed += 1
                 _report(str(exc) if isinstance(exc, UserError) else f"{path}: {exc!r}")
@@ -223,6 +268,11 @@ def run(args: argparse.Namespace) -> int:
             "give songs to separate (IN ...) and -o DIR, or --catalogue/--shard/--estimates"
         )
 
+    if args.method is not None:
+        return _run_method(args, workflow, threads)
+    if args.method_settings is not None:
+        raise UserError("--method-settings needs --method NAME")
+
     def load():
         bundle = load_model(
             args.model, device=args.device, precision=args.precision, fold=not args.no_fold
@@ -231,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
         return bundle
 
     if not workflow:
-        return run_songs(args, load)
+        return run_songs(args, lambda: _model_blocks(args, load()))
     if args.full_band:
         raise UserError(
             "--full-band is for song files; workflow mode (--catalogue) keeps the report's "
@@ -240,3 +290,64 @@ def run(args: argparse.Namespace) -> int:
     if args.model is None:
         raise UserError("workflow mode needs --model (the snapshot to evaluate)")
     return run_shard(args, load(), threads)
+
+
+def parse_method_settings(text: str | None, rec) -> dict:
+    """``--method-settings``: a JSON object or ``key=value,...`` (values read as the type of
+    the key's default) -> settings; ``UserError`` naming each bad key."""
+    if text is None or not text.strip():
+        return {}
+    t = text.strip()
+    if t.startswith("{"):
+        try:
+            given = json.loads(t)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"--method-settings {text!r}: not a JSON object ({exc})") from None
+    else:
+        given = {}
+        for item in filter(None, (i.strip() for i in t.split(","))):
+            key, sep, raw = item.partition("=")
+            if not sep or not key.strip():
+                raise UserError(f"--method-settings {item!r}: expected key=value")
+            given[key.strip()] = _typed(raw.strip(), rec.settings.get(key.strip()))
+    problems = rec.check_settings(given, "--method-settings")
+    if problems:
+        raise UserError("; ".join(problems))
+    return given
+
+
+def _typed(raw: str, default: object) -> object:
+    """``raw`` as the type of ``default`` where it reads as one (else the text, refused later)."""
+    if isinstance(default, bool):
+        return {"true": True, "false": False}.get(raw.lower(), raw)
+    for kind in (int, float):
+        if isinstance(default, kind):
+            try:
+                return kind(raw)
+            except ValueError:
+                return raw
+    return raw
+
+
+def _run_method(args, workflow: bool, threads: int) -> int:
+    """``--method``: a training-free method instead of a model, in either mode."""
+    from hourglass_sep.methods.record import method_kind
+    from hourglass_sep.separation.method_separate import run_method_shard
+
+    if args.model is not None:
+        raise UserError(
+            "--method and --model exclude each other: a training-free method separates "
+            "without a model; give one of them"
+        )
+    rec = method_kind(args.method)
+    settings = parse_method_settings(args.method_settings, rec)
+    log.info("%s, settings %s", rec.name, rec.resolved(settings))
+    if workflow:
+        if args.full_band:
+            raise UserError(
+                "--full-band is for song files; in workflow mode a method's band is its "
+                "setting (--method-settings band=full)"
+            )
+        return run_method_shard(args, rec, settings, threads)
+    rec.refuse_without_sources()
+    return run_songs(args, lambda: _method_blocks(args, rec, settings))

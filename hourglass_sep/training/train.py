@@ -277,7 +277,11 @@ def precise_bn_state(
         m.momentum = None  # cumulative moving average = the plain mean over the batches
     seed = int(np.random.SeedSequence([int(cfg.seed), int(step), 0x9B]).generate_state(1)[0])
     sampler = PatchSampler(cache.frames, cfg.frames, "uniform", seed)
-    clone.train()
+    # BatchNorm in training mode, everything else (dropout: the U-Net's) as at inference: the
+    # statistics are those of the evaluated network, and no random draw moves the training RNG
+    clone.eval()
+    for m in norms:
+        m.train()
     with torch.no_grad():
         for _ in range(int(cfg.precise_bn)):
             mix, _voice, _acc = load_batch(cache, sampler.batch(cfg.batch), cfg.frames, device)

@@ -1,6 +1,7 @@
 # Config validation, the resolved runs and the small helpers every rule file uses.
 # Nothing here imports torch: dry runs stay fast.
 
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ from snakemake.logging import logger
 from hourglass_sep.data.catalogue import MIR1K_TEST_CLIPS
 from hourglass_sep.claims.spec import claims_for_runs, write_claims_file
 from hourglass_sep.pipeline.config import upgrade_legacy, validate_config
+from hourglass_sep.plan.methods import methods_oracle, methods_rows
 from hourglass_sep.plan.experiments import (
     ConfigError,
     arch_flags,
@@ -106,6 +108,15 @@ def dataset_marker():
 
 # ------------------------------------------------------------------ run helpers
 TRAINED = [name for name, v in RUNS.items() if v.trains]
+# training-free methods (kind: repet-sim, rpca, oracle-*): separated without a model, step 0
+FREE = [name for name, v in RUNS.items() if v.free]
+
+
+def name_pattern(names):
+    """A wildcard constraint matching exactly ``names`` (nothing when empty)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
 # experiments.json's rows, from the runs above (the job adds the parameter counts)
 EXPERIMENT_ROWS = experiment_rows(RUNS, R, config["preset"])
 # claims on variants this preset runs (run_variants may select a subset), and the others' ids
@@ -163,6 +174,38 @@ def subset_inputs(wildcards):
 
 def snapshot_flag(wildcards):
     return ",".join(str(s) for s in ALL_RUNS[wildcards.variant].snapshot_steps)
+
+
+# ------------------------------------------------------------------ the Methods table
+try:
+    METHODS_ROWS, METHODS_SKIPPED = methods_rows(config, RUNS)
+    # the ceiling of the fraction-of-oracle columns, when this preset runs it
+    METHODS_ORACLE = methods_oracle(config) if METHODS_ROWS else None
+    METHODS_ORACLE = METHODS_ORACLE if METHODS_ORACLE in RUNS else None
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+if METHODS_SKIPPED and workflow.is_main_process:
+    logger.info(f"methods_table: {METHODS_SKIPPED} not run by this preset, left out")
+
+
+def methods_score_files():
+    """The score tables of every replicate of the Methods table's rows (and its oracle)."""
+    wanted = {(row["variant"], row["step"]) for row in METHODS_ROWS}
+    oracle = RUNS.get(METHODS_ORACLE)
+    if oracle is not None:
+        wanted.add((METHODS_ORACLE, oracle.evaluations[-1].step))
+    return [
+        f
+        for name, v in RUNS.items()
+        for base, step in sorted(wanted)
+        if v.base_variant == base and any(e.step == step for e in v.evaluations)
+        for f in run_score_files(name, step)
+    ]
+
+
+def methods_flag(wildcards, input):
+    """--methods of workbook, figures and report, when the Methods table is made."""
+    return f"--methods {input.methods}" if input.get("methods") else ""
 
 
 def claims_flags(input):

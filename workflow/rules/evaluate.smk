@@ -70,6 +70,8 @@ rule separate:
         f"{R}/logs/separate_{{variant}}_step{{step}}_{{shard}}.log",
     benchmark:
         f"{R}/benchmarks/separate_{{variant}}_step{{step}}_{{shard}}.tsv"
+    wildcard_constraints:
+        variant=name_pattern(n for n, v in ALL_RUNS.items() if not v.free),
     conda:
         CONDA_ENV
     threads: DEVICE["separate_threads"]
@@ -88,6 +90,36 @@ rule separate:
         "hourglass-sep separate --model {params.model} --catalogue {input.catalogue} "
         "--shard {wildcards.shard}/{params.shards} --estimates {output} --schedule {params.schedule} "
         "--windows-per-batch {params.windows} --device {params.device} --precision {params.precision} --threads {threads} > {log} 2>&1"
+
+
+# a training-free method (kind: repet-sim, rpca, oracle-*) separates without a model: the same
+# estimates file, so scoring and everything after it are shared with the networks
+rule separate_method:
+    input:
+        catalogue=f"{R}/data/catalogue.tsv",
+    output:
+        temp(f"{R}/estimates/{{variant}}/step{{step}}/shard{{shard}}.npz"),
+    log:
+        f"{R}/logs/separate_{{variant}}_step{{step}}_{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/separate_{{variant}}_step{{step}}_{{shard}}.tsv"
+    wildcard_constraints:
+        variant=name_pattern(FREE),
+        step="0",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    params:
+        method=lambda wc: RUNS[wc.variant].kind,
+        settings=lambda wc: json.dumps(RUNS[wc.variant].settings, sort_keys=True),
+        shards=len(SHARDS),
+    shell:
+        "hourglass-sep separate --method {params.method} --method-settings '{params.settings}' "
+        "--catalogue {input.catalogue} --shard {wildcards.shard}/{params.shards} "
+        "--estimates {output} --no-progress > {log} 2>&1"
 
 
 rule score:

@@ -4,6 +4,7 @@
 # cheap bookkeeping: run where snakemake runs, not as cluster jobs
 localrules:
     experiments_table,
+    methods_table,
     subset_scores,
     claims_file,
     claims,
@@ -14,6 +15,7 @@ localrules:
 
 
 FIGURE_NAMES = ["metrics", "nsdr_distribution", "training_loss", "example", "speed"]
+FIGURE_NAMES += ["methods"] if METHODS_ROWS else []  # the Methods table's figure
 FIGURES = [f"{R}/figures/{name}.png" for name in FIGURE_NAMES]
 # the claims' products (rule claims), when the config has a claims: section
 CLAIMS_OUT = (
@@ -41,6 +43,8 @@ CLAIMS_PAGE = (
     else {}
 )
 EXAMPLE_STEP = RUNS[EXAMPLE].evaluations[-1].step
+# the Methods table (methods_table: in config): its rows resolved against the runs (common.smk)
+METHODS_OUT = dict(methods=f"{R}/methods.tsv") if METHODS_ROWS else {}
 
 
 rule experiments_table:
@@ -136,6 +140,28 @@ rule claims:
         "--figure {output.figure} > {log} 2>&1"
 
 
+rule methods_table:
+    input:
+        experiments=f"{R}/experiments.json",
+        catalogue=f"{R}/data/catalogue.tsv",
+        scores=methods_score_files(),
+    output:
+        f"{R}/methods.tsv",
+    log:
+        f"{R}/logs/methods_table.log",
+    conda:
+        CONDA_ENV
+    params:
+        rows=json.dumps(METHODS_ROWS),
+        oracle=f"--oracle {METHODS_ORACLE}" if METHODS_ORACLE else "",
+        benchmarks=f"{R}/benchmarks",
+        seed=config["claims_seed"],
+    shell:
+        "hourglass-sep methods --experiments {input.experiments} --catalogue {input.catalogue} "
+        "--scores {input.scores} --benchmarks {params.benchmarks} --rows '{params.rows}' "
+        "{params.oracle} --seed {params.seed} -o {output} > {log} 2>&1"
+
+
 rule aggregate:
     input:
         score_files(),
@@ -181,6 +207,7 @@ rule speed:
 
 rule workbook:
     input:
+        **METHODS_OUT,
         experiments=f"{R}/experiments.json",
         summary=f"{R}/summary.tsv",
         speed=f"{R}/speed.tsv",
@@ -197,13 +224,16 @@ rule workbook:
         CONDA_ENV
     params:
         claims=lambda wc, input: claims_flags(input),
+        methods=methods_flag,
     shell:
         "hourglass-sep workbook --experiments {input.experiments} --summary {input.summary} "
-        "--speed {input.speed} --scores {input.scores} {params.claims} -o {output} > {log} 2>&1"
+        "--speed {input.speed} --scores {input.scores} {params.claims} {params.methods} "
+        "-o {output} > {log} 2>&1"
 
 
 rule figures:
     input:
+        **METHODS_OUT,
         experiments=f"{R}/experiments.json",
         summary=f"{R}/summary.tsv",
         speed=f"{R}/speed.tsv",
@@ -222,14 +252,16 @@ rule figures:
     params:
         outdir=lambda wc, output: os.path.dirname(output[0]),
         model=f"{R}/models/{EXAMPLE}/snapshots/step{EXAMPLE_STEP}.pt",
+        methods=methods_flag,
     shell:
         "hourglass-sep figures --experiments {input.experiments} --summary {input.summary} "
         "--speed {input.speed} --scores {input.scores} --example-model {params.model} "
-        "--catalogue {input.catalogue} -o {params.outdir} > {log} 2>&1"
+        "--catalogue {input.catalogue} {params.methods} -o {params.outdir} > {log} 2>&1"
 
 
 rule report:
     input:
+        **METHODS_OUT,
         experiments=f"{R}/experiments.json",
         summary=f"{R}/summary.tsv",
         speed=f"{R}/speed.tsv",
@@ -249,7 +281,8 @@ rule report:
         figdir=lambda wc, input: os.path.dirname(input.figures[0]),
         claims=lambda wc, input: claims_flags(input),
         page=f"--claims-html {CLAIMS_OUT['page']}" if CLAIMS else "",
+        methods=methods_flag,
     shell:
         "hourglass-sep report --experiments {input.experiments} --summary {input.summary} "
         "--speed {input.speed} --figures {params.figdir} --template {input.template} "
-        "{params.claims} {params.page} -o {output.md} > {log} 2>&1"
+        "{params.claims} {params.page} {params.methods} -o {output.md} > {log} 2>&1"

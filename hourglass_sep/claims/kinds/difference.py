@@ -1,6 +1,7 @@
-"""A differs from B in a direction: ``greater`` (A > B) or ``less`` (A < B), for two runs or
-each link of a chain R1 > R2 > ...; holds when the interval of A - B excludes 0 on the
-claimed side, contradicted when it excludes 0 on the other (every link must hold)."""
+"""A differs from B in a direction: ``greater`` (A > B) or ``less`` (A < B), for two runs, each
+link of a chain R1 > R2 > ... or A against each run of ``each``; holds when the interval of
+A - B excludes 0 on the claimed side, contradicted when it excludes 0 on the other (every link
+must hold)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ KIND = Kind(
     name="difference",
     expects=("greater", "less"),
     summary="greater/less: A > B / A < B (for a chain, each link)",
-    forms=("b", "chain"),
+    forms=("b", "chain", "each"),
     row=_row,
     compare_text=_text,
     unit="dB",

@@ -83,14 +83,15 @@ def seed_guard(eff, rec: dict, expect: str, margin: float, inputs: Inputs, same:
 
 
 def run_pairs(claim: dict, source: str, inputs: Inputs) -> list[dict]:
-    """A - B of a metric for {a, b} or for each link of a chain, paired clip by clip (or
-    each run over its own clips with ``clips: own``)."""
+    """A - B of a metric for {a, b}, for each link of a chain or for A against each B of
+    {a, each}, paired clip by clip (or each run over its own clips with ``clips: own``)."""
     runs, expect = claim["runs"], claim["expect"]
-    pairs = (
-        list(zip(runs["chain"][:-1], runs["chain"][1:]))
-        if "chain" in runs
-        else [(runs["a"], runs["b"])]
-    )
+    if "chain" in runs:
+        pairs = list(zip(runs["chain"][:-1], runs["chain"][1:]))
+    elif "each" in runs:
+        pairs = [(runs["a"], b) for b in runs["each"]]
+    else:
+        pairs = [(runs["a"], runs["b"])]
     margin = float(claim.get("margin", 0.0))
     own = claim["compare"].get("clips") == "own"
     compare = st.compare_own_clips if own else st.compare_runs
@@ -123,6 +124,8 @@ def run_pairs(claim: dict, source: str, inputs: Inputs) -> list[dict]:
 def two_runs_text(claim: dict, source: str) -> str:
     runs = claim["runs"]
     own = " (each on its own clips)" if claim["compare"].get("clips") == "own" else ""
+    if "each" in runs:
+        return f"{run_name(runs['a'])} - each of {', '.join(run_name(b) for b in runs['each'])}"
     return f"{run_name(runs['a'])} - {run_name(runs['b'])}{own}"
 
 

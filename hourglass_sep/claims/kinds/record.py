@@ -47,7 +47,8 @@ def sources_of(claim: dict) -> list[str]:
 
 
 def resolve_runs(claim: dict, known: KnownRuns, speed_whats, where: str) -> dict:
-    """The compared runs as (variant, step): ``{"chain": [...]}`` or ``{"a": .., "b": ..}``."""
+    """The compared runs as (variant, step): ``{"chain": [...]}``, ``{"a": .., "each": [...]}``
+    or ``{"a": .., "b": ..}``."""
     cmp = claim["compare"]
     if "chain" in cmp:
         return {
@@ -56,7 +57,12 @@ def resolve_runs(claim: dict, known: KnownRuns, speed_whats, where: str) -> dict
                 for i, r in enumerate(cmp["chain"])
             ]
         }
-    return {k: resolve_run(cmp[k], known, f"{where}.compare.{k}") for k in ("a", "b") if k in cmp}
+    out = {k: resolve_run(cmp[k], known, f"{where}.compare.{k}") for k in ("a", "b") if k in cmp}
+    if "each" in cmp:
+        out["each"] = [
+            resolve_run(r, known, f"{where}.compare.each[{i}]") for i, r in enumerate(cmp["each"])
+        ]
+    return out
 
 
 def _always(claim: dict) -> bool:
