@@ -166,3 +166,21 @@ def test_saved_model_separates(cache_path, tmp_path, name):
     assert np.abs(v1 - v2).max() < 1e-4 and np.abs(a1 - a2).max() < 1e-4
     voice, _ = S.separate_many(folded, clips[:1], schedule="windowed")[0]
     assert voice.shape == (audio.shape[1],) and np.isfinite(voice).all()
+
+
+def test_model_info_counts_the_peers_work():
+    """model-info's compute counts transposed convolutions, dense layers and LSTMs too (the
+    U-Net's decoder, Open-Unmix's layers): per 512 x 64 window, a dense network uses each
+    weight about once per frame, so its MACs are about parameters x frames."""
+    from hourglass_sep.plan.model_info import model_info
+
+    lstm = model_info(
+        ArchConfig(kind="open-unmix", stacks=1, growth=0, channels=64, poolings=2), 64
+    )
+    macs = lstm["gflop_per_window"] * 1e9 / 2
+    assert macs == pytest.approx(lstm["parameters"] * 64, rel=0.05)
+    # a one-layer U-Net by hand: 5x5 stride-2 conv 1 -> 4 channels onto 256 x 32, then the
+    # transposed head 4 -> 2 channels back to 512 x 64 (each input value x 2 x 25)
+    unet = model_info(ArchConfig(kind="unet", stacks=1, growth=0, channels=4, poolings=1), 64)
+    by_hand = 4 * 256 * 32 * 25 + 4 * 256 * 32 * 2 * 25
+    assert unet["gflop_per_window"] * 1e9 / 2 == pytest.approx(by_hand)

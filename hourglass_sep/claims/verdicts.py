@@ -168,7 +168,7 @@ def _divergence_note(claim: dict, notes: Mapping[tuple, str]) -> str:
     judged on the 2 that trained"), so its verdict says how many seeds it rests on."""
     runs = claim.get("runs") or {}
     keys = [runs[k] for k in ("a", "b") if isinstance(runs.get(k), tuple)]
-    keys += list(runs.get("chain", []))
+    keys += [*runs.get("chain", []), *runs.get("each", [])]
     return "; ".join(dict.fromkeys(notes[tuple(r)] for r in keys if tuple(r) in notes))
 
 

@@ -46,7 +46,7 @@ def design_of(config: dict, start: int) -> SequentialDesign | None:
 def _claim_runs(claim: dict) -> Iterable[str]:
     cmp = claim.get("compare") or {}
     yield from (cmp[k] for k in ("a", "b") if isinstance(cmp.get(k), str))
-    yield from cmp.get("chain") or []
+    yield from [*(cmp.get("chain") or []), *(cmp.get("each") or [])]
 
 
 def needed_steps(config: dict, claims: Iterable[dict]) -> dict[str, set]:

@@ -478,6 +478,12 @@ def resolve_free(name: str, spec: dict) -> Variant:
     where = f"variants.{name}"
     if not VARIANT_RE.match(name):
         raise ConfigError(f"{where}: variant names may hold letters, digits, '.', '_' and '-' only")
+    if spec.get("kind") is None:  # named as arch.kind
+        method = spec["arch"]["kind"]
+        raise ConfigError(
+            f"{where}.arch.kind: {method!r} is a training-free method, not a network; "
+            f"write `kind: {method}` (without arch:)"
+        )
     rec = method_kinds()[spec["kind"]]
     extra = sorted(set(spec) - set(FREE_KEYS))
     if extra:

@@ -5,7 +5,8 @@ How each figure is obtained (``model_info``):
 * **parameters** — ``sum(p.numel())`` over the network's parameters (BatchNorm's
   affine weights included, running statistics not), as the report's result.xlsx.
 * **GFLOP per second of audio** — a forward hook on every ``Conv2d`` adds
-  ``out.numel() * in_channels/groups * kh * kw`` multiply-accumulates (MACs) while a
+  ``out.numel() * in_channels/groups * kh * kw`` multiply-accumulates (MACs) (transposed
+  convolutions, dense layers and LSTMs likewise: the U-Net and Open-Unmix) while a
   (1, 1, 512, T) input runs through the network.  The network is fully
   convolutional, so MACs are linear in T; one second of audio is
   ``8000 / 256 = 31.25`` frames, and FLOP = 2 x MAC (one multiply + one add).
@@ -50,16 +51,41 @@ def _meta_model(arch: ArchConfig) -> nn.Module:
     return model.eval()
 
 
+def _layer_macs(mod: nn.Module, inp, out) -> int:
+    """Multiply-accumulates of one call of a weighted layer (0 for any other module)."""
+    if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d)):
+        kh, kw = mod.kernel_size
+        # a conv: each output value sums C_in/g x kh x kw products; a transposed conv: each
+        # input value is spread over C_out/g x kh x kw outputs
+        if isinstance(mod, nn.Conv2d):
+            return out.numel() * (mod.in_channels // mod.groups) * kh * kw
+        return inp[0].numel() * (mod.out_channels // mod.groups) * kh * kw
+    if isinstance(mod, nn.Linear):
+        return out.numel() * mod.in_features
+    if isinstance(mod, nn.LSTM):  # 4 gates, input and recurrent products, every direction
+        steps = inp[0].numel() // inp[0].shape[-1]  # sequence x batch
+        dirs = 2 if mod.bidirectional else 1
+        h, total, width = mod.hidden_size, 0, mod.input_size
+        for _ in range(mod.num_layers):
+            total += steps * dirs * 4 * h * (width + h)
+            width = h * dirs
+        return total
+    return 0
+
+
+WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.LSTM)
+
+
 def conv_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """Multiply-accumulates of every ``Conv2d`` in one forward pass of ``x``."""
+    """Multiply-accumulates of every weighted layer (convolutions, transposed convolutions,
+    dense layers, LSTMs) in one forward pass of ``x``."""
     total = 0
 
-    def hook(mod: nn.Conv2d, inp, out):
+    def hook(mod: nn.Module, inp, out):
         nonlocal total
-        kh, kw = mod.kernel_size
-        total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
+        total += _layer_macs(mod, inp, out)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, WEIGHTED)]
     try:
         with torch.no_grad():
             model(x)
@@ -261,7 +287,7 @@ def format_info(info: dict) -> str:
             f"{a['poolings']} poolings, target {a['target']}",
             f"parameters     {info['parameters']:,} ({info['weights_bytes'] / 2**20:.1f} MiB fp32)",
             f"compute        {info['gflop_per_second']:.2f} GFLOP per second of audio "
-            f"({info['gflop_per_window']:.2f} GFLOP per {window}; conv MACs x 2)",
+            f"({info['gflop_per_window']:.2f} GFLOP per {window}; MACs x 2)",
             f"activations    {info['peak_activation_mib']:.1f} MiB peak for one {window} "
             "(batch 1, fp32, inference)",
         ]
