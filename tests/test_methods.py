@@ -172,7 +172,34 @@ def test_rpca_separates_a_repeating_accompaniment(loop_clip):
     assert voice >= mix + 5, (voice, mix)
 
 
-def test_tensorly_robust_pca_recovers_low_rank_plus_sparse():
+def test_our_rpca_solves_the_problem_at_least_as_well_as_tensorly():
+    """The inexact ALM of methods/kinds/rpca.py against tensorly's maintained robust_pca
+    (which, for a matrix, thresholds both unfoldings: reg_E = 2 lambda) on a magnitude-like
+    matrix that is not an exact-recovery case: both split M exactly (M = L + S), and ours
+    reaches an objective ||L||_* + lambda ||S||_1 no higher than tensorly's (measured: 1523.3
+    vs 1537.8; tensorly's growing penalty stops it at a nearby feasible point)."""
+    robust_pca = pytest.importorskip("tensorly.decomposition").robust_pca
+    rng = np.random.default_rng(1)
+    low = np.abs(rng.standard_normal((200, 6)) @ rng.standard_normal((6, 90)))
+    mix = low + (rng.random(low.shape) < 0.05) * rng.uniform(0, 8, low.shape)
+    lam = 1 / np.sqrt(200)
+
+    def objective(L, S):
+        return np.linalg.svd(L, compute_uv=False).sum() + lam * np.abs(S).sum()
+
+    L, S = low_rank_sparse(mix, lam)
+    norm2 = np.linalg.norm(mix, 2)
+    tl_L, tl_S = robust_pca(
+        mix, reg_E=2 * lam, reg_J=1.0, mu_init=1.25 / norm2, learning_rate=1.5,
+        n_iter_max=200, tol=1e-7 * np.linalg.norm(mix), verbose=0,
+    )  # fmt: skip
+    for a, b in ((L, S), (tl_L, tl_S)):
+        assert np.linalg.norm(mix - a - b) / np.linalg.norm(mix) < 1e-5
+    assert objective(L, S) <= objective(tl_L, tl_S) * (1 + 1e-4)
+    assert np.linalg.norm(L - tl_L) / np.linalg.norm(tl_L) < 0.15  # the same split, nearly
+
+
+def test_rpca_recovers_low_rank_plus_sparse():
     """Principal component pursuit with lambda = 1 / sqrt(max(m, n)) (Candes et al.'s choice)
     recovers a rank-4 matrix and 5 % gross corruptions exactly (to 1e-3)."""
     rng = np.random.default_rng(0)

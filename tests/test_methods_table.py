@@ -311,3 +311,18 @@ def test_figure_written_and_products_without_methods_unchanged(products, tmp_pat
     out = tmp_path / "plain.md"
     assert main(["report", *_args(res), "--template", str(TEMPLATE), "-o", str(out)]) == 0
     assert "## Methods" not in out.read_text()
+
+
+def test_rows_are_json_text_of_any_length_or_a_file(tmp_path):
+    """The rule passes the rows inline: nine entries are longer than a file name may be."""
+    from hourglass_sep.claims.methods_table import read_rows_spec
+    from hourglass_sep.errors import UserError
+
+    long = [{"variant": f"method-number-{i}", "step": 15000} for i in range(9)]
+    text = json.dumps(long)
+    assert len(text) > 255 and read_rows_spec(text) == long
+    f = tmp_path / "rows.json"
+    f.write_text(text)
+    assert read_rows_spec(str(f)) == long
+    with pytest.raises(UserError, match="no such file"):
+        read_rows_spec(str(tmp_path / "missing.json"))

@@ -79,13 +79,20 @@ class Entry:
 
 
 # ----------------------------------------------------------------------------- entries
+def _read_rows_file(path: Path) -> str:
+    if not path.is_file():
+        raise UserError(f"--rows {path}: no such file (give a JSON file or a JSON list)")
+    return path.read_text(encoding="utf-8")
+
+
 def read_rows_spec(spec: str | None) -> list[dict] | None:
     """``--rows``: a JSON file or JSON text, a list of ``{"variant": .., "step": ..}``
     (``step`` optional: the variant's last evaluated step; ``label`` optional)."""
     if spec is None:
         return None
-    path = Path(spec)
-    text = path.read_text(encoding="utf-8") if path.is_file() else spec
+    # JSON text starts with "[" (and may be longer than a file name may be): not a path
+    inline = spec.lstrip().startswith("[")
+    text = spec if inline else _read_rows_file(Path(spec))
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -3,11 +3,13 @@ low-rank part, the voice the sparse part.
 
 The magnitude M (F, T) is split as M = L + S by principal component pursuit,
 ``min ||L||_* + lambda ||S||_1`` with ``lambda = lambda_scale / sqrt(max(F, T))`` (the paper's
-choice is ``lambda_scale`` 1), solved by ``tensorly.decomposition.robust_pca``.  For a matrix,
-tensorly penalises the nuclear norms of both unfoldings (``||L||_* + ||L^T||_* = 2 ||L||_*``),
-so its ``reg_E`` is ``2 lambda``; its augmented-Lagrangian penalty starts at
-``1.25 / ||M||_2`` and grows 1.5 times an iteration, the inexact ALM of Lin, Chen & Ma (2010)
-that Huang et al. solved with; the tolerance is relative to ``||M||_F``.
+choice is ``lambda_scale`` 1), solved by the inexact augmented Lagrangian method of Lin, Chen &
+Ma (2010) that Huang et al. solved with (:func:`low_rank_sparse`).  It is written here rather
+than called from ``tensorly.decomposition.robust_pca`` because tensorly, for a matrix,
+thresholds the nuclear norms of both unfoldings (``||L||_* + ||L^T||_* = 2 ||L||_*``, its
+``reg_E`` then being ``2 lambda``): two SVDs an iteration where one is needed, twice the time
+(2.6 vs 1.3 s for a 512 x 250 clip).  tests/test_methods.py checks the two give the same
+split.
 
 Masks: ``binary`` (the paper's time-frequency masking: voice where |S| > gain |L|) or ``ratio``
 (|S| / (|S| + |L|)); the accompaniment takes the complement.
@@ -20,27 +22,43 @@ import numpy as np
 from hourglass_sep.methods.record import BAND_HELP, BANDS, MethodKind, Range
 
 
+def _shrink(x: np.ndarray, tau: float) -> np.ndarray:
+    """Soft thresholding: the proximal step of tau ||.||_1."""
+    return np.sign(x) * np.maximum(np.abs(x) - tau, 0.0)
+
+
+def _svt(x: np.ndarray, tau: float) -> np.ndarray:
+    """Singular value thresholding: the proximal step of tau ||.||_*."""
+    u, sv, vt = np.linalg.svd(x, full_matrices=False)
+    keep = sv > tau
+    return (u[:, keep] * (sv[keep] - tau)) @ vt[keep]
+
+
 def low_rank_sparse(
     M: np.ndarray, lam: float, max_iter: int = 100, tol: float = 1e-7
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(L, S) with M = L + S: principal component pursuit with weight ``lam`` on ||S||_1."""
-    from tensorly.decomposition import robust_pca
+    """(L, S) with M = L + S: principal component pursuit with weight ``lam`` on ||S||_1, by
+    the inexact augmented Lagrangian method (Lin, Chen & Ma 2010, Algorithm 5: penalty
+    1.25 / ||M||_2 growing 1.5 times an iteration; stop at ||M - L - S||_F <= tol ||M||_F).
 
-    M = np.asarray(M, np.float32)
-    norm2 = float(np.linalg.norm(M, 2))
+    One SVD per iteration, half of ``tensorly.decomposition.robust_pca``'s two (it thresholds
+    both unfoldings of a matrix); tests/test_methods.py checks that both give the same split."""
+    M = np.asarray(M, np.float64)
+    norm2, normf = float(np.linalg.norm(M, 2)), float(np.linalg.norm(M))
     if norm2 == 0.0:
-        return np.zeros_like(M), np.zeros_like(M)
-    L, S = robust_pca(
-        M,
-        reg_E=2.0 * lam,  # tensorly: ||L||_* of both unfoldings (see the module doc)
-        reg_J=1.0,
-        mu_init=1.25 / norm2,
-        learning_rate=1.5,
-        n_iter_max=max_iter,
-        tol=tol * float(np.linalg.norm(M)),
-        verbose=0,
-    )
-    return np.asarray(L, np.float32), np.asarray(S, np.float32)
+        return np.zeros_like(M, np.float32), np.zeros_like(M, np.float32)
+    Y = M / max(norm2, float(np.abs(M).max()) / lam)  # dual start of Lin et al.
+    mu, mu_max = 1.25 / norm2, 1.25e7 / norm2
+    S = np.zeros_like(M)
+    for _ in range(int(max_iter)):
+        L = _svt(M - S + Y / mu, 1.0 / mu)
+        S = _shrink(M - L + Y / mu, lam / mu)
+        Z = M - L - S
+        Y += mu * Z
+        mu = min(mu * 1.5, mu_max)
+        if np.linalg.norm(Z) <= tol * normf:
+            break
+    return L.astype(np.float32), S.astype(np.float32)
 
 
 def masks(mag, settings, frame_rate, sources) -> np.ndarray:
