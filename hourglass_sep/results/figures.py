@@ -29,6 +29,7 @@ from hourglass_sep.data.audio import atomic_path
 from hourglass_sep.errors import UserError
 from hourglass_sep.results import published as refs
 from hourglass_sep.results.run_inputs import (
+    inputs_from_args,
     Inputs,
     add_inputs_arguments,
     load_inputs,
@@ -575,17 +576,24 @@ def _methods_points(ax, df: pd.DataFrame, x) -> None:
 
 
 def _oracle_lines(axes, oracles: pd.DataFrame) -> None:
-    """The oracles' voice GNSDR as horizontal ceilings (their intervals as a faint band)."""
-    for _, r in oracles.iterrows():
+    """The oracles' voice GNSDR as horizontal ceilings (their intervals as a faint band), one
+    line style each and named in a legend: oracles sit within a dB of each other, where
+    labels written on the lines would overlap."""
+    styles = ("--", ":", "-.", (0, (5, 1, 1, 1)))
+    for i, (_, r) in enumerate(oracles.iterrows()):
         v, lo, hi = (float(r[f"voice_gnsdr{k}"]) for k in ("", "_lo", "_hi"))
         for ax in axes:
-            ax.axhline(v, color=FAMILY_COLORS["oracle"], ls="--", lw=1)
+            ax.axhline(
+                v,
+                color=FAMILY_COLORS["oracle"],
+                ls=styles[i % len(styles)],
+                lw=1,
+                label=f"{r['label']} (ceiling) {v:.2f} dB" if ax is axes[-1] else None,
+            )
             if np.isfinite(lo) and np.isfinite(hi):
                 ax.axhspan(lo, hi, color=FAMILY_COLORS["oracle"], alpha=0.08, lw=0)
-        axes[-1].annotate(
-            f"{r['label']} (ceiling) {v:.2f} dB", (1.0, v), xycoords=("axes fraction", "data"),
-            xytext=(-4, 3), textcoords="offset points", ha="right", fontsize=7, color="0.3",
-        )  # fmt: skip
+    if len(oracles):
+        axes[-1].legend(loc="lower right", fontsize=7, frameon=False)
 
 
 def _methods_frame(methods: pd.DataFrame) -> pd.DataFrame:
@@ -746,15 +754,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    inputs = load_inputs(
-        args.experiments,
-        args.summary,
-        args.scores,
-        args.speed,
-        args.claims,
-        args.intervals,
-        args.methods,
-    )
+    inputs = inputs_from_args(args)
     example = _example_from_args(args)
     done = write_figures(inputs, args.output, example)
     skipped = [k for k, v in done.items() if v is None]

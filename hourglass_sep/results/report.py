@@ -35,6 +35,7 @@ from hourglass_sep.data.audio import atomic_path
 from hourglass_sep.errors import UserError
 from hourglass_sep.results import published as refs
 from hourglass_sep.results.run_inputs import (
+    inputs_from_args,
     Inputs,
     add_inputs_arguments,
     load_inputs,
@@ -1044,15 +1045,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    inputs = load_inputs(
-        args.experiments,
-        args.summary,
-        args.scores,
-        args.speed,
-        args.claims,
-        args.intervals,
-        args.methods,
-    )
+    inputs = inputs_from_args(args)
     if args.figures and not Path(args.figures).is_dir():
         log.warning(
             "%s: figures folder not found; the report lists the figures as missing", args.figures

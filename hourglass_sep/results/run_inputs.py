@@ -241,6 +241,20 @@ def load_methods(path=None) -> pd.DataFrame | None:
     return read_tsv(path, "methods table", ["label", "variant", "step", "voice_gnsdr"], hint)
 
 
+def inputs_from_args(args) -> Inputs:
+    """:func:`load_inputs` of the flags :func:`add_inputs_arguments` defines (workbook,
+    figures and report read the same tables)."""
+    return load_inputs(
+        args.experiments,
+        args.summary,
+        args.scores,
+        args.speed,
+        args.claims,
+        args.intervals,
+        args.methods,
+    )
+
+
 def load_inputs(
     experiments, summary, scores=(), speed=None, claims=None, intervals=None, methods=None
 ) -> Inputs:

@@ -38,6 +38,7 @@ from hourglass_sep.errors import UserError
 from hourglass_sep.nets.settings import TARGETS
 from hourglass_sep.results import published as refs
 from hourglass_sep.results.run_inputs import (
+    inputs_from_args,
     Inputs,
     add_inputs_arguments,
     load_inputs,
@@ -562,14 +563,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not str(args.output).lower().endswith(".xlsx"):
         raise UserError(f"{args.output}: the workbook must end in .xlsx")
-    inputs = load_inputs(
-        args.experiments,
-        args.summary,
-        args.scores,
-        args.speed,
-        args.claims,
-        args.intervals,
-        args.methods,
-    )
+    inputs = inputs_from_args(args)
     write_workbook(inputs, args.output)
     return 0

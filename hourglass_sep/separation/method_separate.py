@@ -18,7 +18,6 @@ network's masks are, so the outputs are the same files as a model's:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 
@@ -26,11 +25,11 @@ import numpy as np
 import torch
 
 from hourglass_sep.data import features
-from hourglass_sep.data.audio import atomic_path, read_audio, resample
+from hourglass_sep.data.audio import read_audio, resample
 from hourglass_sep.errors import UserError
 from hourglass_sep.methods.record import MethodKind
 from hourglass_sep.separation import fullband as fb
-from hourglass_sep.separation.separate import shard_clips
+from hourglass_sep.separation.separate import check_workflow_args, shard_clips, write_estimates
 
 PROTOCOL_FRAME_RATE = features.SR / features.HOP  # 31.25 frames per second
 
@@ -148,17 +147,11 @@ def song_blocks(
 def run_method_shard(args, rec: MethodKind, settings: dict, threads: int) -> int:
     """Workflow mode: the evaluated test clips of one shard -> the estimates ``.npz``
     (``separate.run_shard``'s format; ``meta`` names the method and its settings)."""
-    if args.inputs or args.output:
-        raise UserError(
-            "workflow mode (--catalogue) takes no input files and no -o; the results go to "
-            "--estimates"
-        )
-    if not args.estimates:
-        raise UserError("workflow mode needs --estimates E.npz (the file to write)")
+    check_workflow_args(args)
     settings = rec.resolved(settings)
     rows = shard_clips(args.catalogue, args.shard)
     t0 = time.perf_counter()
-    arrays: dict[str, np.ndarray] = {"clips": np.array([str(c) for c in rows["clip"]], dtype=str)}
+    estimates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     audio_seconds = 0.0
     for clip, path in _progress(args, rec, rows):
         audio, sr = read_audio(path)
@@ -166,7 +159,7 @@ def run_method_shard(args, rec: MethodKind, settings: dict, threads: int) -> int
             v, a = separate_clip(rec, settings, audio, sr)
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None
-        arrays[f"voice__{clip}"], arrays[f"accompaniment__{clip}"] = v, a
+        estimates[str(clip)] = (v, a)
         audio_seconds += audio.shape[1] / sr
     seconds = time.perf_counter() - t0
     meta = dict(
@@ -182,9 +175,7 @@ def run_method_shard(args, rec: MethodKind, settings: dict, threads: int) -> int
         audio_seconds=audio_seconds,
         torch=str(torch.__version__),
     )
-    arrays["meta"] = np.array(json.dumps(meta))
-    with atomic_path(args.estimates, suffix=".npz") as tmp:
-        np.savez(tmp, **arrays)
+    write_estimates(args.estimates, estimates, meta)
     print(
         f"{args.estimates}: {len(rows)} clip(s) of shard {args.shard} in {seconds:.1f} s "
         f"({rec.name}, band={settings['band']})"

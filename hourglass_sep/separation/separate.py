@@ -305,8 +305,8 @@ def shard_clips(catalogue_path: str | os.PathLike, shard: str):
     return cat.evaluated_clips(cat.read_catalogue(catalogue_path), cat.parse_shard(shard))
 
 
-def run_shard(args, bundle: ModelBundle, threads: int) -> int:
-    """Workflow mode: the evaluated test clips of one shard -> the estimates ``.npz``."""
+def check_workflow_args(args) -> None:
+    """Workflow mode (``--catalogue``) writes ``--estimates`` and reads no song files."""
     if args.inputs or args.output:
         raise UserError(
             "workflow mode (--catalogue) takes no input files and no -o; the results go to "
@@ -314,6 +314,24 @@ def run_shard(args, bundle: ModelBundle, threads: int) -> int:
         )
     if not args.estimates:
         raise UserError("workflow mode needs --estimates E.npz (the file to write)")
+
+
+def write_estimates(path, estimates: dict, meta: dict) -> None:
+    """The estimates ``.npz`` every scorer reads: ``clips``, ``voice__<clip>``,
+    ``accompaniment__<clip>`` (float32) and ``meta`` (JSON), written atomically.
+    ``estimates``: clip -> (voice, accompaniment)."""
+    arrays: dict[str, np.ndarray] = {"clips": np.array(list(estimates), dtype=str)}
+    for c, (v, a) in estimates.items():
+        arrays[f"voice__{c}"] = np.asarray(v, np.float32)
+        arrays[f"accompaniment__{c}"] = np.asarray(a, np.float32)
+    arrays["meta"] = np.array(json.dumps(meta))
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
+
+
+def run_shard(args, bundle: ModelBundle, threads: int) -> int:
+    """Workflow mode: the evaluated test clips of one shard -> the estimates ``.npz``."""
+    check_workflow_args(args)
     rows = shard_clips(args.catalogue, args.shard)
     t0 = time.perf_counter()
     clips, audios, paths = [], [], []
@@ -333,10 +351,6 @@ def run_shard(args, bundle: ModelBundle, threads: int) -> int:
         names=paths,
     )
     seconds = time.perf_counter() - t0
-    arrays: dict[str, np.ndarray] = {"clips": np.array(clips, dtype=str)}
-    for c, (v, a) in zip(clips, results):
-        arrays[f"voice__{c}"] = np.asarray(v, np.float32)
-        arrays[f"accompaniment__{c}"] = np.asarray(a, np.float32)
     meta = dict(
         seconds=seconds,
         device=str(bundle.device),
@@ -352,9 +366,7 @@ def run_shard(args, bundle: ModelBundle, threads: int) -> int:
         audio_seconds=float(sum(a.shape[1] / r for a, r in audios)),
         torch=str(torch.__version__),
     )
-    arrays["meta"] = np.array(json.dumps(meta))
-    with atomic_path(args.estimates, suffix=".npz") as tmp:
-        np.savez(tmp, **arrays)
+    write_estimates(args.estimates, dict(zip(clips, results)), meta)
     print(
         f"{args.estimates}: {len(clips)} clip(s) of shard {args.shard} in {seconds:.1f} s "
         f"({bundle.device}, {bundle.precision}, {args.schedule})"
