@@ -273,3 +273,12 @@ def test_methods_oracle_must_be_a_variant():
         methods_oracle(cfg)
     assert methods_oracle({"variants": {"a": {}}}) is None  # no table: no oracle
     assert methods_rows({"variants": {"a": {}}}, {}) == ([], [])
+
+
+def test_one_row_makes_no_methods_table():
+    """The tiny preset runs Ours alone of the table's rows: one method compares nothing, so
+    no table (and no Methods figure); the row is listed among those left out."""
+    cfg = shipped()
+    cfg["run_variants"] = ["ours", "voice-mask"]
+    rows, skipped = methods_rows(cfg, resolve(cfg))
+    assert rows == [] and "ours" in skipped and "unet" in skipped

@@ -32,7 +32,8 @@ def _scaled_step(base: Variant, paper_step: int | None, where: str) -> int:
 
 def methods_rows(config: dict, runs: dict[str, Variant]) -> tuple[list[dict], list[str]]:
     """(rows ``{"variant", "step"}`` of the base variants this preset runs, the names left out
-    because the preset does not run them).  A name that is no variant at all is an error."""
+    because the preset does not run them).  A name that is no variant at all is an error.
+    Fewer than two rows make no table (all names left out): one method compares nothing."""
     spec = config.get("methods_table") or {}
     bases = {v.base_variant: v for v in runs.values() if v.replicate == 0}
     known = set(config.get("variants") or {})
@@ -46,6 +47,8 @@ def methods_rows(config: dict, runs: dict[str, Variant]) -> tuple[list[dict], li
             skipped.append(name)
             continue
         rows.append({"variant": name, "step": _scaled_step(bases[name], paper_step, where)})
+    if len(rows) < 2:  # one method compares nothing (e.g. the tiny preset runs only Ours)
+        return [], skipped + [r["variant"] for r in rows]
     return rows, skipped
 
 

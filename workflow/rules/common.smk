@@ -185,7 +185,10 @@ try:
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 if METHODS_SKIPPED and workflow.is_main_process:
-    logger.info(f"methods_table: {METHODS_SKIPPED} not run by this preset, left out")
+    logger.info(
+        f"methods_table: {METHODS_SKIPPED} left out (not run by this preset"
+        + ("; fewer than two rows: no Methods table)" if not METHODS_ROWS else ")")
+    )
 
 
 def methods_score_files():
