@@ -21,8 +21,6 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from hourglass_sep.methods.record import method_kinds
-from hourglass_sep.nets.kind_record import network_kinds
 from hourglass_sep.nets.settings import (
     LEGACY_KINDS,
     PRECISIONS,
@@ -32,7 +30,7 @@ from hourglass_sep.nets.settings import (
     setting_schema,
     variant_schema,
 )
-from hourglass_sep.plan.experiments import ConfigError, resolve
+from hourglass_sep.plan.experiments import ConfigError, resolve, variant_kinds
 
 # old key -> new key inside every ``variants.<name>.evaluate[i]`` entry
 LEGACY_EVALUATE_KEYS = {"seed_row": "report_row"}
@@ -102,12 +100,7 @@ def load_schema(schema_path: str | Path) -> dict:
     props["device"]["properties"]["precision"]["enum"] = list(PRECISIONS)
     for section in (props["evaluation"], variant["evaluation"]):
         section["properties"]["backend"]["enum"] = list(BACKENDS)
-    nets = network_kinds()
-    variant["kind"]["enum"] = [
-        *nets,
-        *(a for rec in nets.values() for a in rec.aliases),
-        *method_kinds(),
-    ]
+    variant["kind"]["enum"] = variant_kinds()
     return schema
 
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field, replace
 
 from hourglass_sep.errors import UserError
 from hourglass_sep.methods.record import method_kinds
-from hourglass_sep.nets.kind_record import network_kind, network_kinds
+from hourglass_sep.nets.kind_record import kind_aliases, network_kind, network_kinds
 from hourglass_sep.nets.settings import (
     ArchConfig,
     TrainConfig,
@@ -426,15 +426,19 @@ def _evaluation_variant(name: str, spec: dict, model: Variant, scale: dict) -> V
 FREE_KEYS = ("kind", "method", "evaluate", "note", "label")
 
 
+def variant_kinds() -> list[str]:
+    """Every value a variant's ``kind`` may take: the network kinds (their old names too) and
+    the training-free methods -- the schema's enum and :func:`_kind_of`'s check."""
+    return [*network_kinds(), *kind_aliases(), *method_kinds()]
+
+
 def _kind_of(name: str, spec: dict) -> str:
     """The entry's kind: ``kind:``, else ``arch.kind``, else ArchConfig's default; a name that
     is neither a network kind nor a method is an error naming both lists."""
     kind = spec.get("kind") or (spec.get("arch") or {}).get("kind") or ArchConfig.kind
-    nets = network_kinds()
-    known_nets = {*nets, *(a for rec in nets.values() for a in rec.aliases)}
-    if kind not in known_nets and kind not in method_kinds():
+    if kind not in variant_kinds():
         raise ConfigError(
-            f"variants.{name}.kind: unknown kind {kind!r}; networks: {', '.join(nets)}; "
+            f"variants.{name}.kind: unknown kind {kind!r}; networks: {', '.join(network_kinds())}; "
             f"training-free methods: {', '.join(method_kinds())}"
         )
     return kind
