@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from base64 import urlsafe_b64decode
 from pathlib import Path
 
 import numpy as np
@@ -289,6 +290,26 @@ def _kill_when(work: Path, ready, timeout: float = 300) -> None:
         proc.wait()
 
 
+def _recorded_done(work: Path, models) -> dict[Path, int]:
+    """The model files whose training job Snakemake recorded as finished, with their mtimes.
+
+    A job SIGKILLed after its command wrote model.pt but before Snakemake saw the command
+    end still carries Snakemake's "incomplete" markers on its outputs (file persistence:
+    ``.snakemake/incomplete/<urlsafe base64 of the path>``), and ``rerun-incomplete`` of the
+    default profile rightly runs it again; only models with no marked output in their
+    directory count as finished.
+    """
+    marks = work / ".snakemake" / "incomplete"
+    assert marks.is_dir(), f"no {marks}: Snakemake's bookkeeping of running jobs moved"
+    running = [Path(urlsafe_b64decode(m.name).decode()) for m in marks.iterdir()]
+    done = {}
+    for model in models:
+        folder = model.parent.relative_to(work)
+        if not any(folder in key.parents for key in running):
+            done[model] = model.stat().st_mtime_ns
+    return done
+
+
 def _tables(root: Path) -> dict[str, pd.DataFrame]:
     """summary, claims and per-clip score tables below ``root``, timings dropped."""
     out = {}
@@ -306,7 +327,7 @@ def test_sigkill_mid_run_and_the_same_command_resumes(tiny_run, tmp_path):
     _kill_when(work, lambda: any(res.glob("models/*/work/*")))  # a training under way
     assert not any(res.glob("models/*/model.pt"))
     _kill_when(work, lambda: any(res.glob("logs/score_*")))  # scoring under way
-    finished = {p: p.stat().st_mtime_ns for p in res.glob("models/*/model.pt")}
+    finished = _recorded_done(work, res.glob("models/*/model.pt"))
     assert finished, "no model had finished before the second kill"
     r = snakemake(work, *TINY)
     out = r.stdout + r.stderr
