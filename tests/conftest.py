@@ -87,6 +87,19 @@ def small_corpus(tmp_path) -> Path:
     return tmp_path / "corpus"
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a test module, restored after it (a module opts in with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``): tiny networks run fastest on
+    one thread, a shared 2-core machine makes two spin, and a CLI's --threads must not leak."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def snakemake_env() -> dict:
     """The environment of a workflow run: this venv's bin/ first on PATH (rules find the CLI)."""
     return dict(

@@ -19,14 +19,7 @@ from hourglass_sep.nets.model import (
 from hourglass_sep.nets.settings import TARGETS, ArchConfig, setting_fields
 from hourglass_sep.plan.model_info import conv_macs, model_info, peak_activation_bytes
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks run fastest on one thread (a shared 2-core machine makes 2 threads spin)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _params_meta(cfg: ArchConfig) -> int:

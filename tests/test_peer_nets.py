@@ -41,13 +41,7 @@ FRAMES = {"unet": 16, "open-unmix": 13}  # a multiple of 2 ** 2; any length
 FAST = dict(threads=1, device="cpu", log_every=1, checkpoint_every=0, precision="fp32", lr=1e-3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks run fastest on one thread (a shared 2-core machine makes 2 threads spin)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +66,11 @@ def _state(path: Path) -> dict[str, torch.Tensor]:
 
 # ------------------------------------------------------------------ records and shapes
 def test_records_pin_the_fields_they_do_not_read():
-    """One network, one config: the unread fields are pinned, a preset's stem keeps the pin."""
+    """One network, one config: the fields a peer does not read are pinned."""
     for name in PEERS:
         kind = network_kind(name)
         assert kind.requires == {"stacks": 1, "growth": 0, "stem": UNUSED_STEM}
         assert UNUSED_STEM == ArchConfig().stem  # a variant need not name the stem
-        assert tuple(kind.scale_stem([12, 24, 24])) == UNUSED_STEM
         for bad, needle in ((dict(stacks=2), "stacks must be 1"), (dict(stem=(8,)), "stem")):
             with pytest.raises(ValueError, match=needle):
                 ArchConfig(**{**PAPER[name], **bad})

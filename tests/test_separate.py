@@ -35,13 +35,7 @@ TWO = ArchConfig(
 )  # stacks merge: folding test
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks run fastest on one thread (and the CLI's --threads must not leak)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def sdr(ref: np.ndarray, est: np.ndarray) -> float:

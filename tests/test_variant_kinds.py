@@ -147,10 +147,15 @@ def test_a_unet_entry_gets_its_kinds_pins_as_defaults():
     assert v.trains and not v.free and v.settings == {}
 
 
-def test_a_scale_stem_leaves_the_unets_stem_at_its_pin():
-    scaled = resolve(_cfg({"unet": UNET}, scale=SCALE))
-    u, ours = scaled["unet"], scaled["ours"]
+def test_a_scale_stem_leaves_the_peers_stems_at_their_pin():
+    """A kind that pins ``stem`` has none: a preset's stem leaves the pin (no hook needed)."""
+    umx = {"kind": "open-unmix", "arch": {"channels": 1280, "poolings": 3}}
+    scaled = resolve(
+        _cfg({"unet": UNET, "umx": {**umx, "train": {"iterations": 100}}}, scale=SCALE)
+    )
+    u, x, ours = scaled["unet"], scaled["umx"], scaled["ours"]
     assert u.arch.stem == UNUSED_STEM and u.arch.channels == 6  # 30 / 5.3333
+    assert x.arch.stem == UNUSED_STEM and x.arch.channels == 240  # 1280 / 5.3333
     assert u.arch.growth == 0 and u.arch.stacks == 1
     assert ours.arch.stem == (12, 24, 24)  # the hourglass takes the preset's stem
 

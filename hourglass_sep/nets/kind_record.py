@@ -26,11 +26,6 @@ from hourglass_sep.registry import discover
 UNUSED_STEM = (64, 128, 128)
 
 
-def keep_unused_stem(stem: list[int]) -> list[int]:
-    """``scale_stem`` of a kind without a stem: a preset's stem does not apply, the pin stays."""
-    return list(UNUSED_STEM)
-
-
 @dataclass(frozen=True)
 class NetworkKind:
     """One network family (the ``arch.kind`` / ``--kind`` value ``name``)."""
@@ -43,7 +38,8 @@ class NetworkKind:
     # one network cannot differ in a field without effect
     requires: Mapping[str, object] = field(default_factory=dict)
     targets: tuple[str, ...] | None = None  # the targets it can predict (None: every one)
-    # a preset's scale.stem -> this kind's stem widths (list: the stem replaced as given)
+    # a preset's scale.stem -> this kind's stem widths (list: the stem replaced as given); a
+    # kind that pins ``stem`` in ``requires`` has no stem, and its pin stays
     scale_stem: Callable[[list[int]], list[int]] = list
     aliases: tuple[str, ...] = ()  # old names, still read from configs and saved models
     # ArchConfig -> the number input frames must be a multiple of (None: 2 ** poolings, the

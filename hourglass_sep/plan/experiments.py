@@ -207,7 +207,7 @@ def _scale_arch(arch: dict, scale: dict) -> None:
             kind = network_kind(arch["kind"])
         except ValueError:
             kind = None  # unknown: ArchConfig names the choices
-        if kind is not None:
+        if kind is not None and "stem" not in kind.requires:  # a pinned stem is no stem
             arch["stem"] = kind.scale_stem(list(scale["stem"]))
     arch["stem"] = [int(x) for x in arch["stem"]]
 

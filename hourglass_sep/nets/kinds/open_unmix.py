@@ -12,7 +12,7 @@ which pins another torch than the project's).
 
 from __future__ import annotations
 
-from hourglass_sep.nets.kind_record import UNUSED_STEM, NetworkKind, keep_unused_stem
+from hourglass_sep.nets.kind_record import UNUSED_STEM, NetworkKind
 
 
 def build(arch):
@@ -34,6 +34,5 @@ KIND = NetworkKind(
     uses=("channels", "poolings", "target"),
     requires={"stacks": 1, "growth": 0, "stem": UNUSED_STEM},
     targets=("masks", "voice", "accompaniment"),
-    scale_stem=keep_unused_stem,
     time_multiple=any_length,
 )

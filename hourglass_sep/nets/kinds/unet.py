@@ -10,7 +10,7 @@ of one network cannot differ in a field without effect; frames must be a multipl
 
 from __future__ import annotations
 
-from hourglass_sep.nets.kind_record import UNUSED_STEM, NetworkKind, keep_unused_stem
+from hourglass_sep.nets.kind_record import UNUSED_STEM, NetworkKind
 
 
 def build(arch):
@@ -27,5 +27,4 @@ KIND = NetworkKind(
     uses=("channels", "poolings", "target"),
     requires={"stacks": 1, "growth": 0, "stem": UNUSED_STEM},
     targets=("masks", "voice", "accompaniment"),
-    scale_stem=keep_unused_stem,
 )
