@@ -498,6 +498,34 @@ def test_source_masks_match_sources_from_prediction():
     assert np.allclose(fb.top_band_masks(masks, mix), [[0.04 / 0.68], [0.64 / 0.68]])
 
 
+def test_song_blocks_fetch_the_song_only_after_freeing_the_8k_arrays():
+    """A long song's peak: the full-band path frees the 8 kHz magnitude and audio (once the
+    caller has dropped its references) before it fetches the mixture at its own rate."""
+    import gc
+    import weakref
+
+    from hourglass_sep.separation import fullband as fb
+
+    sr, n = 44100, 2 * 44100
+    song = np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.1
+    x8 = np.zeros(2 * 8000, np.float32)
+    frames = fb.Grid.matching(8000).frames(len(x8))
+    mag = np.ones((512, frames), np.float32)
+    masks = np.full((2, 512, frames), 0.5, np.float32)
+    refs, freed = [weakref.ref(mag), weakref.ref(x8)], []
+
+    def fetch() -> np.ndarray:
+        gc.collect()
+        freed.append([r() is None for r in refs])
+        return song
+
+    blocks = fb.song_blocks(masks, mag, x8, fetch, sr, n)
+    del mag, x8
+    out = np.concatenate(list(blocks), axis=1)
+    assert freed == [[True, True]]
+    assert out.shape == (2, n) and np.abs(out.sum(0) - song).max() < 1e-4
+
+
 def test_layouts(trained, clip):
     _, audio, sr = clip
     bundle = prepare_model(trained, TINY, "cpu", "fp32")

@@ -209,6 +209,39 @@ def masked_blocks(
         yield (ola[:, a - start : b - start] / env[a - start : b - start]).numpy()
 
 
+def song_blocks(
+    masks: np.ndarray,
+    mag: np.ndarray,
+    x8: np.ndarray,
+    song: np.ndarray | Callable[[], np.ndarray],
+    sr: int,
+    n: int,
+    full_band: bool = True,
+) -> Iterator[np.ndarray]:
+    """(2, m) float32 blocks at ``sr`` of masks ``(2, 512, T)`` found on ``mag``, the 8 kHz
+    magnitude of ``x8``: full band on ``song`` (the mixture at ``sr``, ``n`` samples, or a
+    function that fetches it), or the 8 kHz path (Nyquist bin zero) soxr'd back to ``sr``.
+
+    A network's and a training-free method's songs end here.  The caller drops its own
+    references to ``masks``, ``mag`` and ``x8`` once it has called this: the generator frees
+    them as soon as its lookup is built, and fetches ``song`` only after that (the peak of a
+    30-minute song is the masks plus one copy of the mixture, not two).
+    """
+    if full_band and sr != features.SR:
+        grid = Grid.matching(sr)
+        lookup = MaskLookup(masks, mag, grid, zero_nyquist=False)
+        del masks, mag, x8
+        yield from masked_blocks(song() if callable(song) else song, grid, lookup)
+        return
+    grid = Grid.matching(features.SR)
+    lookup = MaskLookup(masks, mag, grid, zero_nyquist=True)  # the report's Nyquist: zero
+    del masks, mag
+    blocks = masked_blocks(x8, grid, lookup)
+    if sr != features.SR:
+        blocks = resampled_blocks(blocks, features.SR, sr, n)
+    yield from blocks
+
+
 def resampled_blocks(blocks: Iterator[np.ndarray], sr_in: int, sr_out: int, n_out: int):
     """Stream (2, m) blocks from ``sr_in`` to ``sr_out`` (soxr HQ), exactly ``n_out`` samples."""
     import soxr

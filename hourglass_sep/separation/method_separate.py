@@ -134,13 +134,8 @@ def song_blocks(
     grid8 = fb.Grid.matching(features.SR)
     mag = _normalised(fb.magnitude(x8, grid8)[None])[0]
     masks = rec.compute(mag, settings, frame_rate=PROTOCOL_FRAME_RATE)
-    if full_band and sr != features.SR:
-        grid = fb.Grid.matching(sr)
-        yield from fb.masked_blocks(mix, grid, fb.MaskLookup(masks, mag, grid, zero_nyquist=False))
-        return
-    blocks = fb.masked_blocks(x8, grid8, fb.MaskLookup(masks, mag, grid8, zero_nyquist=True))
-    if sr != features.SR:
-        blocks = fb.resampled_blocks(blocks, features.SR, sr, len(mix))
+    blocks = fb.song_blocks(masks, mag, x8, mix, sr, len(mix), full_band)
+    del masks, mag, x8
     yield from blocks
 
 

@@ -186,18 +186,8 @@ def song_blocks(
     if load:
         del mix
     mag, masks = song_masks(bundle, x8, chunk, overlap, pad_mode, progress, windows_per_batch)
-    if full_band and sr != features.SR:
-        grid = fb.Grid.matching(sr)
-        lookup = fb.MaskLookup(masks, mag, grid, zero_nyquist=False)
-        del masks, mag, x8
-        yield from fb.masked_blocks(load() if load else mix, grid, lookup)
-        return
-    grid = fb.Grid.matching(features.SR)
-    lookup = fb.MaskLookup(masks, mag, grid, zero_nyquist=True)  # the report's Nyquist: zero
-    del masks, mag
-    blocks = fb.masked_blocks(x8, grid, lookup)
-    if sr != features.SR:
-        blocks = fb.resampled_blocks(blocks, features.SR, sr, n)
+    blocks = fb.song_blocks(masks, mag, x8, load if load else mix, sr, n, full_band)
+    del masks, mag, x8  # the blocks free them once their lookup is built
     yield from blocks
 
 
