@@ -257,3 +257,32 @@ def test_the_claims_verb_writes_the_new_columns_and_the_plan_reads_them(tmp_path
     assert main(["claims-plan", str(tmp_path / "results")]) == 0
     out = capsys.readouterr().out
     assert "a-beats-b [voice gnsdr] (confirmatory)" in out and "MDE" in out
+
+
+def test_the_plan_reads_the_clip_se_the_engine_computed():
+    """17 singers, 3 seeds a run: the pair record carries the clips' share of the se, so the
+    plan (and a sequential look) use it, not the clips-only t interval read as normal, which
+    is t(16) / z = 8 % wider; the interval's se is that share plus the seed terms."""
+    from hourglass_sep.claims import sequential as sq
+    from hourglass_sep.claims import stats as st
+    from hourglass_sep.claims.kinds.pairs import jsonable
+    from hourglass_sep.claims.looks import _observation
+
+    rng = np.random.default_rng(3)
+    singers = np.repeat(np.arange(17), 4)
+    base = rng.normal(10, 2, singers.size) + rng.normal(0, 1, 17)[singers]
+    a = base + 0.3 + rng.normal(0, 0.2, (3, 1)) + rng.normal(0, 0.5, (3, singers.size))
+    b = base + rng.normal(0, 0.2, (3, 1)) + rng.normal(0, 0.5, (3, singers.size))
+    eff = st.paired_effect(a, b, np.ones(singers.size), groups=singers)
+    assert eff.variance == st.CLIPS_SEEDS and eff.clip_df == 16
+    seeds = eff.se**2 - eff.clip_se**2
+    assert seeds > 0 and seeds == pytest.approx(2 * eff.seed_sd**2 / 3, rel=1e-9)
+    rec = jsonable({**eff.as_dict(), "effect": eff.estimate})
+    rec.update(verdict="holds", replicates=[3, 3])
+    assert noise_of(rec).clip_se == pytest.approx(eff.clip_se, rel=1e-12)
+    assert noise_of(rec).clip_df == 16
+    old = {k: v for k, v in rec.items() if k not in ("clip_se", "clip_df")}
+    ratio = noise_of(old).clip_se / eff.clip_se  # a record written before: the normal reading
+    assert ratio == pytest.approx(float(sps.t.ppf(0.975, 16)) / Z, rel=1e-6)
+    assert sq.Observation.from_effect(eff).clip_se == eff.clip_se
+    assert _observation(rec).clip_se == pytest.approx(eff.clip_se, rel=1e-12)

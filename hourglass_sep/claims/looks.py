@@ -38,7 +38,7 @@ def _observation(pair: dict) -> sq.Observation | None:
         return None
     if pair.get("verdict") not in STATISTICAL or pair.get("variance") != CLIPS_SEEDS:
         return None  # a seed prior widens lo/hi, not se: the design needs measured seeds
-    clip_se = sq.clip_se_of(pair["clips_lo"], pair["clips_hi"])
+    clip_se = sq.clip_se_of(pair["clips_lo"], pair["clips_hi"], clip_se=pair.get("clip_se"))
     df = math.inf if pair.get("df") is None else float(pair["df"])
     reps = min(int(r) for r in pair["replicates"])
     return sq.Observation(float(pair["effect"]), float(pair["se"]), df, clip_se, reps)

@@ -100,10 +100,11 @@ def seeds_needed(
 
 
 def clip_part(rec: dict, confidence: float = st.CONFIDENCE) -> tuple[float, float]:
-    """(clip se, clip df) of a pair.  Read from ``clip_se`` / ``clip_df`` when the record has
-    them; else off its clips-only interval read as normal, which overstates the se by
-    t(df) / z where that interval was a few-unit t interval (8 % for 17 singers): the plan
-    errs towards more seeds.  A clip-only record's own df is its clip df."""
+    """(clip se, clip df) of a pair: ``clip_se`` / ``clip_df`` as the claims engine computed
+    them (``stats.Effect``).  A record written before they were: off its clips-only interval
+    read as normal, which overstates the se by t(df) / z where that interval was a few-unit t
+    interval (8 % for 17 singers), so the plan errs towards more seeds; a clip-only record's
+    own df is its clip df."""
     se, df = mt.number(rec.get("clip_se")), mt.number(rec.get("clip_df"), math.nan)
     if math.isfinite(se):
         return se, df if not math.isnan(df) else math.inf

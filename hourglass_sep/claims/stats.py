@@ -68,6 +68,8 @@ class Effect:
     variance: str  # "clips" or "clips + seeds"
     clips_lo: float  # the clips-only bootstrap interval, for reference
     clips_hi: float
+    clip_se: float = math.nan  # the clips' share of ``se`` (what more seeds cannot shrink)
+    clip_df: float = math.inf  # its df in the clips + seeds interval: resampled units - 1
     seed_sd: float = math.nan  # sd of the per-replicate global metric (pooled), NaN without
     df: float = math.inf  # degrees of freedom of the t interval (inf: bootstrap percentiles)
     wilcoxon_p: float = math.nan  # secondary test of paired differences (unweighted)
@@ -498,6 +500,8 @@ def paired_effect(
         replicates=(a.shape[0], b.shape[0]),
         clips_lo=clo,
         clips_hi=chi,
+        clip_se=se,
+        clip_df=float(max(n_units - 1, 1)),
         seed_sd=seed_sd,
         wilcoxon_p=wilcoxon_p(d),
     )
@@ -539,7 +543,8 @@ def _z_or_t_effect(est, boot, groups, seeds, confidence, **counts) -> Effect:
     terms, seed_sd = seeds
     n_units = int(groups.max()) + 1
     clo, chi, se, cdf = clips_interval(est, boot, n_units, confidence)
-    common = dict(clips_lo=clo, clips_hi=chi, seed_sd=seed_sd, **counts)
+    clip = dict(clip_se=se, clip_df=float(max(n_units - 1, 1)))
+    common = dict(clips_lo=clo, clips_hi=chi, seed_sd=seed_sd, **clip, **counts)
     if not terms:
         method = "bootstrap z" if math.isinf(cdf) else f"bootstrap t ({cdf:g} df)"
         p = _z_p(est, se, cdf)
