@@ -128,15 +128,12 @@ def test_a_run_where_nothing_trained_keeps_its_seeds():
     assert (table["lo"].iloc[0], table["hi"].iloc[0]) == pytest.approx((ci.low, ci.high))
     kept, notes = dv.drop_diverged(df)
     assert len(kept) == len(df) and notes[("end-to-end", 100)].endswith("none trained, all kept")
-    assert dv.run_note(df, ("end-to-end", 100), "voice").startswith("3 of 3 seeds diverged")
 
 
 def test_one_replicate_without_a_replicate_column():
     df = run("ours", [8.0], fail={0: SILENT_VOICE}).drop(columns="replicate")
     table = dv.divergence_table(df)
     assert table["text"].iloc[0] == "1 of 1 seed diverged [0.03, 1.00]"
-    assert dv.run_note(df, ("ours", 100)) == table["text"].iloc[0]
-    assert dv.run_note(df, ("parks", 100)) == ""
 
 
 def test_a_gap_on_a_few_clips_is_not_called_divergence():

@@ -183,17 +183,3 @@ def drop_diverged(
     keys = pd.MultiIndex.from_frame(prepared[KEY])
     kept = prepared[~keys.isin(pd.MultiIndex.from_tuples(drop, names=KEY))] if drop else prepared
     return kept.copy(), notes
-
-
-def run_note(scores: pd.DataFrame, run: tuple[str, object], source: str | None = None) -> str:
-    """ "2 of 3 seeds diverged [0.09, 0.99]" for one run, on one source or on either ("" when
-    the run has no scores): a per-seed view that, e.g., the silent kind can print beside its
-    per-clip share."""
-    per = diverged_replicates(scores)
-    per = per[(per["variant"] == run[0]) & (per["step"] == run[1])]
-    if source is not None:
-        per = per[per["source"] == source]
-    if per.empty:
-        return ""
-    table = divergence_table(scores, per)
-    return str(table["text"].iloc[0]) if len(table) else ""
