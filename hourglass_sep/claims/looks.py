@@ -21,6 +21,7 @@ import pandas as pd
 from hourglass_sep.claims import sequential as sq
 from hourglass_sep.claims.kinds.pairs import combine_verdicts
 from hourglass_sep.claims.multiplicity import interval_rule
+from hourglass_sep.claims.power import clip_part
 from hourglass_sep.claims.stats import CLIPS_SEEDS
 from hourglass_sep.claims.tables import claim_verdict
 from hourglass_sep.errors import UserError
@@ -38,7 +39,7 @@ def _observation(pair: dict) -> sq.Observation | None:
         return None
     if pair.get("verdict") not in STATISTICAL or pair.get("variance") != CLIPS_SEEDS:
         return None  # a seed prior widens lo/hi, not se: the design needs measured seeds
-    clip_se = sq.clip_se_of(pair["clips_lo"], pair["clips_hi"], clip_se=pair.get("clip_se"))
+    clip_se, _ = clip_part(pair)  # the engine's clip se (old records: off the interval)
     df = math.inf if pair.get("df") is None else float(pair["df"])
     reps = min(int(r) for r in pair["replicates"])
     return sq.Observation(float(pair["effect"]), float(pair["se"]), df, clip_se, reps)

@@ -232,22 +232,10 @@ class Observation:
     replicates: int | np.ndarray
 
     @classmethod
-    def from_effect(cls, eff: stats.Effect, confidence: float = stats.CONFIDENCE):
-        """From the claims engine's :class:`stats.Effect` (the clips' share of its se as the
-        engine computed it; read off the clips-only interval for an effect without it)."""
-        clip_se = clip_se_of(eff.clips_lo, eff.clips_hi, confidence, eff.clip_se)
-        return cls(eff.estimate, eff.se, eff.df, clip_se, min(eff.replicates))
-
-
-def clip_se_of(
-    clips_lo, clips_hi, confidence: float = stats.CONFIDENCE, clip_se: float | None = None
-) -> float:
-    """The clips' share of an effect's se: ``clip_se`` when given (what the claims engine
-    computed), else read off the clips-only interval as a normal one (records written before
-    ``clip_se`` was: t(df) / z too wide where that interval was a few-unit t interval)."""
-    if clip_se is not None and math.isfinite(float(clip_se)):
-        return float(clip_se)
-    return float((float(clips_hi) - float(clips_lo)) / (2 * sps.norm.isf((1 - confidence) / 2)))
+    def from_effect(cls, eff: stats.Effect):
+        """From the claims engine's :class:`stats.Effect`, with the clips' share of its se as
+        the engine computed it (``Effect.clip_se``)."""
+        return cls(eff.estimate, eff.se, eff.df, eff.clip_se, min(eff.replicates))
 
 
 def se_from_interval(lo, hi, df, confidence: float = stats.CONFIDENCE):

@@ -303,6 +303,12 @@ def unit_se(boot: np.ndarray, n_units: int) -> float:
     return math.sqrt(var * n_units / (n_units - 1)) if n_units > 1 else math.sqrt(var)
 
 
+def units_df(n_units: int) -> float:
+    """Degrees of freedom of a mean over ``n_units`` resampled units (at least 1): the clip
+    term's df in every t interval here."""
+    return float(max(n_units - 1, 1))
+
+
 def clips_interval(
     estimate: float, boot: np.ndarray, n_units: int, confidence: float = CONFIDENCE
 ) -> tuple[float, float, float, float]:
@@ -317,7 +323,7 @@ def clips_interval(
     if n_units >= FEW_UNITS:
         lo, hi = percentile_interval(boot, confidence)
         return lo, hi, se, math.inf
-    df = float(max(n_units - 1, 1))
+    df = units_df(n_units)
     half = float(sps.t.ppf(0.5 + confidence / 2, df)) * se
     return estimate - half, estimate + half, se, df
 
@@ -440,7 +446,7 @@ def combine(estimate: float, clip_se: float, n_units: int, terms, confidence=CON
     """t interval over clip + seed variance, Welch-Satterthwaite degrees of freedom.
 
     Returns (lo, hi, se, df, p) with p two-sided for ``estimate == 0``."""
-    parts = [(clip_se**2, max(n_units - 1, 1))] + list(terms)
+    parts = [(clip_se**2, units_df(n_units))] + list(terms)
     total = sum(v for v, _ in parts)
     if total <= 0:
         return estimate, estimate, 0.0, math.inf, 1.0 if estimate == 0 else 0.0
@@ -501,7 +507,7 @@ def paired_effect(
         clips_lo=clo,
         clips_hi=chi,
         clip_se=se,
-        clip_df=float(max(n_units - 1, 1)),
+        clip_df=units_df(n_units),
         seed_sd=seed_sd,
         wilcoxon_p=wilcoxon_p(d),
     )
@@ -543,7 +549,7 @@ def _z_or_t_effect(est, boot, groups, seeds, confidence, **counts) -> Effect:
     terms, seed_sd = seeds
     n_units = int(groups.max()) + 1
     clo, chi, se, cdf = clips_interval(est, boot, n_units, confidence)
-    clip = dict(clip_se=se, clip_df=float(max(n_units - 1, 1)))
+    clip = dict(clip_se=se, clip_df=units_df(n_units))
     common = dict(clips_lo=clo, clips_hi=chi, seed_sd=seed_sd, **clip, **counts)
     if not terms:
         method = "bootstrap z" if math.isinf(cdf) else f"bootstrap t ({cdf:g} df)"
